@@ -1,0 +1,66 @@
+# kgqa — two commands on a fresh machine: `make up` and `make test` (see README.md).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DOCS ?= samples/manuals
+KGQA_HOME ?= $(CURDIR)/.kgqa
+export KGQA_HOME
+STAMP := $(VENV)/.installed
+LAUNCHER := kg/launcher/target/classes/io/kgqa/neo4j/Launcher.class
+PYTEST_ARGS ?=
+
+.PHONY: up down test lint bench system-deps install launcher clean-home
+
+## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs).
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn  >/dev/null || missing="$$missing maven"; \
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+$(LAUNCHER): kg/launcher/pom.xml kg/launcher/src/main/java/io/kgqa/neo4j/Launcher.java
+	cd kg/launcher && for i in 1 2 3; do mvn -q -B -DskipTests package && break; echo "maven failed (try $$i), retrying"; sleep $$((i*10)); done
+	@test -f $(LAUNCHER)
+
+launcher: system-deps $(LAUNCHER)
+
+## Start Neo4j, ingest the sample manuals (or DOCS=folder), print the graph statistics.
+up: install launcher
+	$(BIN)/kgqa neo4j start
+	$(BIN)/kgqa ingest $(DOCS) || [ $$? -eq 3 ]
+	$(BIN)/kgqa kg stats
+
+down:
+	-$(BIN)/kgqa neo4j stop
+
+## Everything but GPU tests; the tests start and stop their own Neo4j.
+test: install launcher
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install launcher
+	$(BIN)/python bench/bench_parse.py
+	$(BIN)/python bench/bench_triples.py
+	$(BIN)/python bench/bench_write.py
+
+clean-home: down
+	rm -rf $(KGQA_HOME)

@@ -1,0 +1,334 @@
+"""Every Cypher statement kgqa runs, as named constants.
+
+Keeping them in one module (as neo4j-graphrag's ``neo4j_queries.py`` does) makes the graph
+contract reviewable in one read and guarantees that all of them are parameterized: no value is
+ever formatted into a query string.
+
+Versioning model: a ``Clause`` node is one *version* of a clause, unique on
+``(clause_id, version)``. Exactly one version per ``clause_id`` has ``status = 'active'``; older
+ones are ``superseded`` and reachable through ``(new)-[:SUPERSEDES]->(old)``; clauses that vanished
+from a re-ingested document are ``retired``. Answers cite a version node, so a trace keeps showing
+the text that was cited after the clause changed. Triples are versioned with their clause.
+"""
+
+from __future__ import annotations
+
+# --- schema -------------------------------------------------------------------------------------
+
+SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (n:Document) REQUIRE n.doc_id IS UNIQUE",
+    "CREATE CONSTRAINT section_id IF NOT EXISTS FOR (n:Section) REQUIRE n.section_id IS UNIQUE",
+    "CREATE CONSTRAINT clause_version IF NOT EXISTS FOR (n:Clause) REQUIRE (n.clause_id, n.version) IS UNIQUE",
+    "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (n:Chunk) REQUIRE n.chunk_id IS UNIQUE",
+    "CREATE CONSTRAINT table_id IF NOT EXISTS FOR (n:Table) REQUIRE n.table_id IS UNIQUE",
+    "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.entity_id IS UNIQUE",
+    "CREATE CONSTRAINT triple_version IF NOT EXISTS FOR (n:Triple) REQUIRE (n.triple_id, n.version) IS UNIQUE",
+    "CREATE CONSTRAINT change_seq IF NOT EXISTS FOR (n:Change) REQUIRE n.seq IS UNIQUE",
+    "CREATE CONSTRAINT answer_id IF NOT EXISTS FOR (n:Answer) REQUIRE n.answer_id IS UNIQUE",
+    "CREATE CONSTRAINT model_id IF NOT EXISTS FOR (n:ModelVersion) REQUIRE n.model_id IS UNIQUE",
+    "CREATE CONSTRAINT sequence_name IF NOT EXISTS FOR (n:Sequence) REQUIRE n.name IS UNIQUE",
+    "CREATE INDEX clause_id IF NOT EXISTS FOR (n:Clause) ON (n.clause_id)",
+    "CREATE INDEX clause_doc_status IF NOT EXISTS FOR (n:Clause) ON (n.doc_id, n.status)",
+    "CREATE INDEX triple_clause IF NOT EXISTS FOR (n:Triple) ON (n.clause_id)",
+    "CREATE INDEX section_doc IF NOT EXISTS FOR (n:Section) ON (n.doc_id)",
+    "CREATE INDEX table_doc IF NOT EXISTS FOR (n:Table) ON (n.doc_id)",
+    "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause) ON EACH [n.text] "
+    "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
+    "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text] "
+    "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
+)
+
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+
+# --- change sequence (graph version) ------------------------------------------------------------
+
+# Takes a write lock on the Sequence node, so concurrent ingests get disjoint seq ranges.
+RESERVE_SEQ = """
+MERGE (s:Sequence {name: 'change'})
+ON CREATE SET s.value = 0
+SET s.value = s.value + $n
+RETURN s.value - $n AS first
+"""
+
+GRAPH_VERSION = "OPTIONAL MATCH (s:Sequence {name: 'change'}) RETURN coalesce(s.value, 0) AS version"
+
+# --- reading the current state of a document before writing -------------------------------------
+
+DOCUMENT_STATE = """
+OPTIONAL MATCH (d:Document {doc_id: $doc_id})
+OPTIONAL MATCH (c:Clause {doc_id: $doc_id, status: 'active'})
+RETURN d.sha256 AS sha256, d.version AS version,
+       collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version}) AS clauses
+"""
+
+# --- writing a document -------------------------------------------------------------------------
+
+MERGE_DOCUMENT = """
+MERGE (d:Document {doc_id: $doc.doc_id})
+SET d.title = $doc.title, d.kind = $doc.kind, d.source_path = $doc.source_path,
+    d.sha256 = $doc.sha256, d.pages = $doc.pages, d.ocr_pages = $doc.ocr_pages,
+    d.version = coalesce(d.version, 0) + 1, d.ingested_at = $doc.ingested_at,
+    d.redactions_json = $doc.redactions_json
+"""
+
+MERGE_SECTIONS = """
+UNWIND $sections AS s
+MERGE (n:Section {section_id: s.section_id})
+SET n.doc_id = $doc_id, n.number = s.number, n.title = s.title, n.level = s.level, n.ord = s.ord,
+    n.parent_id = s.parent_id
+"""
+
+# Rebuild the section tree edges of one document (sections are cheap and carry no history).
+DROP_SECTION_EDGES = """
+MATCH (d:Document {doc_id: $doc_id})-[r:HAS_SECTION]->(:Section)
+DELETE r
+WITH count(*) AS _
+MATCH (p:Section {doc_id: $doc_id})-[r:HAS_SECTION]->(:Section)
+DELETE r
+"""
+
+LINK_SECTIONS = """
+UNWIND $sections AS s
+MATCH (n:Section {section_id: s.section_id})
+OPTIONAL MATCH (p:Section {section_id: s.parent_id})
+OPTIONAL MATCH (d:Document {doc_id: $doc_id})
+WITH n, CASE WHEN p IS NULL THEN d ELSE p END AS parent
+MERGE (parent)-[:HAS_SECTION]->(n)
+"""
+
+DELETE_STALE_SECTIONS = """
+MATCH (n:Section {doc_id: $doc_id})
+WHERE NOT n.section_id IN $keep
+  AND NOT EXISTS { (n)-[:HAS_CLAUSE]->(:Clause) }
+DETACH DELETE n
+"""
+
+CREATE_CLAUSES = """
+UNWIND $clauses AS c
+CREATE (n:Clause {clause_id: c.clause_id, version: c.version})
+SET n.doc_id = $doc_id, n.number = c.number, n.ordinal = c.ordinal, n.text = c.text,
+    n.page_start = c.page_start, n.page_end = c.page_end, n.sha256 = c.sha256,
+    n.status = 'active', n.items_json = c.items_json, n.section_id = c.section_id,
+    n.refs_target = c.refs_target, n.refs_text = c.refs_text, n.created_at = $at,
+    n.doc_version = $doc_version
+WITH n, c
+MATCH (s:Section {section_id: c.section_id})
+MERGE (s)-[:HAS_CLAUSE]->(n)
+WITH n, c
+OPTIONAL MATCH (old:Clause {clause_id: c.clause_id, version: c.version - 1})
+FOREACH (_ IN CASE WHEN old IS NULL THEN [] ELSE [1] END |
+  SET old.status = 'superseded', old.superseded_at = $at
+  MERGE (n)-[:SUPERSEDES]->(old)
+)
+"""
+
+# Unchanged clauses may still move (page, ordinal, section) when text around them changed.
+UPDATE_CLAUSE_POSITIONS = """
+UNWIND $clauses AS c
+MATCH (n:Clause {clause_id: c.clause_id, status: 'active'})
+SET n.ordinal = c.ordinal, n.page_start = c.page_start, n.page_end = c.page_end,
+    n.section_id = c.section_id, n.items_json = c.items_json,
+    n.refs_target = c.refs_target, n.refs_text = c.refs_text
+WITH n, c
+OPTIONAL MATCH (s0:Section)-[r:HAS_CLAUSE]->(n) WHERE s0.section_id <> c.section_id
+DELETE r
+WITH n, c
+MATCH (s:Section {section_id: c.section_id})
+MERGE (s)-[:HAS_CLAUSE]->(n)
+"""
+
+RETIRE_CLAUSES = """
+UNWIND $clause_ids AS cid
+MATCH (n:Clause {clause_id: cid, status: 'active'})
+SET n.status = 'retired', n.retired_at = $at
+"""
+
+RELINK_NEXT = """
+MATCH (a:Clause {doc_id: $doc_id})-[r:NEXT]->(:Clause)
+DELETE r
+WITH count(*) AS _
+UNWIND range(0, size($order) - 2) AS i
+MATCH (a:Clause {clause_id: $order[i], status: 'active'})
+MATCH (b:Clause {clause_id: $order[i + 1], status: 'active'})
+MERGE (a)-[:NEXT]->(b)
+"""
+
+REPLACE_CHUNKS = """
+UNWIND $clause_ids AS cid
+MATCH (k:Chunk {clause_id: cid})
+DETACH DELETE k
+"""
+
+CREATE_CHUNKS = """
+UNWIND $chunks AS k
+MATCH (c:Clause {clause_id: k.clause_id, status: 'active'})
+CREATE (n:Chunk {chunk_id: k.chunk_id})
+SET n.clause_id = k.clause_id, n.ord = k.ord, n.text = k.text, n.doc_id = $doc_id
+MERGE (c)-[:HAS_CHUNK]->(n)
+"""
+
+DELETE_DOC_TABLES = """
+MATCH (t:Table {doc_id: $doc_id})
+DETACH DELETE t
+"""
+
+CREATE_TABLES = """
+UNWIND $tables AS t
+MATCH (s:Section {section_id: t.section_id})
+CREATE (n:Table {table_id: t.table_id})
+SET n.doc_id = $doc_id, n.page = t.page, n.caption = t.caption, n.rows_json = t.rows_json,
+    n.header_json = t.header_json, n.n_rows = t.n_rows
+MERGE (s)-[:HAS_TABLE]->(n)
+"""
+
+SUPERSEDE_TRIPLES = """
+UNWIND $clause_ids AS cid
+MATCH (t:Triple {clause_id: cid, status: 'active'})
+SET t.status = $status
+"""
+
+MERGE_ENTITIES = """
+UNWIND $entities AS e
+MERGE (n:Entity {entity_id: e.entity_id})
+ON CREATE SET n.name = e.name, n.type = e.type, n.aliases = e.aliases
+"""
+
+CREATE_TRIPLES = """
+UNWIND $triples AS t
+MATCH (c:Clause {clause_id: t.clause_id, status: 'active'})
+MERGE (n:Triple {triple_id: t.triple_id, version: c.version})
+SET n.clause_id = t.clause_id, n.subject = t.subject, n.predicate = t.predicate,
+    n.object = t.object, n.qualifiers_json = t.qualifiers_json, n.confidence = t.confidence,
+    n.origin = t.origin, n.status = 'active'
+MERGE (n)-[:STATED_IN]->(c)
+WITH n, t
+OPTIONAL MATCH (se:Entity {entity_id: t.subject_entity})
+OPTIONAL MATCH (oe:Entity {entity_id: t.object_entity})
+FOREACH (_ IN CASE WHEN se IS NULL THEN [] ELSE [1] END | MERGE (n)-[:SUBJECT]->(se))
+FOREACH (_ IN CASE WHEN oe IS NULL THEN [] ELSE [1] END | MERGE (n)-[:OBJECT]->(oe))
+"""
+
+CREATE_MENTIONS = """
+UNWIND $mentions AS m
+MATCH (c:Clause {clause_id: m.clause_id, status: 'active'})
+MATCH (e:Entity {entity_id: m.entity_id})
+MERGE (c)-[:MENTIONS]->(e)
+"""
+
+CREATE_CHANGES = """
+UNWIND $changes AS ch
+CREATE (n:Change {seq: ch.seq})
+SET n.actor = $actor, n.role = $role, n.at = $at, n.op = ch.op, n.target_id = ch.target_id,
+    n.before_json = ch.before_json, n.after_json = ch.after_json, n.reason = $reason
+WITH n, ch
+MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version})
+MERGE (n)-[:ON]->(c)
+"""
+
+# (Re)build REFERS_TO edges from the reference lists stored on active clauses. Run after every
+# ingestion so references to documents ingested later resolve then.
+RESOLVE_REFERENCES = """
+MATCH (c:Clause {status: 'active'})
+WHERE c.refs_target IS NOT NULL AND size(c.refs_target) > 0
+  AND ($doc_ids IS NULL OR c.doc_id IN $doc_ids OR
+       any(t IN c.refs_target WHERE any(d IN $doc_ids WHERE t STARTS WITH 'document:' + d
+                                                        OR t STARTS WITH 'clause:' + d + '/')))
+OPTIONAL MATCH (c)-[old:REFERS_TO]->()
+DELETE old
+WITH DISTINCT c
+UNWIND range(0, size(c.refs_target) - 1) AS i
+WITH c, c.refs_target[i] AS target, c.refs_text[i] AS text
+CALL (c, target, text) {
+  OPTIONAL MATCH (tc:Clause {clause_id: substring(target, 7), status: 'active'})
+  WHERE target STARTS WITH 'clause:'
+  OPTIONAL MATCH (td:Document {doc_id: substring(target, 9)})
+  WHERE target STARTS WITH 'document:'
+  WITH c, text, coalesce(tc, td) AS t
+  WHERE t IS NOT NULL
+  MERGE (c)-[r:REFERS_TO]->(t)
+  SET r.text = text
+  RETURN count(*) AS made
+}
+RETURN sum(made) AS resolved
+"""
+
+KNOWN_DOCUMENTS = "MATCH (d:Document) RETURN d.doc_id AS doc_id, d.title AS title"
+
+# --- reading ------------------------------------------------------------------------------------
+
+COUNT_LABELS = """
+CALL db.labels() YIELD label
+CALL (label) {
+  MATCH (n) WHERE label IN labels(n)
+  RETURN count(n) AS n
+}
+RETURN label, n
+"""
+
+COUNT_RELATIONSHIPS = """
+CALL db.relationshipTypes() YIELD relationshipType AS type
+CALL (type) {
+  MATCH ()-[r]->() WHERE type(r) = type
+  RETURN count(r) AS n
+}
+RETURN type, n
+"""
+
+COUNT_CLAUSE_STATUS = "MATCH (c:Clause) RETURN c.status AS status, count(*) AS n"
+
+CLAUSE_DETAIL = """
+MATCH (c:Clause {clause_id: $clause_id})
+WHERE ($version IS NULL AND c.status <> 'superseded') OR c.version = $version
+WITH c ORDER BY c.version DESC LIMIT 1
+MATCH (d:Document {doc_id: c.doc_id})
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*]->(s:Section)-[:HAS_CLAUSE]->(c)
+WITH c, d, [x IN nodes(path) WHERE x:Section | x.number + ' ' + x.title] AS section_path
+RETURN c {.*} AS clause, d {.doc_id, .title, .version, .kind, .source_path} AS document,
+       section_path
+"""
+
+CLAUSE_HISTORY = """
+MATCH (c:Clause {clause_id: $clause_id})
+OPTIONAL MATCH (ch:Change)-[:ON]->(c)
+RETURN c.version AS version, c.status AS status, c.sha256 AS sha256, c.created_at AS created_at,
+       c.text AS text, collect(ch {.seq, .op, .at, .actor}) AS changes
+ORDER BY version
+"""
+
+CLAUSE_TRIPLES = """
+MATCH (t:Triple)-[:STATED_IN]->(c:Clause {clause_id: $clause_id, version: $version})
+RETURN t {.triple_id, .subject, .predicate, .object, .qualifiers_json, .confidence, .origin, .status} AS triple
+ORDER BY t.predicate, t.subject
+"""
+
+CLAUSE_REFERENCES = """
+MATCH (c:Clause {clause_id: $clause_id, version: $version})
+OPTIONAL MATCH (c)-[r:REFERS_TO]->(t)
+WITH c, collect(CASE WHEN t IS NULL THEN NULL ELSE
+  {target: coalesce(t.clause_id, t.doc_id), kind: CASE WHEN t:Clause THEN 'clause' ELSE 'document' END,
+   text: r.text} END) AS outgoing
+OPTIONAL MATCH (s:Clause {status: 'active'})-[r2:REFERS_TO]->(c)
+RETURN outgoing, collect(CASE WHEN s IS NULL THEN NULL ELSE {source: s.clause_id, text: r2.text} END) AS incoming,
+       c.refs_target AS declared
+"""
+
+# --- graph-wide searches used by tests and audits ----------------------------------------------
+
+TEXT_PROPERTIES_CONTAINING = """
+MATCH (n)
+UNWIND keys(n) AS k
+WITH n, k, n[k] AS v
+WHERE (v IS :: STRING AND v CONTAINS $needle)
+   OR (v IS :: LIST<STRING> AND any(x IN v WHERE x CONTAINS $needle))
+RETURN labels(n) AS labels, k AS property, elementId(n) AS node
+LIMIT $limit
+"""
+
+REL_PROPERTIES_CONTAINING = """
+MATCH ()-[r]->()
+UNWIND keys(r) AS k
+WITH r, k, r[k] AS v
+WHERE v IS :: STRING AND v CONTAINS $needle
+RETURN type(r) AS type, k AS property, elementId(r) AS rel
+LIMIT $limit
+"""

@@ -1,0 +1,118 @@
+"""Read-side views of the clause graph: statistics and the provenance of one clause."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import neo4j
+
+from kg import queries as q
+from kg.writer import graph_errors
+from kgqa.errors import NotFound
+
+
+@dataclass
+class GraphStats:
+    """Counts per label and relationship type, clause statuses and the graph version."""
+
+    labels: dict[str, int]
+    relationships: dict[str, int]
+    clause_status: dict[str, int]
+    graph_version: int
+
+
+@dataclass
+class ClauseView:
+    """Everything an auditor needs about one clause version."""
+
+    clause_id: str
+    version: int
+    status: str
+    number: str
+    ordinal: int
+    text: str
+    page_start: int
+    page_end: int
+    document: dict[str, Any]
+    section_path: list[str]
+    items: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    triples: list[dict[str, Any]] = field(default_factory=list)
+    references_out: list[dict[str, Any]] = field(default_factory=list)
+    references_in: list[dict[str, Any]] = field(default_factory=list)
+    unresolved_references: list[str] = field(default_factory=list)
+
+
+class GraphReader:
+    """Read queries over the clause graph.
+
+    Args:
+        driver: an open ``neo4j.Driver``.
+        database: target database; ``None`` uses the server default.
+    """
+
+    def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
+        self._driver = driver
+        self._database = database
+
+    def _query(self, query: str, **params: Any) -> list[neo4j.Record]:
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(query, params, database_=self._database, routing_="r")
+        return records
+
+    def graph_version(self) -> int:
+        return self._query(q.GRAPH_VERSION)[0]["version"]
+
+    def stats(self) -> GraphStats:
+        return GraphStats(
+            labels={r["label"]: r["n"] for r in self._query(q.COUNT_LABELS)},
+            relationships={r["type"]: r["n"] for r in self._query(q.COUNT_RELATIONSHIPS)},
+            clause_status={r["status"]: r["n"] for r in self._query(q.COUNT_CLAUSE_STATUS)},
+            graph_version=self.graph_version(),
+        )
+
+    def clause(self, clause_id: str, version: int | None = None) -> ClauseView:
+        """The clause (active version unless ``version`` is given) with its full provenance."""
+        rows = self._query(q.CLAUSE_DETAIL, clause_id=clause_id, version=version)
+        if not rows:
+            which = f" version {version}" if version is not None else ""
+            raise NotFound(f"clause {clause_id}{which} is not in the graph; list clauses with `kgqa kg stats`")
+        c, doc, path = rows[0]["clause"], rows[0]["document"], rows[0]["section_path"]
+        history = [
+            {"version": r["version"], "status": r["status"], "sha256": r["sha256"], "created_at": r["created_at"],
+             "changes": r["changes"]}
+            for r in self._query(q.CLAUSE_HISTORY, clause_id=clause_id)
+        ]
+        triples = []
+        for r in self._query(q.CLAUSE_TRIPLES, clause_id=clause_id, version=c["version"]):
+            t = dict(r["triple"])
+            t["qualifiers"] = json.loads(t.pop("qualifiers_json") or "{}")
+            triples.append(t)
+        refs = self._query(q.CLAUSE_REFERENCES, clause_id=clause_id, version=c["version"])[0]
+        resolved = {f"{o['kind']}:{o['target']}" for o in refs["outgoing"]}
+        return ClauseView(
+            clause_id=c["clause_id"],
+            version=c["version"],
+            status=c["status"],
+            number=c["number"],
+            ordinal=c["ordinal"],
+            text=c["text"],
+            page_start=c["page_start"],
+            page_end=c["page_end"],
+            document=dict(doc),
+            section_path=list(path),
+            items=json.loads(c.get("items_json") or "[]"),
+            history=history,
+            triples=triples,
+            references_out=list(refs["outgoing"]),
+            references_in=list(refs["incoming"]),
+            unresolved_references=[t for t in (refs["declared"] or []) if t not in resolved],
+        )
+
+    def find_text(self, needle: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Every node or relationship property containing ``needle`` (audits for leaked data)."""
+        hits = [dict(r) for r in self._query(q.TEXT_PROPERTIES_CONTAINING, needle=needle, limit=limit)]
+        hits += [dict(r) for r in self._query(q.REL_PROPERTIES_CONTAINING, needle=needle, limit=limit)]
+        return hits

@@ -1,0 +1,340 @@
+"""Write a DocumentTree and its extraction to Neo4j, versioning what changed.
+
+One document is written in one managed transaction, so a failure half-way leaves the graph as it
+was (nothing already stored is lost), and the driver retries transient errors for us.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import neo4j
+import structlog
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
+
+from ingest.ids import normalize_title
+from ingest.types import ClauseNode, DocumentTree
+from kg import queries as q
+from kg.types import Extraction
+from kgqa.errors import GraphUnavailable
+
+log = structlog.get_logger(__name__)
+
+WriteStatus = Literal["created", "updated", "unchanged"]
+
+
+@dataclass
+class WriteResult:
+    """What one document write did; the CLI prints it per file."""
+
+    doc_id: str
+    status: WriteStatus
+    clauses_added: int = 0
+    clauses_updated: int = 0
+    clauses_retired: int = 0
+    clauses_unchanged: int = 0
+    triples_written: int = 0
+    references_resolved: int = 0
+    graph_version: int = 0
+    changed_clause_ids: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def graph_errors() -> Iterator[None]:
+    """Translate driver availability errors into the kgqa error family."""
+    try:
+        yield
+    except (ServiceUnavailable, SessionExpired) as exc:
+        raise GraphUnavailable(
+            f"Neo4j is not reachable ({exc}); start it with `kgqa neo4j start` or check KGQA_NEO4J_URI"
+        ) from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
+    refs: dict[str, tuple[list[str], list[str]]] = {}
+    for ref in extraction.references:
+        targets, texts = refs.setdefault(ref.source_clause_id, ([], []))
+        key = f"{ref.target_kind}:{ref.target_id}"
+        if key not in targets:
+            targets.append(key)
+            texts.append(ref.text)
+    return refs
+
+
+def _clause_row(c: ClauseNode, version: int, refs: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+    targets, texts = refs.get(c.clause_id, ([], []))
+    return {
+        "clause_id": c.clause_id,
+        "version": version,
+        "number": c.number,
+        "ordinal": c.ordinal,
+        "text": c.text,
+        "page_start": c.page_start,
+        "page_end": c.page_end,
+        "sha256": c.sha256,
+        "section_id": c.section_id,
+        "items_json": json.dumps([asdict(i) for i in c.items], ensure_ascii=False),
+        "refs_target": targets,
+        "refs_text": texts,
+    }
+
+
+class GraphWriter:
+    """Writes documents into the clause graph.
+
+    Args:
+        driver: an open ``neo4j.Driver`` (built by the composition root).
+        database: target database; ``None`` uses the server default.
+        batch_size: rows per ``UNWIND`` statement; keeps transaction state bounded for huge files.
+    """
+
+    def __init__(self, driver: neo4j.Driver, database: str | None = None, batch_size: int = 500) -> None:
+        self._driver = driver
+        self._database = database
+        self._batch = batch_size
+
+    def ensure_schema(self) -> None:
+        """Create constraints and indexes; safe to run any number of times."""
+        with graph_errors():
+            for stmt in q.SCHEMA:
+                self._driver.execute_query(stmt, database_=self._database)
+            self._driver.execute_query(q.AWAIT_INDEXES, database_=self._database)
+
+    def graph_version(self) -> int:
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(q.GRAPH_VERSION, database_=self._database)
+        return records[0]["version"]
+
+    def known_documents(self) -> dict[str, str]:
+        """Normalized titles and ids of every stored document, for resolving 《...》 references."""
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database)
+        known: dict[str, str] = {}
+        for r in records:
+            known[r["doc_id"]] = r["doc_id"]
+            if r["title"]:
+                known[normalize_title(r["title"])] = r["doc_id"]
+        return known
+
+    def write_document(
+        self,
+        tree: DocumentTree,
+        extraction: Extraction,
+        *,
+        actor: str = "kgqa-ingest",
+        role: str = "admin",
+        reason: str = "ingest",
+    ) -> WriteResult:
+        """Write one document; unchanged files write nothing, changed ones version only what changed."""
+        with graph_errors(), self._driver.session(database=self._database) as session:
+            result = session.execute_write(self._write_tx, tree, extraction, actor, role, reason)
+            if result.status != "unchanged":
+                records = session.run(q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id])
+                result.references_resolved = records.single()["resolved"]
+        log.info(
+            "kg.write",
+            doc_id=result.doc_id,
+            status=result.status,
+            added=result.clauses_added,
+            updated=result.clauses_updated,
+            retired=result.clauses_retired,
+            triples=result.triples_written,
+            graph_version=result.graph_version,
+        )
+        return result
+
+    # -- the transaction ----------------------------------------------------------------------
+    def _run_batched(self, tx: neo4j.ManagedTransaction, query: str, key: str, rows: list, **params: Any) -> None:
+        for start in range(0, len(rows), self._batch):
+            tx.run(query, {key: rows[start : start + self._batch], **params}).consume()
+
+    def _write_tx(
+        self,
+        tx: neo4j.ManagedTransaction,
+        tree: DocumentTree,
+        extraction: Extraction,
+        actor: str,
+        role: str,
+        reason: str,
+    ) -> WriteResult:
+        state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
+        if state["sha256"] == tree.sha256:
+            version = tx.run(q.GRAPH_VERSION).single()["version"]
+            existing = [c for c in state["clauses"] if c["clause_id"] is not None]
+            return WriteResult(tree.doc_id, "unchanged", clauses_unchanged=len(existing), graph_version=version)
+
+        existing = {c["clause_id"]: c for c in state["clauses"] if c["clause_id"] is not None}
+        new_ids = {c.clause_id for c in tree.clauses}
+        added = [c for c in tree.clauses if c.clause_id not in existing]
+        updated = [c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] != c.sha256]
+        same = [c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] == c.sha256]
+        retired = sorted(cid for cid in existing if cid not in new_ids)
+        at = _now()
+        refs = _refs_by_clause(extraction)
+
+        tx.run(
+            q.MERGE_DOCUMENT,
+            doc={
+                "doc_id": tree.doc_id,
+                "title": tree.title,
+                "kind": tree.kind,
+                "source_path": str(tree.source_path),
+                "sha256": tree.sha256,
+                "pages": tree.pages,
+                "ocr_pages": tree.ocr_pages,
+                "ingested_at": at,
+                "redactions_json": json.dumps(tree.redactions, ensure_ascii=False),
+            },
+        ).consume()
+        doc_version = (state["version"] or 0) + 1
+        sections = [
+            {
+                "section_id": s.section_id,
+                "number": s.number,
+                "title": s.title,
+                "level": s.level,
+                "ord": s.ord,
+                "parent_id": s.parent_id,
+            }
+            for s in tree.sections
+        ]
+        self._run_batched(tx, q.MERGE_SECTIONS, "sections", sections, doc_id=tree.doc_id)
+        tx.run(q.DROP_SECTION_EDGES, doc_id=tree.doc_id).consume()
+        self._run_batched(tx, q.LINK_SECTIONS, "sections", sections, doc_id=tree.doc_id)
+
+        new_rows = [_clause_row(c, 1, refs) for c in added] + [
+            _clause_row(c, existing[c.clause_id]["version"] + 1, refs) for c in updated
+        ]
+        self._run_batched(
+            tx, q.CREATE_CLAUSES, "clauses", new_rows, doc_id=tree.doc_id, at=at, doc_version=doc_version
+        )
+        self._run_batched(tx, q.UPDATE_CLAUSE_POSITIONS, "clauses", [_clause_row(c, 0, refs) for c in same])
+        if retired:
+            tx.run(q.RETIRE_CLAUSES, clause_ids=retired, at=at).consume()
+            tx.run(q.SUPERSEDE_TRIPLES, clause_ids=retired, status="retired").consume()
+            tx.run(q.REPLACE_CHUNKS, clause_ids=retired).consume()
+        tx.run(q.RELINK_NEXT, doc_id=tree.doc_id, order=[c.clause_id for c in tree.clauses]).consume()
+        tx.run(q.DELETE_STALE_SECTIONS, doc_id=tree.doc_id, keep=[s.section_id for s in tree.sections]).consume()
+
+        touched = [c.clause_id for c in added + updated]
+        touched_set = set(touched)
+        tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[c.clause_id for c in updated], status="superseded").consume()
+        tx.run(q.REPLACE_CHUNKS, clause_ids=touched).consume()
+        chunks = [
+            {"chunk_id": k.chunk_id, "clause_id": k.clause_id, "ord": k.ord, "text": k.text}
+            for c in added + updated
+            for k in c.chunks
+        ]
+        self._run_batched(tx, q.CREATE_CHUNKS, "chunks", chunks, doc_id=tree.doc_id)
+
+        tx.run(q.DELETE_DOC_TABLES, doc_id=tree.doc_id).consume()
+        tables = [
+            {
+                "table_id": t.table_id,
+                "section_id": t.section_id,
+                "page": t.page,
+                "caption": t.caption,
+                "rows_json": json.dumps(t.rows, ensure_ascii=False),
+                "header_json": json.dumps(t.header, ensure_ascii=False) if t.header is not None else None,
+                "n_rows": len(t.rows),
+            }
+            for t in tree.tables
+        ]
+        self._run_batched(tx, q.CREATE_TABLES, "tables", tables, doc_id=tree.doc_id)
+
+        entities = [
+            {"entity_id": e.entity_id, "name": e.name, "type": e.type, "aliases": e.aliases}
+            for e in extraction.entities
+        ]
+        self._run_batched(tx, q.MERGE_ENTITIES, "entities", entities)
+        triples = [
+            {
+                "triple_id": t.triple_id,
+                "clause_id": t.clause_id,
+                "subject": t.subject,
+                "predicate": t.predicate,
+                "object": t.object,
+                "qualifiers_json": json.dumps(t.qualifiers, ensure_ascii=False),
+                "confidence": float(t.confidence),
+                "origin": t.origin,
+                "subject_entity": t.subject_entity,
+                "object_entity": t.object_entity,
+            }
+            for t in extraction.triples
+            if t.clause_id in touched_set
+        ]
+        self._run_batched(tx, q.CREATE_TRIPLES, "triples", triples)
+        mentions = [
+            {"clause_id": cid, "entity_id": eid} for cid, eid in sorted(set(extraction.mentions)) if cid in touched_set
+        ]
+        self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
+
+        changes = self._change_rows(added, updated, retired, existing)
+        version = tx.run(q.GRAPH_VERSION).single()["version"]
+        if changes:
+            first = tx.run(q.RESERVE_SEQ, n=len(changes)).single()["first"]
+            for i, ch in enumerate(changes, start=1):
+                ch["seq"] = first + i
+            version = first + len(changes)
+            self._run_batched(tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason)
+        status: WriteStatus = "created" if state["sha256"] is None else "updated"
+        return WriteResult(
+            doc_id=tree.doc_id,
+            status=status,
+            clauses_added=len(added),
+            clauses_updated=len(updated),
+            clauses_retired=len(retired),
+            clauses_unchanged=len(same),
+            triples_written=len(triples),
+            graph_version=version,
+            changed_clause_ids=touched + retired,
+        )
+
+    @staticmethod
+    def _change_rows(
+        added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
+    ) -> list[dict[str, Any]]:
+        dump: Callable[[dict], str] = lambda d: json.dumps(d, ensure_ascii=False)  # noqa: E731
+        rows: list[dict[str, Any]] = []
+        for c in added:
+            rows.append(
+                {
+                    "op": "clause.add",
+                    "target_id": c.clause_id,
+                    "target_version": 1,
+                    "before_json": None,
+                    "after_json": dump({"version": 1, "sha256": c.sha256}),
+                }
+            )
+        for c in updated:
+            old = existing[c.clause_id]
+            rows.append(
+                {
+                    "op": "clause.update",
+                    "target_id": c.clause_id,
+                    "target_version": old["version"] + 1,
+                    "before_json": dump({"version": old["version"], "sha256": old["sha256"]}),
+                    "after_json": dump({"version": old["version"] + 1, "sha256": c.sha256}),
+                }
+            )
+        for cid in retired:
+            old = existing[cid]
+            rows.append(
+                {
+                    "op": "clause.retire",
+                    "target_id": cid,
+                    "target_version": old["version"],
+                    "before_json": dump({"version": old["version"], "sha256": old["sha256"]}),
+                    "after_json": None,
+                }
+            )
+        return rows

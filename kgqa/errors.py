@@ -1,0 +1,47 @@
+"""The one error family of kgqa.
+
+Every layer raises a subclass of :class:`KgqaError`; the CLI, and later the gRPC interceptor and
+the FastAPI handlers, map these to exit codes / transport codes in one place each. Messages say
+what the user should do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class KgqaError(Exception):
+    """Base of all kgqa errors."""
+
+
+class ConfigError(KgqaError):
+    """A setting is missing or invalid."""
+
+
+class IngestError(KgqaError):
+    """A file could not be ingested. Always names the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFormat(IngestError):
+    """The file's extension or content is not a format kgqa reads."""
+
+
+class GraphError(KgqaError):
+    """A graph operation failed for a reason other than availability."""
+
+
+class GraphUnavailable(GraphError):
+    """Neo4j cannot be reached; retry later or check KGQA_NEO4J_URI."""
+
+
+class NotFound(GraphError):
+    """The requested node does not exist."""
+
+
+class LauncherError(KgqaError):
+    """The local Neo4j launcher could not be built, started or stopped."""

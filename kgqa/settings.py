@@ -1,0 +1,94 @@
+"""Settings: ``KGQA_*`` environment variables, optionally a ``kgqa.toml``; built once, passed down.
+
+Nothing reads settings at import time; the CLI calls :func:`get_settings` and hands the pieces to
+constructors (habit 4 of STYLE.md).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from ingest.config import ChunkConfig, CleanConfig, IngestConfig, LimitsConfig, OcrConfig, RedactConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """All of kgqa's settings. Environment variables win over ``kgqa.toml``."""
+
+    model_config = SettingsConfigDict(env_prefix="KGQA_", toml_file="kgqa.toml", extra="ignore")
+
+    home: Path = Field(default=REPO_ROOT / ".kgqa", description="Everything kgqa keeps outside Neo4j.")
+    neo4j_uri: str = Field(default="bolt://127.0.0.1:7687", description="bolt:// or neo4j:// (cluster) URI.")
+    neo4j_user: str | None = Field(default=None, description="None for the local auth-less dev server.")
+    neo4j_password: str | None = None
+    neo4j_database: str | None = Field(default=None, description="None = the server's default database.")
+    neo4j_heap_mb: int = 768
+    neo4j_pagecache_mb: int = 128
+
+    ocr_backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
+    ocr_dpi: int = 200
+    ocr_min_text_chars: int = 10
+    chunk_target_chars: int = 500
+    chunk_min_chars: int = 100
+    chunk_max_chars: int = 800
+    redact_extra_patterns: dict[str, str] = Field(
+        default_factory=dict, description='Extra redaction patterns, e.g. {"合同编号": "HT-\\\\d{8}"}.'
+    )
+    max_file_mb: int = 200
+    max_pages: int = 2000
+
+    llm_triples: bool = Field(default=False, description="Also extract triples with an LLM endpoint.")
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def neo4j_home(self) -> Path:
+        return self.home / "neo4j"
+
+    @property
+    def neo4j_auth(self) -> tuple[str, str] | None:
+        if self.neo4j_user is None:
+            return None
+        return (self.neo4j_user, self.neo4j_password or "")
+
+    @property
+    def bolt_port(self) -> int:
+        tail = self.neo4j_uri.rsplit(":", 1)[-1].split("/")[0]
+        return int(tail) if tail.isdigit() else 7687
+
+    def ingest_config(self) -> IngestConfig:
+        return IngestConfig(
+            ocr=OcrConfig(backend=self.ocr_backend, dpi=self.ocr_dpi, min_text_chars=self.ocr_min_text_chars),
+            clean=CleanConfig(),
+            redact=RedactConfig(extra_patterns=dict(self.redact_extra_patterns)),
+            chunk=ChunkConfig(
+                target_chars=self.chunk_target_chars, min_chars=self.chunk_min_chars, max_chars=self.chunk_max_chars
+            ),
+            limits=LimitsConfig(max_file_bytes=self.max_file_mb * 1024 * 1024, max_pages=self.max_pages),
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

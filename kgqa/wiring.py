@@ -1,0 +1,53 @@
+"""The composition root: the only place that builds drivers, pipelines and services."""
+
+from __future__ import annotations
+
+import neo4j
+
+from ingest.pipeline import IngestPipeline
+from kg.ingest_service import IngestService
+from kg.local_server import LocalNeo4j
+from kg.reader import GraphReader
+from kg.triples import RuleTripleExtractor
+from kg.writer import GraphWriter
+from kgqa.errors import ConfigError
+from kgqa.settings import Settings
+
+
+def build_driver(settings: Settings) -> neo4j.Driver:
+    """A driver for ``KGQA_NEO4J_URI``; bolt:// for one server, neo4j:// for a cluster."""
+    return neo4j.GraphDatabase.driver(
+        settings.neo4j_uri,
+        auth=settings.neo4j_auth,
+        connection_timeout=10,
+        max_transaction_retry_time=30,
+    )
+
+
+def build_local_server(settings: Settings, *, home=None, bolt_port: int | None = None) -> LocalNeo4j:
+    return LocalNeo4j(
+        home or settings.neo4j_home,
+        bolt_port or settings.bolt_port,
+        heap_mb=settings.neo4j_heap_mb,
+        pagecache_mb=settings.neo4j_pagecache_mb,
+    )
+
+
+def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestService:
+    llm = None
+    if settings.llm_triples:
+        if not (settings.llm_base_url and settings.llm_model):
+            raise ConfigError("KGQA_LLM_TRIPLES=true needs KGQA_LLM_BASE_URL and KGQA_LLM_MODEL")
+        from kg.llm_extract import LlmTripleExtractor
+
+        llm = LlmTripleExtractor(settings.llm_base_url, settings.llm_model, api_key=settings.llm_api_key)
+    return IngestService(
+        IngestPipeline(settings.ingest_config()),
+        RuleTripleExtractor(),
+        GraphWriter(driver, settings.neo4j_database),
+        llm_extractor=llm,
+    )
+
+
+def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
+    return GraphReader(driver, settings.neo4j_database)

@@ -1,0 +1,72 @@
+"""Session-wide fixtures: the shared corpus (read in place) and, for graph tests, a real Neo4j."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("KGQA_SHARED_DIR", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The public test corpus in ../shared/corpus, never copied into the repository."""
+    path = _shared_dir() / "corpus"
+    if not path.is_dir():
+        pytest.skip(f"shared corpus not found at {path} (set KGQA_SHARED_DIR); it is absent on user clones")
+    return path
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """Our own fictional manuals, shipped in the repository."""
+    return REPO / "samples"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Neo4j of our own (own data dir, free port), started once per test run and stopped after."""
+    from kg.local_server import LocalNeo4j
+
+    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), _free_port(), heap_mb=512, pagecache_mb=64)
+    server.start(timeout=240)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(neo4j_server):
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(neo4j_server.bolt_uri, auth=None) as driver:
+        yield driver
+
+
+@pytest.fixture
+def clean_graph(neo4j_driver):
+    """An empty graph. Safe only because the session server above belongs to this test run alone."""
+    with neo4j_driver.session() as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS").consume()
+    return neo4j_driver
+
+
+@pytest.fixture
+def kgqa_env(neo4j_server, tmp_path, monkeypatch) -> dict[str, str]:
+    """Environment for running the `kgqa` CLI against the test server with its own KGQA_HOME."""
+    env = dict(os.environ)
+    env.update({"KGQA_NEO4J_URI": neo4j_server.bolt_uri, "KGQA_HOME": str(tmp_path / "home")})
+    return env
