@@ -332,3 +332,78 @@ WHERE v IS :: STRING AND v CONTAINS $needle
 RETURN type(r) AS type, k AS property, elementId(r) AS rel
 LIMIT $limit
 """
+
+# --- audit trail (Answer nodes, hash-chained) ----------------------------------------------------
+
+# Locks the chain head for the rest of the transaction: answers are appended strictly one by one.
+LOCK_ANSWER_CHAIN = """
+MERGE (s:Sequence {name: 'answer'})
+ON CREATE SET s.value = 0, s.last_hash = ''
+SET s.value = s.value + 1
+RETURN s.value AS seq, s.last_hash AS prev_hash
+"""
+
+CREATE_ANSWER = """
+MATCH (s:Sequence {name: 'answer'})
+CREATE (a:Answer {answer_id: $a.answer_id})
+SET a += $a.props, a.seq = $seq, a.prev_hash = $prev_hash, a.record_hash = $record_hash
+SET s.last_hash = $record_hash
+WITH a
+UNWIND $citations AS c
+MATCH (cl:Clause {clause_id: c.clause_id, version: c.clause_version})
+CREATE (a)-[r:CITES]->(cl)
+SET r.quote = c.quote, r.quote_start = c.quote_start, r.quote_end = c.quote_end,
+    r.support_score = c.support_score, r.verified = c.verified, r.ord = c.ord
+"""
+
+GET_ANSWER = """
+MATCH (a:Answer {answer_id: $answer_id})
+OPTIONAL MATCH (a)-[r:CITES]->(c:Clause)
+WITH a, r, c ORDER BY r.ord
+RETURN a {.*} AS answer,
+       collect(CASE WHEN c IS NULL THEN NULL ELSE
+         {clause_id: c.clause_id, clause_version: c.version, quote: r.quote, quote_start: r.quote_start,
+          quote_end: r.quote_end, support_score: r.support_score, verified: r.verified, ord: r.ord} END) AS citations
+"""
+
+ANSWERS_CITING_CLAUSE = """
+MATCH (a:Answer)-[r:CITES]->(c:Clause {clause_id: $clause_id})
+RETURN a.answer_id AS answer_id, a.question AS question, a.status AS status, a.at AS created_at,
+       c.version AS clause_version, r.quote AS quote, a.model_id AS model_id
+ORDER BY a.seq DESC
+LIMIT $limit
+"""
+
+# The chain walked in order, a page at a time (seq > $after).
+ANSWER_CHAIN_PAGE = """
+MATCH (a:Answer) WHERE a.seq > $after
+WITH a ORDER BY a.seq LIMIT $limit
+OPTIONAL MATCH (a)-[r:CITES]->(c:Clause)
+WITH a, r, c ORDER BY r.ord
+RETURN a {.*} AS answer,
+       collect(CASE WHEN c IS NULL THEN NULL ELSE
+         {clause_id: c.clause_id, clause_version: c.version, quote: r.quote, quote_start: r.quote_start,
+          quote_end: r.quote_end, support_score: r.support_score, verified: r.verified, ord: r.ord} END) AS citations
+ORDER BY answer.seq
+"""
+
+ANSWER_CHAIN_HEAD = """
+OPTIONAL MATCH (s:Sequence {name: 'answer'})
+RETURN coalesce(s.value, 0) AS seq, coalesce(s.last_hash, '') AS last_hash
+"""
+
+# --- retrieval ----------------------------------------------------------------------------------
+
+# Neo4j full-text (cjk analyzer: CJK bigrams) over active clause versions, with provenance.
+FULLTEXT_CLAUSES = """
+CALL db.index.fulltext.queryNodes('clause_text', $query, {limit: $fetch}) YIELD node, score
+WITH node, score WHERE node.status = 'active'
+WITH node, score LIMIT $k
+MATCH (d:Document {doc_id: node.doc_id})
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*]->(:Section)-[:HAS_CLAUSE]->(node)
+WITH node, score, d, [x IN nodes(path) WHERE x:Section | x.number + ' ' + x.title] AS section_path
+RETURN node.clause_id AS clause_id, node.version AS version, d.doc_id AS doc_id, d.title AS doc_title,
+       d.version AS doc_version, node.number AS number, node.text AS text, section_path,
+       node.page_start AS page_start, node.page_end AS page_end, score
+ORDER BY score DESC
+"""

@@ -45,3 +45,27 @@ class NotFound(GraphError):
 
 class LauncherError(KgqaError):
     """The local Neo4j launcher could not be built, started or stopped."""
+
+
+class ServingError(KgqaError):
+    """A request to the QA service cannot be served as asked."""
+
+
+class InvalidArgument(ServingError):
+    """The request is malformed: empty, too long or non-text question, bad k, bad id."""
+
+
+class Unauthenticated(ServingError):
+    """No API key, or an unknown one."""
+
+
+class PermissionDenied(ServingError):
+    """The caller's role may not do this."""
+
+
+class DeadlineExceeded(ServingError):
+    """The caller's deadline passed before the answer was ready."""
+
+
+class NotReady(ServingError):
+    """The service is still starting (index not loaded) or a dependency is down."""

@@ -48,6 +48,29 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = None
 
+    # --- serving ---
+    answer_backend: Literal["extractive", "transformers", "vllm", "openai"] = Field(
+        default="extractive", description="Which answer backend generates answers."
+    )
+    model_path: Path | None = Field(default=None, description="Local Qwen directory (transformers / vllm).")
+    adapter_path: Path | None = Field(default=None, description="Optional PEFT LoRA adapter directory.")
+    openai_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint (backend openai).")
+    openai_model: str | None = None
+    openai_api_key: str | None = None
+    max_new_tokens: int = 256
+    verify_policy: Literal["strict", "flag"] = "strict"
+    default_k: int = 5
+    max_k: int = 20
+    max_question_chars: int = 2000
+    api_keys: str | None = Field(default=None, description='"key1=reader,key2=auditor"')
+    api_keys_file: Path | None = Field(default=None, description="File of key=role lines.")
+    grpc_port: int = 50051
+    http_port: int = 8000
+    host: str = "127.0.0.1"
+    grpc_max_workers: int = 16
+    grpc_max_concurrent_rpcs: int = 64
+    shutdown_grace_s: float = 10.0
+
     log_level: str = "INFO"
     log_json: bool = False
 

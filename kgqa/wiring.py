@@ -51,3 +51,52 @@ def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestServ
 
 def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
     return GraphReader(driver, settings.neo4j_database)
+
+
+def build_backend(settings: Settings):
+    """The configured answer backend (models are loaded here, once, never per request)."""
+    from serving.backends import BackendConfig, make_backend
+
+    return make_backend(
+        BackendConfig(
+            kind=settings.answer_backend,
+            model_path=str(settings.model_path) if settings.model_path else None,
+            adapter_path=str(settings.adapter_path) if settings.adapter_path else None,
+            max_new_tokens=settings.max_new_tokens,
+            openai_base_url=settings.openai_base_url,
+            openai_model=settings.openai_model,
+            openai_api_key=settings.openai_api_key,
+        )
+    )
+
+
+def build_retriever(settings: Settings, driver: neo4j.Driver):
+    from serving.retrieval.fulltext import FulltextRetriever
+
+    return FulltextRetriever(driver, settings.neo4j_database)
+
+
+def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):
+    """The QA service with every dependency built from settings (or given, for tests)."""
+    from ingest.redact import Redactor
+    from kg.audit import AuditStore
+    from kg.evidence import GraphEvidence
+    from kg.verifier import Verifier
+    from serving.service import BackendHolder, QAService, ServiceConfig
+
+    evidence = GraphEvidence(driver, settings.neo4j_database)
+    return QAService(
+        retriever=retriever or build_retriever(settings, driver),
+        backends=BackendHolder(backend or build_backend(settings)),
+        evidence=evidence,
+        verifier=Verifier(evidence),
+        audit=AuditStore(driver, settings.neo4j_database),
+        reader=GraphReader(driver, settings.neo4j_database),
+        redactor=Redactor(settings.ingest_config().redact),
+        config=ServiceConfig(
+            policy=settings.verify_policy,
+            default_k=settings.default_k,
+            max_k=settings.max_k,
+            max_question_chars=settings.max_question_chars,
+        ),
+    )

@@ -1,0 +1,178 @@
+"""The audit trail: every answer as an Answer node citing exact clause versions, hash-chained.
+
+Each record stores ``record_hash = sha256(canonical content + prev_hash)`` where the content covers
+every stored property of the answer and of its CITES edges. Editing any stored answer, quote or
+citation, deleting a record or reordering them breaks the chain at that record, and
+:meth:`AuditStore.verify_chain` names the first record that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import neo4j
+
+from kg import queries as q
+from kg.writer import graph_errors
+from kgqa.errors import NotFound
+
+HASHED_PROPS = (
+    "answer_id",
+    "question",
+    "answer",
+    "status",
+    "model_id",
+    "graph_version",
+    "at",
+    "actor",
+    "unsupported_json",
+    "timings_json",
+)
+
+
+@dataclass
+class AuditCitation:
+    clause_id: str
+    clause_version: int
+    quote: str
+    quote_start: int
+    quote_end: int
+    support_score: float
+    verified: bool
+    ord: int = 0
+
+
+@dataclass
+class AuditEntry:
+    """What is stored for one answer. ``actor`` is the caller's key id, never the key."""
+
+    answer_id: str
+    question: str
+    answer: str
+    status: str
+    model_id: str
+    graph_version: int
+    at: str
+    actor: str
+    unsupported_json: str = "[]"
+    timings_json: str = "{}"
+    citations: list[AuditCitation] = field(default_factory=list)
+
+
+@dataclass
+class StoredEntry:
+    entry: AuditEntry
+    seq: int
+    prev_hash: str
+    record_hash: str
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    first_bad_answer_id: str | None = None
+    reason: str | None = None
+
+
+def record_hash(entry: AuditEntry, prev_hash: str) -> str:
+    """sha256 over the canonical JSON of the entry (citations in order) and the previous hash."""
+    content = {k: getattr(entry, k) for k in HASHED_PROPS}
+    content["citations"] = [asdict(c) for c in sorted(entry.citations, key=lambda c: c.ord)]
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + "\n" + blob).encode("utf-8")).hexdigest()
+
+
+def _entry_from_record(answer: dict[str, Any], citations: list[dict[str, Any]]) -> StoredEntry:
+    entry = AuditEntry(
+        **{k: answer.get(k) for k in HASHED_PROPS},
+        citations=[AuditCitation(**c) for c in citations if c is not None],
+    )
+    return StoredEntry(entry, answer.get("seq"), answer.get("prev_hash"), answer.get("record_hash"))
+
+
+class AuditStore:
+    """Appends answers to the hash chain and reads them back for auditors.
+
+    Args:
+        driver: an open ``neo4j.Driver``.
+        database: target database; ``None`` uses the server default.
+    """
+
+    def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
+        self._driver = driver
+        self._database = database
+
+    def append(self, entry: AuditEntry) -> StoredEntry:
+        for i, c in enumerate(entry.citations):
+            c.ord = i
+        with graph_errors(), self._driver.session(database=self._database) as session:
+            return session.execute_write(self._append_tx, entry)
+
+    @staticmethod
+    def _append_tx(tx: neo4j.ManagedTransaction, entry: AuditEntry) -> StoredEntry:
+        head = tx.run(q.LOCK_ANSWER_CHAIN).single()
+        seq, prev = head["seq"], head["prev_hash"] or ""
+        digest = record_hash(entry, prev)
+        props = {k: getattr(entry, k) for k in HASHED_PROPS if k != "answer_id"}
+        tx.run(
+            q.CREATE_ANSWER,
+            a={"answer_id": entry.answer_id, "props": props},
+            seq=seq,
+            prev_hash=prev,
+            record_hash=digest,
+            citations=[asdict(c) for c in entry.citations],
+        ).consume()
+        return StoredEntry(entry, seq, prev, digest)
+
+    def get(self, answer_id: str) -> StoredEntry:
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.GET_ANSWER, answer_id=answer_id, database_=self._database, routing_="r"
+            )
+        if not records:
+            raise NotFound(f"answer {answer_id} is not in the audit trail")
+        return _entry_from_record(dict(records[0]["answer"]), records[0]["citations"])
+
+    def citing(self, clause_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.ANSWERS_CITING_CLAUSE, clause_id=clause_id, limit=limit, database_=self._database, routing_="r"
+            )
+        return [dict(r) for r in records]
+
+    def verify_chain(self, page: int = 500) -> ChainReport:
+        """Walk the chain in seq order; report the first record whose hash or link does not match."""
+        prev, after, checked, expected_seq = "", 0, 0, 1
+        while True:
+            with graph_errors():
+                records, _, _ = self._driver.execute_query(
+                    q.ANSWER_CHAIN_PAGE, after=after, limit=page, database_=self._database, routing_="r"
+                )
+            if not records:
+                return self._check_head(prev, checked)
+            for r in records:
+                stored = _entry_from_record(dict(r["answer"]), r["citations"])
+                aid = stored.entry.answer_id
+                if stored.seq != expected_seq:
+                    return ChainReport(False, checked, expected_seq, aid, f"record {expected_seq} is missing")
+                if stored.prev_hash != prev:
+                    return ChainReport(False, checked, stored.seq, aid, "prev_hash does not link to the record before")
+                if record_hash(stored.entry, prev) != stored.record_hash:
+                    return ChainReport(False, checked, stored.seq, aid, "content does not match its stored hash")
+                prev, after, checked, expected_seq = stored.record_hash, stored.seq, checked + 1, expected_seq + 1
+
+    def _check_head(self, prev: str, checked: int) -> ChainReport:
+        """Catch truncation: the chain head must point at the last record walked."""
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(q.ANSWER_CHAIN_HEAD, database_=self._database, routing_="r")
+        head = records[0]
+        if head["seq"] != checked or head["last_hash"] != prev:
+            return ChainReport(
+                False, checked, checked + 1, None, f"chain head says {head['seq']} records; record {checked + 1} is missing"
+            )
+        return ChainReport(ok=True, checked=checked)

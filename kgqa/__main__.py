@@ -1,0 +1,5 @@
+"""`python -m kgqa` runs the CLI (tests use it to run the exact interpreter of the venv)."""
+
+from kgqa.cli import main
+
+main()

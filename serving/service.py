@@ -1,0 +1,378 @@
+"""The QA service layer: the one place that answers, verifies, audits and authorizes.
+
+gRPC servicers, REST routers and the CLI translate their inputs into calls on
+:class:`QAService` and its results back; none of them holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+import structlog
+
+from ingest.redact import Redactor
+from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
+from kg.citations import strip_markers
+from kg.evidence import EvidenceClause, GraphEvidence
+from kg.reader import ClauseView, GraphReader
+from kg.verifier import REFUSAL_TEXT, VerificationResult, Verifier, is_refusal
+from kgqa.errors import DeadlineExceeded, PermissionDenied
+from serving.backends.base import AnswerBackend
+from serving.backends.extractive import ExtractiveBackend
+from serving.types import (
+    AnswerRecord,
+    AnswerResult,
+    AnswerStatus,
+    AnswerSummary,
+    Caller,
+    Citation,
+    Generation,
+    RetrievedClause,
+    Role,
+    Timings,
+    UnsupportedAtom,
+)
+from serving.validation import validate_k, validate_question
+
+log = structlog.get_logger(__name__)
+
+
+class Retriever(Protocol):
+    def retrieve(self, question: str, k: int) -> list[RetrievedClause]: ...
+
+
+@dataclass
+class ServiceConfig:
+    """Behaviour of the answer path.
+
+    Attributes:
+        policy: ``strict`` replaces an unverified generation by the extractive answer; ``flag``
+            returns it marked UNVERIFIED.
+        default_k: clauses retrieved when the request leaves k at 0.
+        max_k: the largest k a caller may ask for.
+        max_question_chars: longer questions are refused with INVALID_ARGUMENT.
+        stream_chunk_chars: size of the text deltas when a verified answer is streamed.
+    """
+
+    policy: Literal["strict", "flag"] = "strict"
+    default_k: int = 5
+    max_k: int = 20
+    max_question_chars: int = 2000
+    stream_chunk_chars: int = 24
+
+
+class BackendHolder:
+    """The active answer backend; swapped atomically when another model is activated."""
+
+    def __init__(self, backend: AnswerBackend) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+
+    def get(self) -> AnswerBackend:
+        with self._lock:
+            return self._backend
+
+    def set(self, backend: AnswerBackend) -> None:
+        with self._lock:
+            self._backend = backend
+
+
+def require(caller: Caller, role: Role) -> None:
+    """Authorization lives here, once, for every transport."""
+    if caller.role < role:
+        raise PermissionDenied(f"this needs role {role.name.lower()}; key {caller.key_id} has {caller.role.name.lower()}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _check_deadline(deadline: float | None, stage: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded(f"deadline passed during {stage}; retry with a longer deadline")
+
+
+
+class QAService:
+    """Answers questions with graph-verified citations and records every answer for audit.
+
+    Args:
+        retriever: hybrid retrieval over the clause graph.
+        backends: holder of the active answer backend.
+        evidence: batch reader of cited clause versions.
+        verifier: the kg verifier.
+        audit: the hash-chained audit store.
+        reader: graph reads for provenance and the graph version.
+        redactor: strips personal data from questions before they are stored.
+        config: policy and limits.
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        backends: BackendHolder,
+        evidence: GraphEvidence,
+        verifier: Verifier,
+        audit: AuditStore,
+        reader: GraphReader,
+        redactor: Redactor,
+        config: ServiceConfig | None = None,
+        on_answer: Callable[[AnswerResult], None] | None = None,
+    ) -> None:
+        self._retriever = retriever
+        self._backends = backends
+        self._evidence = evidence
+        self._verifier = verifier
+        self._audit = audit
+        self._reader = reader
+        self._redactor = redactor
+        self.config = config or ServiceConfig()
+        self._extractive = ExtractiveBackend()
+        self._on_answer = on_answer
+
+    @property
+    def model_id(self) -> str:
+        return self._backends.get().model_id
+
+    # -- answering ----------------------------------------------------------------------------
+    def _prepare(self, question: str, k: int | None, caller: Caller) -> tuple[str, int]:
+        require(caller, Role.READER)
+        text = validate_question(question, self.config.max_question_chars)
+        return text, validate_k(k, self.config.default_k, self.config.max_k)
+
+    def ask(self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None) -> AnswerResult:
+        question, k = self._prepare(question, k, caller)
+        t0 = time.perf_counter()
+        contexts = self._retriever.retrieve(question, k)
+        t1 = time.perf_counter()
+        _check_deadline(deadline, "retrieval")
+        generation = self._generate(question, contexts, deadline)
+        t2 = time.perf_counter()
+        return self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+
+    def ask_stream(
+        self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None
+    ) -> Iterator[str | AnswerResult]:
+        """Text deltas, then the final AnswerResult.
+
+        Under ``strict`` the answer is verified before any text is sent (an unverified generation
+        is replaced, and a client must never have seen it); under ``flag`` the backend's deltas
+        are relayed live and the final message carries the verification.
+        """
+        question, k = self._prepare(question, k, caller)
+        t0 = time.perf_counter()
+        contexts = self._retriever.retrieve(question, k)
+        t1 = time.perf_counter()
+        _check_deadline(deadline, "retrieval")
+        if self.config.policy == "flag" and contexts:
+            backend = self._backends.get()
+            parts: list[str] = []
+            for delta in backend.stream(question, contexts, deadline=deadline):
+                parts.append(delta)
+                yield delta
+            generation = Generation("".join(parts), backend.model_id)
+            t2 = time.perf_counter()
+            yield self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+            return
+        generation = self._generate(question, contexts, deadline)
+        t2 = time.perf_counter()
+        result = self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+        step = self.config.stream_chunk_chars
+        for i in range(0, len(result.text), step):
+            yield result.text[i : i + step]
+        yield result
+
+    def _generate(self, question: str, contexts: list[RetrievedClause], deadline: float | None) -> Generation:
+        if not contexts:
+            return Generation(REFUSAL_TEXT, self._backends.get().model_id)
+        return self._backends.get().generate(question, contexts, deadline=deadline)
+
+    def _finish(
+        self,
+        question: str,
+        contexts: list[RetrievedClause],
+        generation: Generation,
+        caller: Caller,
+        t0: float,
+        t1: float,
+        t2: float,
+        deadline: float | None,
+    ) -> AnswerResult:
+        text, model_id = generation.text, generation.model_id
+        verification, evidence = self._verify(text)
+        if not contexts or (is_refusal(text) and not verification.citations):
+            status = AnswerStatus.NO_EVIDENCE
+            text, verification, evidence = REFUSAL_TEXT, VerificationResult(False, [], [], [], []), {}
+        elif verification.verified:
+            status = AnswerStatus.VERIFIED
+        elif self.config.policy == "strict":
+            log.info("answer.replaced", model_id=model_id, unsupported=len(verification.unsupported))
+            fallback = self._extractive.generate(question, contexts)
+            text = fallback.text
+            model_id = f"{model_id} (extractive fallback)" if model_id != fallback.model_id else model_id
+            verification, evidence = self._verify(text)
+            status = AnswerStatus.VERIFIED if verification.verified else AnswerStatus.UNVERIFIED
+        else:
+            status = AnswerStatus.UNVERIFIED
+        t3 = time.perf_counter()
+        citations = self._citations(verification, evidence)
+        unsupported = [UnsupportedAtom(a.kind, a.text, a.normalized, a.sentence) for a in verification.unsupported]
+        timings = Timings(
+            retrieval_ms=round((t1 - t0) * 1000, 2),
+            generation_ms=round((t2 - t1) * 1000, 2),
+            verification_ms=round((t3 - t2) * 1000, 2),
+            total_ms=round((t3 - t0) * 1000, 2),
+        )
+        stored_question, _ = self._redactor.redact(question)
+        result = AnswerResult(
+            answer_id=str(uuid.uuid4()),
+            question=stored_question,
+            text=text,
+            status=status,
+            citations=citations,
+            unsupported=unsupported,
+            model_id=model_id,
+            graph_version=self._reader.graph_version(),
+            timings=timings,
+            created_at=_now(),
+        )
+        self._audit.append(self._audit_entry(result, caller))
+        if self._on_answer is not None:
+            self._on_answer(result)
+        return result
+
+    def _verify(self, text: str) -> tuple[VerificationResult, Mapping[str, EvidenceClause]]:
+        from kg.citations import parse_citations
+
+        ids = parse_citations(text).clause_ids
+        evidence = self._evidence.fetch(ids) if ids else {}
+        return self._verifier.verify_against(text, evidence), evidence
+
+    @staticmethod
+    def _citations(verification: VerificationResult, evidence: Mapping[str, EvidenceClause]) -> list[Citation]:
+        out: list[Citation] = []
+        for check in verification.citations:
+            ev = evidence.get(check.clause_id)
+            if ev is None:
+                continue
+            out.append(
+                Citation(
+                    clause_id=ev.clause_id,
+                    clause_version=ev.version,
+                    document_id=ev.doc_id,
+                    document_title=ev.doc_title,
+                    document_version=ev.doc_version,
+                    clause_number=ev.number,
+                    section_path=list(ev.section_path),
+                    page_start=ev.page_start,
+                    page_end=ev.page_end,
+                    quote=check.quote,
+                    quote_start=check.quote_start,
+                    quote_end=check.quote_end,
+                    support_score=round(float(check.support_score), 4),
+                    verified=check.verified,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _audit_entry(result: AnswerResult, caller: Caller) -> AuditEntry:
+        return AuditEntry(
+            answer_id=result.answer_id,
+            question=result.question,
+            answer=result.text,
+            status=result.status.value,
+            model_id=result.model_id,
+            graph_version=result.graph_version,
+            at=result.created_at,
+            actor=caller.key_id,
+            unsupported_json=json.dumps([asdict(u) for u in result.unsupported], ensure_ascii=False),
+            timings_json=json.dumps(asdict(result.timings)),
+            citations=[
+                AuditCitation(
+                    c.clause_id, c.clause_version, c.quote, c.quote_start, c.quote_end, c.support_score, c.verified
+                )
+                for c in result.citations
+            ],
+        )
+
+    # -- audit and provenance -----------------------------------------------------------------
+    def get_answer(self, answer_id: str, caller: Caller) -> AnswerRecord:
+        require(caller, Role.AUDITOR)
+        stored: StoredEntry = self._audit.get(answer_id)
+        e = stored.entry
+        versions = self._evidence.fetch_versions([(c.clause_id, c.clause_version) for c in e.citations])
+        citations = []
+        for c in e.citations:
+            ev = versions.get((c.clause_id, c.clause_version))
+            citations.append(
+                Citation(
+                    clause_id=c.clause_id,
+                    clause_version=c.clause_version,
+                    document_id=ev.doc_id if ev else "",
+                    document_title=ev.doc_title if ev else "",
+                    document_version=ev.doc_version if ev else 0,
+                    clause_number=ev.number if ev else "",
+                    section_path=list(ev.section_path) if ev else [],
+                    page_start=ev.page_start if ev else 0,
+                    page_end=ev.page_end if ev else 0,
+                    quote=c.quote,
+                    quote_start=c.quote_start,
+                    quote_end=c.quote_end,
+                    support_score=c.support_score,
+                    verified=c.verified,
+                )
+            )
+        answer = AnswerResult(
+            answer_id=e.answer_id,
+            question=e.question,
+            text=e.answer,
+            status=AnswerStatus(e.status),
+            citations=citations,
+            unsupported=[UnsupportedAtom(**u) for u in json.loads(e.unsupported_json or "[]")],
+            model_id=e.model_id,
+            graph_version=e.graph_version,
+            timings=Timings(**json.loads(e.timings_json or "{}")),
+            created_at=e.at,
+        )
+        return AnswerRecord(answer, e.actor, stored.seq, stored.record_hash, stored.prev_hash)
+
+    def get_clause(self, clause_id: str, version: int | None, caller: Caller) -> ClauseView:
+        require(caller, Role.READER)
+        return self._reader.clause(clause_id, version or None)
+
+    def list_answers_citing(self, clause_id: str, caller: Caller, limit: int = 50) -> list[AnswerSummary]:
+        require(caller, Role.AUDITOR)
+        limit = validate_k(limit, 50, 1000)
+        return [
+            AnswerSummary(
+                answer_id=r["answer_id"],
+                question=r["question"],
+                status=AnswerStatus(r["status"]),
+                created_at=r["created_at"],
+                clause_version=r["clause_version"],
+                quote=r["quote"],
+                model_id=r["model_id"],
+            )
+            for r in self._audit.citing(clause_id, limit)
+        ]
+
+    def ready(self) -> dict[str, object]:
+        """Readiness: the graph answers and the retriever has an index (raises when not)."""
+        version = self._reader.graph_version()
+        return {"graph_version": version, "model_id": self.model_id}
+
+
+def plain_text(result: AnswerResult) -> str:
+    """The answer without citation markers, for terminals."""
+    return strip_markers(result.text)
+
+
+__all__ = ["BackendHolder", "QAService", "Retriever", "ServiceConfig", "plain_text", "require"]
