@@ -1,0 +1,156 @@
+"""The answer-backend contract and its one configuration surface.
+
+An answer backend turns a question and the retrieved clauses into text carrying ``[[CLAUSE_ID]]``
+markers; the service verifies that text afterwards, so a backend never decides what is true.
+Backends that run a chat model also accept raw chat messages (:class:`ChatBackend`), which the
+OpenAI-compatible route and dataset generation use to send prompts through unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from serving.types import Generation, RetrievedClause
+
+BackendKind = Literal["extractive", "transformers", "vllm", "openai"]
+Message = dict[str, str]
+
+
+@runtime_checkable
+class AnswerBackend(Protocol):
+    """Generates an answer with citation markers from retrieved clauses.
+
+    ``deadline`` is an absolute :func:`time.monotonic` value: when it passes, generation stops
+    and what was produced so far is returned (possibly nothing); the service decides what a late
+    answer means. For deterministic backends ``"".join(stream(...)) == generate(...).text``.
+    """
+
+    model_id: str
+
+    def generate(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Generation: ...
+
+    def stream(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class ChatBackend(AnswerBackend, Protocol):
+    """A backend over a chat model, which can also answer raw chat messages as given.
+
+    ``max_new_tokens`` and ``temperature`` override the configured values for one call (the
+    OpenAI-compatible route passes the request's ``max_tokens`` and ``temperature``).
+    """
+
+    def generate_messages(
+        self,
+        messages: Sequence[Message],
+        *,
+        deadline: float | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Generation: ...
+
+    def stream_messages(
+        self,
+        messages: Sequence[Message],
+        *,
+        deadline: float | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]: ...
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class BackendConfig:
+    """Everything :func:`serving.backends.make_backend` needs; filled from settings or the CLI.
+
+    Only the fields of the chosen ``kind`` are read; the others keep their defaults.
+    """
+
+    kind: BackendKind = field(
+        default="extractive",
+        metadata=_help(
+            "Which backend answers: 'extractive' (quotes clause sentences, no model), 'transformers' "
+            "(local Qwen + optional LoRA on CPU/GPU), 'vllm' (GPU, multi-LoRA) or 'openai' (any "
+            "OpenAI-compatible endpoint)."
+        ),
+    )
+    model_path: str | None = field(
+        default=None,
+        metadata=_help("Local model directory (transformers, vllm). Nothing is downloaded."),
+    )
+    adapter_path: str | None = field(
+        default=None, metadata=_help("Optional PEFT LoRA adapter directory, active from the start.")
+    )
+    adapter_name: str = field(
+        default="default",
+        metadata=_help("Name of the adapter loaded from adapter_path; part of model_id."),
+    )
+    max_new_tokens: int = field(default=256, metadata=_help("Most tokens generated per answer."))
+    temperature: float = field(
+        default=0.0,
+        metadata=_help("0 means greedy decoding (reproducible answers); above 0 samples."),
+    )
+    top_p: float = field(default=1.0, metadata=_help("Nucleus sampling mass when temperature > 0."))
+    device: str | None = field(
+        default=None,
+        metadata=_help("Torch device for transformers ('cpu', 'cuda:0'); None picks CUDA when present."),
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
+        default="auto",
+        metadata=_help("Weights dtype for transformers; 'auto' is bfloat16 on CUDA, float32 on CPU."),
+    )
+    max_lora_rank: int = field(
+        default=64, metadata=_help("vllm: largest LoRA rank any adapter may have (memory is reserved).")
+    )
+    gpu_memory_utilization: float = field(
+        default=0.9, metadata=_help("vllm: share of GPU memory for weights and KV cache.")
+    )
+    tensor_parallel_size: int = field(
+        default=1, metadata=_help("vllm: GPUs one model is split over (tensor parallelism).")
+    )
+    max_model_len: int | None = field(
+        default=None, metadata=_help("vllm: longest prompt + answer in tokens; None uses the model's.")
+    )
+    openai_base_url: str | None = field(
+        default=None, metadata=_help("openai: endpoint base URL, e.g. http://host:8000/v1.")
+    )
+    openai_model: str | None = field(
+        default=None, metadata=_help("openai: model name sent with each request (required).")
+    )
+    openai_api_key: str | None = field(
+        default=None, metadata=_help("openai: API key; 'EMPTY' is sent when None (vLLM's convention).")
+    )
+    openai_timeout_s: float = field(
+        default=60.0,
+        metadata=_help("openai: request timeout when the caller gives no deadline (seconds)."),
+    )
+    openai_max_retries: int = field(
+        default=2,
+        metadata=_help("openai: retries on connection errors, 429 and 5xx (the client's own backoff)."),
+    )
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left before ``deadline`` (never negative), or None when there is no deadline."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.monotonic())
+
+
+def expired(deadline: float | None) -> bool:
+    """Whether ``deadline`` has passed."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
+__all__ = ["AnswerBackend", "BackendConfig", "BackendKind", "ChatBackend", "Message", "expired", "remaining"]

@@ -1,0 +1,142 @@
+"""The extractive backend: answers with the retrieved clauses' own sentences, quoted verbatim.
+
+It needs no model, so it is the default, the fallback the ``strict`` policy swaps in for an
+unverified generation, and the baseline generative models are measured against. Because every
+sentence is copied from the clause it cites, its answers pass the verifier by construction: the
+only words it adds are a frame naming the cited clause (``根据《title》第五条规定：``), whose title
+and number belong to that clause.
+
+Selection: the sentences of the top clauses (at most ``max_clauses``) are scored by the jieba
+words they share with the question (longer shared words weigh more); the best ``max_sentences``
+are kept and written in clause rank order, each clause's sentences in their original order.
+When no sentence shares a word with the question, the top clause's first sentence is quoted:
+the retriever ranked it first for a reason, and a verbatim quote cannot mislead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import jieba
+
+from kg.citations import format_marker
+from serving.backends.base import expired
+from serving.prompts import REFUSAL_ANSWER
+from serving.types import Generation, RetrievedClause
+
+_SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]*")
+_TERMINAL = re.compile(r"[。！？；!?;：:]+$")
+_WORD = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+# Question words that match everything and say nothing about the topic.
+_STOPWORDS = frozenset(
+    "的 了 和 与 及 或 是 在 有 被 对 为 由 于 吗 呢 吧 么 什么 哪些 哪个 哪 如何 怎么 怎样 怎么样 "  # noqa: SIM905
+    "是否 多少 几 请问 请 问 能否 可否 需要 规定 关于 一下 我 我们 你 公司".split()
+)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    rank: int  # the clause's rank among the contexts
+    position: int  # the sentence's position in its clause
+    text: str
+    score: float
+
+
+def split_sentences(text: str) -> list[str]:
+    """A clause's sentences (and list items), each with its own end punctuation, stripped."""
+    return [s.strip() for s in _SENTENCE.findall(text) if _WORD.search(s)]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in jieba.lcut(text) if _WORD.search(w) and w not in _STOPWORDS}
+
+
+def _strip_number(sentence: str, number: str) -> str:
+    """``第五条 存货应当……`` -> ``存货应当……``: the frame already names the article."""
+    if number and sentence.startswith(number):
+        rest = sentence[len(number) :].lstrip(" \u3000")
+        if _WORD.search(rest):
+            return rest
+    return sentence
+
+
+class ExtractiveBackend:
+    """Quote the best sentences of the best clauses, each followed by its clause's marker.
+
+    Args:
+        max_clauses: clauses (from the top of the ranking) that may be quoted.
+        max_sentences: sentences quoted in total.
+    """
+
+    model_id = "extractive"
+
+    def __init__(self, max_clauses: int = 3, max_sentences: int = 4) -> None:
+        self.max_clauses = max_clauses
+        self.max_sentences = max_sentences
+
+    def generate(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Generation:
+        """The answer; the refusal text when there are no clauses to quote."""
+        return Generation("".join(self.stream(question, contexts, deadline=deadline)), self.model_id)
+
+    def stream(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Iterator[str]:
+        """The answer in pieces: each clause's frame, then each quoted sentence with its marker.
+
+        Building the answer takes milliseconds, so the deadline is only checked between pieces.
+        """
+        chosen = self._select(question, contexts[: self.max_clauses])
+        if not chosen:  # no clauses, or none with a sentence to quote
+            yield REFUSAL_ANSWER
+            return
+        first = True
+        for rank, clause in enumerate(contexts[: self.max_clauses]):
+            sentences = [s for s in chosen if s.rank == rank]
+            if not sentences:
+                continue
+            if expired(deadline):
+                return
+            yield ("" if first else "\n") + _frame(clause)
+            first = False
+            for s in sentences:
+                yield _cite(s.text, clause.clause_id)
+
+    def _select(self, question: str, contexts: list[RetrievedClause]) -> list[_Sentence]:
+        """The sentences to quote, in clause rank order, then sentence order."""
+        q_words = _words(question)
+        candidates: list[_Sentence] = []
+        for rank, clause in enumerate(contexts):
+            for position, sentence in enumerate(split_sentences(clause.text)):
+                if position == 0:
+                    sentence = _strip_number(sentence, clause.number)
+                shared = q_words & _words(sentence)
+                candidates.append(_Sentence(rank, position, sentence, float(sum(len(w) for w in shared))))
+        scored = [c for c in candidates if c.score > 0]
+        if not scored:
+            scored = candidates[:1]
+        best = sorted(scored, key=lambda c: (-c.score, c.rank, c.position))[: self.max_sentences]
+        return sorted(best, key=lambda c: (c.rank, c.position))
+
+
+def _frame(clause: RetrievedClause) -> str:
+    """``根据《title》第五条规定：`` — the verifier strips this frame before comparing sentences."""
+    return (
+        f"根据《{clause.doc_title}》{clause.number}规定："
+        if clause.number
+        else f"根据《{clause.doc_title}》规定："
+    )
+
+
+def _cite(sentence: str, clause_id: str) -> str:
+    """The sentence with its marker before its end punctuation: ``……计量[[id]]。``."""
+    end = _TERMINAL.search(sentence)
+    if end is None:
+        return sentence + format_marker(clause_id)
+    return sentence[: end.start()] + format_marker(clause_id) + end.group(0)
+
+
+__all__ = ["ExtractiveBackend", "split_sentences"]

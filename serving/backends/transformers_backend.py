@@ -1,0 +1,281 @@
+"""The transformers backend: a local Qwen directory plus optional PEFT LoRA adapters, CPU or GPU.
+
+The model is loaded once (``local_files_only=True``: nothing is ever downloaded) and shared by all
+requests; a lock serialises generation, because one ``torch`` model generating in two threads
+would interleave adapter switches and waste memory on two KV caches. Adapters are loaded next to
+the base weights and switched by name, so a newly trained adapter can be activated in a running
+service without reloading the base model.
+
+Deadlines stop generation through a :class:`~transformers.StoppingCriteria` checked after every
+token; streaming runs ``generate`` in a thread feeding a
+:class:`~transformers.TextIteratorStreamer`, and a client that stops reading cancels it the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from kgqa.errors import ConfigError
+from serving.backends.base import BackendConfig, Message, expired
+from serving.prompts import build_messages
+from serving.types import Generation, RetrievedClause
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class _StopWhen(StoppingCriteria):
+    """Stops every sequence once the deadline passes or the consumer cancelled."""
+
+    def __init__(self, deadline: float | None, cancelled: threading.Event | None) -> None:
+        self.deadline = deadline
+        self.cancelled = cancelled
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        stop = (self.cancelled is not None and self.cancelled.is_set()) or expired(self.deadline)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersBackend:
+    """Answers with a local causal LM through its tokenizer's chat template.
+
+    Args:
+        model_path: a local model directory (``config.json``, weights, tokenizer with a chat
+            template), e.g. a Qwen2.5-Instruct snapshot or one built by ``training.tiny_base``.
+        adapter_path: a PEFT LoRA adapter directory to load and activate at start.
+        adapter_name: the name the start adapter is registered under.
+        max_new_tokens: the most tokens per answer.
+        temperature: 0 for greedy decoding, otherwise the sampling temperature.
+        top_p: nucleus mass when sampling.
+        device: torch device; None picks ``cuda`` when available, else ``cpu``.
+        dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU) or an explicit dtype name.
+
+    Raises:
+        ConfigError: if the model or adapter directory cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        adapter_path: str | Path | None = None,
+        adapter_name: str = "default",
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        device: str | None = None,
+        dtype: str = "auto",
+    ) -> None:
+        path = Path(model_path)
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_MODEL_PATH")
+        self.base_name = path.resolve().name
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dtype == "auto":
+            torch_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        else:
+            torch_dtype = _DTYPES[dtype]
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load the model in {path}: {exc}") from exc
+        if self.tokenizer.chat_template is None:
+            raise ConfigError(f"the tokenizer in {path} has no chat template; use an instruct/chat model")
+        self._model: Any = model.to(self.device).eval()
+        pad = self.tokenizer.pad_token_id
+        self._pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
+        self._lock = threading.Lock()
+        self._active: str | None = None
+        if adapter_path is not None:
+            self.load_adapter(adapter_path, adapter_name)
+            self.set_adapter(adapter_name)
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> TransformersBackend:
+        if not config.model_path:
+            raise ConfigError("the transformers backend needs a model directory: set KGQA_MODEL_PATH")
+        return cls(
+            config.model_path,
+            adapter_path=config.adapter_path,
+            adapter_name=config.adapter_name,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            device=config.device,
+            dtype=config.dtype,
+        )
+
+    # --- adapters ---------------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        """``base+adapter`` while an adapter is active, else the base model's directory name."""
+        return f"{self.base_name}+{self._active}" if self._active else self.base_name
+
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the loaded adapters."""
+        return list(getattr(self._model, "peft_config", {}))
+
+    def load_adapter(self, path: str | Path, name: str) -> None:
+        """Load a LoRA adapter next to the base weights without activating it.
+
+        Raises:
+            ConfigError: if the directory is not a PEFT adapter for this model, or the name is taken.
+        """
+        from peft import PeftModel
+
+        with self._lock:
+            if name in self.adapters:
+                raise ConfigError(f"an adapter named {name!r} is already loaded; choose another name")
+            try:
+                if isinstance(self._model, PeftModel):
+                    self._model.load_adapter(str(path), adapter_name=name)
+                else:
+                    self._model = PeftModel.from_pretrained(self._model, str(path), adapter_name=name)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise ConfigError(f"cannot load the LoRA adapter in {path}: {exc}") from exc
+            self._model.eval()
+            if self._active is not None:  # from_pretrained activates what it loads; keep ours
+                self._model.set_adapter(self._active)
+
+    def set_adapter(self, name: str | None) -> None:
+        """Answer with the named adapter from now on, or with the base model when None.
+
+        Raises:
+            ConfigError: if no adapter of that name was loaded.
+        """
+        with self._lock:
+            if name is not None:
+                if name not in self.adapters:
+                    raise ConfigError(f"no adapter named {name!r} is loaded (loaded: {self.adapters})")
+                self._model.set_adapter(name)
+            self._active = name
+
+    # --- generation -------------------------------------------------------------------------
+
+    def generate(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Generation:
+        return self.generate_messages(build_messages(question, contexts), deadline=deadline)
+
+    def stream(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Iterator[str]:
+        return self.stream_messages(build_messages(question, contexts), deadline=deadline)
+
+    def generate_messages(
+        self,
+        messages: Sequence[Message],
+        *,
+        deadline: float | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Generation:
+        """Generate the assistant's reply to chat messages, rendered by the chat template as given.
+
+        Returns what was generated when the deadline passes (nothing if it already had).
+        """
+        if expired(deadline):
+            return Generation("", self.model_id)
+        return self._run(messages, deadline, max_new_tokens, temperature)
+
+    def stream_messages(
+        self,
+        messages: Sequence[Message],
+        *,
+        deadline: float | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """Text deltas of the reply; with greedy decoding they join to ``generate_messages``'s text.
+
+        Generation runs in a thread; closing the iterator early cancels it after the next token.
+        """
+        if expired(deadline):
+            return
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancelled = threading.Event()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._run(messages, deadline, max_new_tokens, temperature, streamer, cancelled)
+            except BaseException as exc:  # surfaced to the consumer below
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="kgqa-generate", daemon=True)
+        thread.start()
+        try:
+            for text in streamer:
+                if text:
+                    yield text
+        finally:
+            cancelled.set()
+            thread.join()
+        if failure:
+            raise failure[0]
+
+    def _run(
+        self,
+        messages: Sequence[Message],
+        deadline: float | None,
+        max_new_tokens: int | None,
+        temperature: float | None,
+        streamer: TextIteratorStreamer | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Generation:
+        # enable_thinking=False: Qwen3 templates would otherwise open a <think> block; the answer
+        # must be the cited text itself. Templates without the variable ignore it.
+        prompt = self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True, enable_thinking=False
+        )
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        temperature = self.temperature if temperature is None else temperature
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": temperature, "top_p": self.top_p}
+            if temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        with self._lock, torch.inference_mode():
+            model_id = self.model_id
+            scope = (
+                self._model.disable_adapter()
+                if self._active is None and self.adapters
+                else contextlib.nullcontext()
+            )
+            with scope:
+                output = self._model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens or self.max_new_tokens,
+                    stopping_criteria=StoppingCriteriaList([_StopWhen(deadline, cancelled)]),
+                    pad_token_id=self._pad_token_id,
+                    streamer=streamer,
+                    **sampling,
+                )
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = output[0, prompt_len:]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Generation(
+            text, model_id, prompt_tokens=prompt_len, completion_tokens=int(new_tokens.shape[0])
+        )
+
+
+__all__ = ["TransformersBackend"]

@@ -1,0 +1,179 @@
+"""The gRPC edge: authentication, the one KgqaError -> status code mapping, and request metrics.
+
+Every QAService method passes through :class:`ServiceInterceptor`, which
+
+1. reads ``authorization: Bearer <key>`` metadata and resolves it to a :class:`Caller` through
+   the :class:`KeyRing` (health checking and reflection are other services and need no key);
+2. runs the servicer method with that caller available from :func:`current_caller`;
+3. turns a raised :class:`KgqaError` into the matching status code and message — the only place
+   in the gRPC transport where that happens (STYLE habit 6; the REST twin is
+   ``serving/http/errors.py``); anything else becomes INTERNAL without internals;
+4. counts the call by method and code in the shared :class:`Metrics`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+import structlog
+
+from kgqa.errors import (
+    DeadlineExceeded,
+    GraphUnavailable,
+    InvalidArgument,
+    KgqaError,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+    Unauthenticated,
+)
+from serving.auth import KeyRing, bearer_token
+from serving.metrics import Metrics
+from serving.types import Caller
+
+log = structlog.get_logger(__name__)
+
+TRANSPORT = "grpc"
+
+# Most specific first: NotFound is a GraphError, GraphUnavailable too.
+_CODES: tuple[tuple[type[KgqaError], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (GraphUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (NotReady, grpc.StatusCode.UNAVAILABLE),
+)
+
+_caller: ContextVar[Caller | None] = ContextVar("kgqa_grpc_caller", default=None)
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of the RPC running on this thread.
+
+    Raises:
+        Unauthenticated: called outside an RPC that went through :class:`ServiceInterceptor`.
+    """
+    caller = _caller.get()
+    if caller is None:
+        raise Unauthenticated("no authenticated caller; is the ServiceInterceptor installed?")
+    return caller
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a client sees for ``exc``.
+
+    Non-kgqa exceptions are bugs: the client gets INTERNAL with an incident id that is also
+    logged (with the traceback), never the exception text, which may hold internals.
+    """
+    if isinstance(exc, KgqaError):
+        for cls, code in _CODES:
+            if isinstance(exc, cls):
+                return code, str(exc)
+        return grpc.StatusCode.INTERNAL, str(exc)
+    incident = uuid.uuid4().hex[:12]
+    log.error("grpc.internal_error", incident=incident, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); the server log has details"
+
+
+def _metadata_key(context: grpc.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return bearer_token(value if isinstance(value, str) else value.decode("latin-1"))
+    return None
+
+
+class ServiceInterceptor(grpc.ServerInterceptor):
+    """Authenticates, maps errors and records metrics for the methods of our services.
+
+    Args:
+        keyring: the configured API keys.
+        metrics: shared transport metrics.
+        service_prefixes: method-path prefixes that need a key (others pass through untouched).
+    """
+
+    def __init__(
+        self, keyring: KeyRing, metrics: Metrics, service_prefixes: tuple[str, ...] = ("/kgqa.",)
+    ) -> None:
+        self._keyring = keyring
+        self._metrics = metrics
+        self._prefixes = service_prefixes
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith(self._prefixes):
+            return handler
+        name = method.rsplit("/", 1)[-1]
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, name),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, name),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # no client-streaming methods in the API
+
+    def _authenticate(self, context: grpc.ServicerContext) -> None:
+        _caller.set(self._keyring.authenticate(_metadata_key(context)))
+
+    def _wrap_unary(self, behavior: Callable[[Any, grpc.ServicerContext], Any], name: str):
+        def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            self._metrics.in_flight.labels(TRANSPORT).inc()
+            code = grpc.StatusCode.OK
+            try:
+                self._authenticate(context)
+                return behavior(request, context)
+            except Exception as exc:
+                code, message = status_for(exc)
+                context.abort(code, message)
+            finally:
+                _caller.set(None)
+                self._metrics.in_flight.labels(TRANSPORT).dec()
+                self._metrics.observe_request(
+                    TRANSPORT, name, "unary", code.name, time.perf_counter() - start
+                )
+
+        return wrapper
+
+    def _wrap_stream(self, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]], name: str):
+        def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            start = time.perf_counter()
+            self._metrics.in_flight.labels(TRANSPORT).inc()
+            code = grpc.StatusCode.OK
+            try:
+                self._authenticate(context)
+                yield from behavior(request, context)
+            except GeneratorExit:  # the client went away mid-stream
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                code, message = status_for(exc)
+                context.abort(code, message)
+            finally:
+                _caller.set(None)
+                self._metrics.in_flight.labels(TRANSPORT).dec()
+                self._metrics.observe_request(
+                    TRANSPORT, name, "stream", code.name, time.perf_counter() - start
+                )
+
+        return wrapper
+
+
+__all__ = ["ServiceInterceptor", "current_caller", "status_for"]

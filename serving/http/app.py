@@ -1,0 +1,71 @@
+"""``create_app``: the REST API over the same QAService instance the gRPC server uses.
+
+Routes (see ``/docs`` for the OpenAPI UI, ``/openapi.json`` for the spec):
+``POST /v1/ask``, ``GET /v1/answers/{answer_id}``, ``GET /v1/clauses/{clause_id}``,
+``GET /v1/clauses/{clause_id}/answers``, ``POST /v1/chat/completions`` (OpenAI-compatible),
+``/healthz``, ``/readyz``, ``/metrics``. Authentication is ``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI
+
+from serving.auth import KeyRing
+from serving.http.deps import require_reader
+from serving.http.errors import install_error_handlers
+from serving.http.middleware import MetricsMiddleware
+from serving.http.openai_compat import make_openai_router
+from serving.http.routers import answers, ask, clauses, health
+from serving.http.routers import metrics as metrics_router
+from serving.metrics import Metrics
+from serving.service import QAService
+
+log = structlog.get_logger(__name__)
+
+
+def _openai_router(service: QAService) -> APIRouter | None:
+    """``POST /v1/chat/completions`` (role reader) over the service's active backend and retriever.
+
+    Needs the public ``QAService.active_backend()`` and ``QAService.retrieve(question, k)``
+    (the backend follows model activation); until the service has them the route is skipped
+    with a warning rather than reaching into the service's private attributes.
+    """
+    backend_provider = getattr(service, "active_backend", None)
+    retriever = getattr(service, "retrieve", None)
+    if backend_provider is None or retriever is None:
+        log.warning("http.chat_completions_not_mounted", reason="QAService lacks active_backend/retrieve")
+        return None
+    return make_openai_router(
+        backend_provider, retriever, k=service.config.default_k, dependencies=[Depends(require_reader)]
+    )
+
+
+def create_app(service: QAService, keyring: KeyRing, metrics: Metrics | None = None) -> FastAPI:
+    """Build the FastAPI app.
+
+    Args:
+        service: the QA service (shared with the gRPC server).
+        keyring: API keys accepted in ``Authorization: Bearer``.
+        metrics: metrics shared with the gRPC server; a private registry when None.
+    """
+    app = FastAPI(
+        title="kgqa",
+        version="1",
+        description="Answers from finance manuals and regulations with citations verified against "
+        "the clause graph, and the audit trail behind every answer.",
+    )
+    app.state.service = service
+    app.state.keyring = keyring
+    app.state.metrics = metrics or Metrics()
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    for module in (ask, answers, clauses, health, metrics_router):
+        app.include_router(module.router)
+    openai = _openai_router(service)
+    if openai is not None:
+        app.include_router(openai)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,202 @@
+"""Run the gRPC and REST servers in one process over one QAService.
+
+:func:`start_servers` binds both (port 0 picks free ports), starts them in background threads
+and returns a :class:`RunningServers` with the bound ports and a graceful :meth:`stop`; tests and
+benchmarks use it directly. :func:`run_servers` (``kgqa serve``) starts them the same way, prints
+the addresses, and blocks the main thread until SIGTERM or SIGINT, then stops both gracefully:
+gRPC health turns NOT_SERVING, neither server accepts new work, calls in flight get ``grace``
+seconds to finish. uvicorn runs in a thread of its own (it then leaves signal handling to us),
+so one handler stops both servers in the same way whatever the signal.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+
+from kgqa.errors import ConfigError, ServingError
+from serving.auth import KeyRing
+from serving.grpc.server import GrpcServer, build_grpc_server
+from serving.http.app import create_app
+from serving.metrics import Metrics
+from serving.service import QAService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RunningServers:
+    """Both servers, started. ``stop`` is idempotent."""
+
+    grpc: GrpcServer
+    http: uvicorn.Server
+    http_thread: threading.Thread
+    http_port: int
+    host: str
+    grace: float
+    metrics: Metrics
+
+    @property
+    def grpc_port(self) -> int:
+        return self.grpc.port
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop both servers, letting calls in flight finish within ``grace`` seconds."""
+        grace = self.grace if grace is None else grace
+        grpc_done = self.grpc.stop(grace)
+        self.http.config.timeout_graceful_shutdown = max(int(grace), 1)
+        self.http.should_exit = True
+        self.http_thread.join(timeout=grace + 5)
+        grpc_done.wait(grace + 5)
+
+
+def _bind_http(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot bind HTTP to {host}:{port} ({exc.strerror}); choose another KGQA_HTTP_PORT"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_servers(
+    service: QAService,
+    keyring: KeyRing,
+    *,
+    host: str = "127.0.0.1",
+    grpc_port: int = 50051,
+    http_port: int = 8000,
+    max_workers: int = 16,
+    max_concurrent_rpcs: int | None = 64,
+    grace: float = 10.0,
+    health_interval_s: float = 5.0,
+    startup_timeout_s: float = 30.0,
+) -> RunningServers:
+    """Bind and start gRPC and REST over ``service``; return once both accept connections.
+
+    Args:
+        service: the one QA service both transports call.
+        keyring: API keys accepted by both transports.
+        host: interface to bind (both servers).
+        grpc_port: gRPC port; 0 = a free one (read it from ``RunningServers.grpc_port``).
+        http_port: HTTP port; 0 = a free one (``RunningServers.http_port``).
+        max_workers: gRPC worker threads.
+        max_concurrent_rpcs: gRPC calls admitted at once; more get RESOURCE_EXHAUSTED.
+        grace: default seconds calls in flight get on stop.
+        health_interval_s: seconds between readiness polls for gRPC health.
+        startup_timeout_s: give up if uvicorn has not started by then.
+
+    Raises:
+        ConfigError: a port cannot be bound or the HTTP server did not start.
+    """
+    metrics = Metrics()
+    grpc_server = build_grpc_server(
+        service,
+        keyring,
+        host=host,
+        port=grpc_port,
+        max_workers=max_workers,
+        max_concurrent_rpcs=max_concurrent_rpcs,
+        metrics=metrics,
+        health_interval_s=health_interval_s,
+    )
+    sock = _bind_http(host, http_port)
+    config = uvicorn.Config(
+        create_app(service, keyring, metrics),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=max(int(grace), 1),
+    )
+    bound_port = sock.getsockname()[1]
+    http_server = uvicorn.Server(config)
+    grpc_server.start()
+    thread = threading.Thread(
+        target=http_server.run, kwargs={"sockets": [sock]}, name="kgqa-http", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not http_server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            grpc_server.stop(0)
+            sock.close()
+            raise ConfigError(f"the HTTP server did not start on {host}:{bound_port}; see the log")
+        time.sleep(0.01)
+    return RunningServers(grpc_server, http_server, thread, bound_port, host, grace, metrics)
+
+
+def run_servers(
+    service: QAService,
+    keyring: KeyRing,
+    *,
+    host: str,
+    grpc_port: int,
+    http_port: int,
+    max_workers: int,
+    max_concurrent_rpcs: int | None,
+    grace: float,
+) -> None:
+    """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
+
+    Prints one line with the bound addresses (useful with port 0) and one when stopping. The
+    arguments are those of :func:`start_servers`, filled from ``KGQA_HOST``, ``KGQA_GRPC_PORT``,
+    ``KGQA_HTTP_PORT``, ``KGQA_GRPC_MAX_WORKERS``, ``KGQA_GRPC_MAX_CONCURRENT_RPCS`` and
+    ``KGQA_SHUTDOWN_GRACE_S``.
+
+    Raises:
+        ConfigError: a port cannot be bound.
+        ServingError: the HTTP server died while serving.
+    """
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("serve.signal", signal=signal.Signals(signum).name)
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        running = start_servers(
+            service,
+            keyring,
+            host=host,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            max_workers=max_workers,
+            max_concurrent_rpcs=max_concurrent_rpcs,
+            grace=grace,
+        )
+        sys.stdout.write(
+            f"kgqa serving gRPC on {host}:{running.grpc_port} and HTTP on http://{host}:{running.http_port}"
+            f" (docs at /docs){'; keys from ' + keyring.source if keyring.source else ''}\n"
+        )
+        sys.stdout.flush()
+        http_died = False
+        while not stop_requested.wait(1.0):
+            if not running.http_thread.is_alive():
+                http_died = True
+                break
+        sys.stdout.write(f"kgqa stopping (grace {grace:g}s)\n")
+        sys.stdout.flush()
+        running.stop(grace)
+        if http_died:
+            raise ServingError("the HTTP server stopped unexpectedly; the log above says why")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+__all__ = ["RunningServers", "run_servers", "start_servers"]
