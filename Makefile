@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LAUNCHER := kg/launcher/target/classes/io/kgqa/neo4j/Launcher.class
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint bench system-deps install launcher clean-home
+.PHONY: up down test lint bench system-deps install launcher protos clean-home
 
 ## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs).
 system-deps:
@@ -32,7 +32,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) protos
+
+## gRPC stubs are generated from protos/ at build time, never edited by hand.
+protos: $(STAMP)
+	$(BIN)/python protos/build.py
 
 $(LAUNCHER): kg/launcher/pom.xml kg/launcher/src/main/java/io/kgqa/neo4j/Launcher.java
 	cd kg/launcher && for i in 1 2 3; do mvn -q -B -DskipTests package && break; echo "maven failed (try $$i), retrying"; sleep $$((i*10)); done
@@ -40,11 +44,13 @@ $(LAUNCHER): kg/launcher/pom.xml kg/launcher/src/main/java/io/kgqa/neo4j/Launche
 
 launcher: system-deps $(LAUNCHER)
 
-## Start Neo4j, ingest the sample manuals (or DOCS=folder), print the graph statistics.
+## Start Neo4j, ingest the sample manuals (or DOCS=folder), print the graph statistics, serve.
 up: install launcher
 	$(BIN)/kgqa neo4j start
 	$(BIN)/kgqa ingest $(DOCS) || [ $$? -eq 3 ]
 	$(BIN)/kgqa kg stats
+	$(BIN)/kgqa index rebuild
+	$(BIN)/kgqa serve
 
 down:
 	-$(BIN)/kgqa neo4j stop
@@ -61,6 +67,9 @@ bench: install launcher
 	$(BIN)/python bench/bench_parse.py
 	$(BIN)/python bench/bench_triples.py
 	$(BIN)/python bench/bench_write.py
+	$(BIN)/python bench/bench_verifier.py
+	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_ask.py --seconds 10
 
 clean-home: down
 	rm -rf $(KGQA_HOME)

@@ -33,18 +33,46 @@ def make_tree(doc_id: str, n_clauses: int, per_clause: int) -> tuple[DocumentTre
     sections = [SectionNode(f"{doc_id}/第{i}章", f"第{i}章", f"章{i}", 1, i, None) for i in range(1, 11)]
     clauses, triples = [], []
     for i in range(1, n_clauses + 1):
-        text = f"第{i}条 项目部应当在收到计量报告后{i % 30 + 1}日内完成审核，单笔超过{i}万元的付款须经总经理审批。" * 3
+        text = (
+            f"第{i}条 项目部应当在收到计量报告后{i % 30 + 1}日内完成审核，单笔超过{i}万元的付款须经总经理审批。"
+            * 3
+        )
         cid = f"{doc_id}/第{i}条"
-        clauses.append(ClauseNode(cid, f"第{i}条", i, text, i // 3 + 1, i // 3 + 1, sections[i % 10].section_id, _sha(text)))
+        clauses.append(
+            ClauseNode(
+                cid, f"第{i}条", i, text, i // 3 + 1, i // 3 + 1, sections[i % 10].section_id, _sha(text)
+            )
+        )
         for j in range(per_clause):
             triples.append(
-                TripleRecord(_sha(f"{cid}|{j}")[:16], cid, "项目部", "期限", f"{j}日", {"surface": f"{j}日"},
-                             subject_entity="party:项目部")
+                TripleRecord(
+                    _sha(f"{cid}|{j}")[:16],
+                    cid,
+                    "项目部",
+                    "期限",
+                    f"{j}日",
+                    {"surface": f"{j}日"},
+                    subject_entity="party:项目部",
+                )
             )
-    tree = DocumentTree(doc_id, doc_id, "md", Path(f"/bench/{doc_id}.md"), _sha(doc_id), n_clauses // 3, 0,
-                        sections, clauses, [])
-    extraction = Extraction(triples, [EntityRecord("party:项目部", "项目部", "party")], [],
-                            [(c.clause_id, "party:项目部") for c in clauses])
+    tree = DocumentTree(
+        doc_id,
+        doc_id,
+        "md",
+        Path(f"/bench/{doc_id}.md"),
+        _sha(doc_id),
+        n_clauses // 3,
+        0,
+        sections,
+        clauses,
+        [],
+    )
+    extraction = Extraction(
+        triples,
+        [EntityRecord("party:项目部", "项目部", "party")],
+        [],
+        [(c.clause_id, "party:项目部") for c in clauses],
+    )
     return tree, extraction
 
 
@@ -60,8 +88,11 @@ def run(uri: str, n_clauses: int, per_clause: int) -> dict:
             t0 = time.perf_counter()
             writer.write_document(tree, extraction)
             dt = time.perf_counter() - t0
-            results[label] = {"seconds": round(dt, 3), "triples_per_s": round(len(extraction.triples) / dt, 1),
-                              "clauses_per_s": round(n_clauses / dt, 1)}
+            results[label] = {
+                "seconds": round(dt, 3),
+                "triples_per_s": round(len(extraction.triples) / dt, 1),
+                "clauses_per_s": round(n_clauses / dt, 1),
+            }
     base = results["row-per-statement (baseline)"]["triples_per_s"]
     results["speedup"] = round(results["batched UNWIND 500"]["triples_per_s"] / base, 2)
     return results
@@ -95,7 +126,9 @@ def main() -> None:
     print(f"write {args.clauses} clauses / {total} triples to Neo4j")
     for label, r in results.items():
         if isinstance(r, dict):
-            print(f"  {label:32s} {r['seconds']:8.2f} s  {r['triples_per_s']:10.1f} triples/s  {r['clauses_per_s']:8.1f} clauses/s")
+            print(
+                f"  {label:32s} {r['seconds']:8.2f} s  {r['triples_per_s']:10.1f} triples/s  {r['clauses_per_s']:8.1f} clauses/s"
+            )
     print(f"  speedup of batching: x{results['speedup']}")
 
 

@@ -44,7 +44,9 @@ def discover(paths: Iterable[Path]) -> Discovery:
         path = Path(raw)
         if path.is_dir():
             candidates = sorted(
-                p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
             )
         else:
             candidates = [path]
@@ -58,7 +60,9 @@ def discover(paths: Iterable[Path]) -> Discovery:
             elif p.suffix.lower() not in SUPPORTED_SUFFIXES:
                 supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
                 found.rejected.append(
-                    UnsupportedFormat(p, f"unsupported file type '{p.suffix or '(none)'}' (supported: {supported})")
+                    UnsupportedFormat(
+                        p, f"unsupported file type '{p.suffix or '(none)'}' (supported: {supported})"
+                    )
                 )
             else:
                 found.files.append(p)

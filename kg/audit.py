@@ -141,7 +141,11 @@ class AuditStore:
     def citing(self, clause_id: str, limit: int = 50) -> list[dict[str, Any]]:
         with graph_errors():
             records, _, _ = self._driver.execute_query(
-                q.ANSWERS_CITING_CLAUSE, clause_id=clause_id, limit=limit, database_=self._database, routing_="r"
+                q.ANSWERS_CITING_CLAUSE,
+                clause_id=clause_id,
+                limit=limit,
+                database_=self._database,
+                routing_="r",
             )
         return [dict(r) for r in records]
 
@@ -161,18 +165,33 @@ class AuditStore:
                 if stored.seq != expected_seq:
                     return ChainReport(False, checked, expected_seq, aid, f"record {expected_seq} is missing")
                 if stored.prev_hash != prev:
-                    return ChainReport(False, checked, stored.seq, aid, "prev_hash does not link to the record before")
+                    return ChainReport(
+                        False, checked, stored.seq, aid, "prev_hash does not link to the record before"
+                    )
                 if record_hash(stored.entry, prev) != stored.record_hash:
-                    return ChainReport(False, checked, stored.seq, aid, "content does not match its stored hash")
-                prev, after, checked, expected_seq = stored.record_hash, stored.seq, checked + 1, expected_seq + 1
+                    return ChainReport(
+                        False, checked, stored.seq, aid, "content does not match its stored hash"
+                    )
+                prev, after, checked, expected_seq = (
+                    stored.record_hash,
+                    stored.seq,
+                    checked + 1,
+                    expected_seq + 1,
+                )
 
     def _check_head(self, prev: str, checked: int) -> ChainReport:
         """Catch truncation: the chain head must point at the last record walked."""
         with graph_errors():
-            records, _, _ = self._driver.execute_query(q.ANSWER_CHAIN_HEAD, database_=self._database, routing_="r")
+            records, _, _ = self._driver.execute_query(
+                q.ANSWER_CHAIN_HEAD, database_=self._database, routing_="r"
+            )
         head = records[0]
         if head["seq"] != checked or head["last_hash"] != prev:
             return ChainReport(
-                False, checked, checked + 1, None, f"chain head says {head['seq']} records; record {checked + 1} is missing"
+                False,
+                checked,
+                checked + 1,
+                None,
+                f"chain head says {head['seq']} records; record {checked + 1} is missing",
             )
         return ChainReport(ok=True, checked=checked)

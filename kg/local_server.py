@@ -8,6 +8,7 @@ it points ``KGQA_NEO4J_URI`` at a real Neo4j. Each instance keeps all its files 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -130,7 +131,9 @@ class LocalNeo4j:
             tail = (proc.stdout + proc.stderr)[-2000:]
             if "429" in tail or "Could not transfer" in tail or "timed out" in tail.lower():
                 raise _MavenBusy(tail)
-            raise LauncherError(f"building the Neo4j launcher failed (mvn package in {self.launcher_dir}):\n{tail}")
+            raise LauncherError(
+                f"building the Neo4j launcher failed (mvn package in {self.launcher_dir}):\n{tail}"
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _read_pid(self) -> int | None:
@@ -178,7 +181,9 @@ class LocalNeo4j:
         self.build()
         java = shutil.which("java")
         if java is None:
-            raise LauncherError("Java 17 is not installed; install it (apt-get install openjdk-17-jre-headless)")
+            raise LauncherError(
+                "Java 17 is not installed; install it (apt-get install openjdk-17-jre-headless)"
+            )
         self.home.mkdir(parents=True, exist_ok=True)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [
@@ -253,14 +258,11 @@ class LocalNeo4j:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child, so it does not linger as a zombie that still "exists".
+    # Reap it if it is our child, so it does not linger as a zombie that still "exists".
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     return True
-

@@ -407,3 +407,48 @@ RETURN node.clause_id AS clause_id, node.version AS version, d.doc_id AS doc_id,
        node.page_start AS page_start, node.page_end AS page_end, score
 ORDER BY score DESC
 """
+
+# --- evidence for the answer verifier (kg/evidence.py) --------------------------------------------
+
+# Everything the verifier needs about one clause version `c`: document, section path, triples of
+# that version (with the types of the entities they link, so parties are known as parties).
+_EVIDENCE_RETURN = """
+OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
+WITH key, c, d, head(collect(path)) AS path
+RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_start, .page_end} AS clause,
+       coalesce(c.doc_version, d.version) AS doc_version, d.title AS doc_title,
+       [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
+         AS section_path,
+       COLLECT {
+         MATCH (t:Triple)-[:STATED_IN]->(c)
+         OPTIONAL MATCH (t)-[:SUBJECT]->(se:Entity)
+         OPTIONAL MATCH (t)-[:OBJECT]->(oe:Entity)
+         WITH t, head(collect(se.type)) AS st, head(collect(oe.type)) AS ot
+         ORDER BY t.predicate, t.subject, t.object
+         RETURN t {.subject, .predicate, .object, .qualifiers_json, subject_type: st, object_type: ot}
+       } AS triples
+"""
+
+# The latest version of each id: the active one, else the newest (superseded/retired) one.
+EVIDENCE_LATEST = (
+    """
+UNWIND $clause_ids AS key
+CALL (key) {
+  MATCH (c:Clause {clause_id: key})
+  RETURN c
+  ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.version DESC
+  LIMIT 1
+}
+"""
+    + _EVIDENCE_RETURN
+)
+
+# Exact versions, for audit traces: $refs is a list of {clause_id, version}.
+EVIDENCE_VERSIONS = (
+    """
+UNWIND $refs AS key
+MATCH (c:Clause {clause_id: key.clause_id, version: key.version})
+"""
+    + _EVIDENCE_RETURN
+)

@@ -78,11 +78,18 @@ class GraphReader:
         rows = self._query(q.CLAUSE_DETAIL, clause_id=clause_id, version=version)
         if not rows:
             which = f" version {version}" if version is not None else ""
-            raise NotFound(f"clause {clause_id}{which} is not in the graph; list clauses with `kgqa kg stats`")
+            raise NotFound(
+                f"clause {clause_id}{which} is not in the graph; list clauses with `kgqa kg stats`"
+            )
         c, doc, path = rows[0]["clause"], rows[0]["document"], rows[0]["section_path"]
         history = [
-            {"version": r["version"], "status": r["status"], "sha256": r["sha256"], "created_at": r["created_at"],
-             "changes": r["changes"]}
+            {
+                "version": r["version"],
+                "status": r["status"],
+                "sha256": r["sha256"],
+                "created_at": r["created_at"],
+                "changes": r["changes"],
+            }
             for r in self._query(q.CLAUSE_HISTORY, clause_id=clause_id)
         ]
         triples = []

@@ -153,7 +153,9 @@ class GraphWriter:
         return result
 
     # -- the transaction ----------------------------------------------------------------------
-    def _run_batched(self, tx: neo4j.ManagedTransaction, query: str, key: str, rows: list, **params: Any) -> None:
+    def _run_batched(
+        self, tx: neo4j.ManagedTransaction, query: str, key: str, rows: list, **params: Any
+    ) -> None:
         for start in range(0, len(rows), self._batch):
             tx.run(query, {key: rows[start : start + self._batch], **params}).consume()
 
@@ -170,13 +172,19 @@ class GraphWriter:
         if state["sha256"] == tree.sha256:
             version = tx.run(q.GRAPH_VERSION).single()["version"]
             existing = [c for c in state["clauses"] if c["clause_id"] is not None]
-            return WriteResult(tree.doc_id, "unchanged", clauses_unchanged=len(existing), graph_version=version)
+            return WriteResult(
+                tree.doc_id, "unchanged", clauses_unchanged=len(existing), graph_version=version
+            )
 
         existing = {c["clause_id"]: c for c in state["clauses"] if c["clause_id"] is not None}
         new_ids = {c.clause_id for c in tree.clauses}
         added = [c for c in tree.clauses if c.clause_id not in existing]
-        updated = [c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] != c.sha256]
-        same = [c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] == c.sha256]
+        updated = [
+            c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] != c.sha256
+        ]
+        same = [
+            c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] == c.sha256
+        ]
         retired = sorted(cid for cid in existing if cid not in new_ids)
         at = _now()
         refs = _refs_by_clause(extraction)
@@ -223,7 +231,9 @@ class GraphWriter:
             tx.run(q.SUPERSEDE_TRIPLES, clause_ids=retired, status="retired").consume()
             tx.run(q.REPLACE_CHUNKS, clause_ids=retired).consume()
         tx.run(q.RELINK_NEXT, doc_id=tree.doc_id, order=[c.clause_id for c in tree.clauses]).consume()
-        tx.run(q.DELETE_STALE_SECTIONS, doc_id=tree.doc_id, keep=[s.section_id for s in tree.sections]).consume()
+        tx.run(
+            q.DELETE_STALE_SECTIONS, doc_id=tree.doc_id, keep=[s.section_id for s in tree.sections]
+        ).consume()
 
         touched = [c.clause_id for c in added + updated]
         touched_set = set(touched)
@@ -274,7 +284,9 @@ class GraphWriter:
         ]
         self._run_batched(tx, q.CREATE_TRIPLES, "triples", triples)
         mentions = [
-            {"clause_id": cid, "entity_id": eid} for cid, eid in sorted(set(extraction.mentions)) if cid in touched_set
+            {"clause_id": cid, "entity_id": eid}
+            for cid, eid in sorted(set(extraction.mentions))
+            if cid in touched_set
         ]
         self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
 
@@ -285,7 +297,9 @@ class GraphWriter:
             for i, ch in enumerate(changes, start=1):
                 ch["seq"] = first + i
             version = first + len(changes)
-            self._run_batched(tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason)
+            self._run_batched(
+                tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason
+            )
         status: WriteStatus = "created" if state["sha256"] is None else "updated"
         return WriteResult(
             doc_id=tree.doc_id,

@@ -99,7 +99,9 @@ def neo4j_status(
         _print_json(asdict(status))
     elif status.running:
         answers = "answers" if status.bolt_answers else "does NOT answer"
-        out.print(f"Neo4j running (pid {status.pid}); Bolt at {status.bolt_uri} {answers}; files in {status.home}")
+        out.print(
+            f"Neo4j running (pid {status.pid}); Bolt at {status.bolt_uri} {answers}; files in {status.home}"
+        )
     else:
         out.print(f"Neo4j not running (files in {status.home})")
     if not status.running:
@@ -145,7 +147,17 @@ def ingest(
         )
     else:
         table = Table(title=f"Ingested {len(report.ingested)} file(s); graph version {report.graph_version}")
-        for col in ("doc_id", "status", "pages", "sections", "clauses", "tables", "triples", "ocr", "redactions"):
+        for col in (
+            "doc_id",
+            "status",
+            "pages",
+            "sections",
+            "clauses",
+            "tables",
+            "triples",
+            "ocr",
+            "redactions",
+        ):
             table.add_column(col)
         for f in report.ingested:
             table.add_row(
@@ -223,25 +235,150 @@ def kg_clause(
         out.print(f"  unresolved reference {r}")
 
 
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default KGQA_HOST).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port; 0 = a free one (default KGQA_GRPC_PORT).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port; 0 = a free one (default KGQA_HTTP_PORT).")] = None,
+) -> None:
+    """Serve gRPC and REST (OpenAPI at /docs) until SIGTERM/Ctrl-C, then stop gracefully."""
+    from kgqa.wiring import build_driver, build_qa_service
+    from serving.auth import load_keyring
+    from serving.server import run_servers
+
+    settings = _settings()
+    keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
+    err.print(f"API keys: {keyring.source}")
+    with build_driver(settings) as driver:
+        run_servers(
+            build_qa_service(settings, driver),
+            keyring,
+            host=host or settings.host,
+            grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
+            http_port=settings.http_port if http_port is None else http_port,
+            max_workers=settings.grpc_max_workers,
+            max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+            grace=settings.shutdown_grace_s,
+        )
+
+
+# --- ask / audit ---------------------------------------------------------------------------------
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _cli_caller():
+    import getpass
+
+    from serving.types import Caller, Role
+
+    return Caller(key_id=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+def _answer_dict(result) -> dict:
+    payload = asdict(result)
+    payload["status"] = result.status.value
+    return payload
+
+
+@app.command("ask")
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question (omit with --batch).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Clauses to retrieve as evidence.")] = 5,
+    batch: Annotated[
+        Path | None, typer.Option(help='JSONL file of {"id": ..., "question": ...} lines.')
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer in-process (no server): text with verified citations, or JSON lines with --batch."""
+    from kgqa.wiring import build_driver, build_qa_service
+    from serving.service import plain_text
+
+    if (question is None) == (batch is None):
+        raise typer.BadParameter("give either a QUESTION or --batch FILE")
+    settings = _settings()
+    caller = _cli_caller()
+    with build_driver(settings) as driver:
+        service = build_qa_service(settings, driver)
+        if batch is None:
+            result = service.ask(question, k, caller)
+            if as_json:
+                _print_json(_answer_dict(result))
+                return
+            out.print(plain_text(result))
+            out.print(
+                f"[bold]{result.status.value}[/] model={result.model_id} graph_version={result.graph_version}"
+            )
+            for c in result.citations:
+                pages = f"p.{c.page_start}" + (f"-{c.page_end}" if c.page_end != c.page_start else "")
+                mark = "✓" if c.verified else "✗"
+                out.print(
+                    f"  {mark} {c.clause_id} v{c.clause_version} 《{c.document_title}》 {pages}: {c.quote}"
+                )
+            for a in result.unsupported:
+                out.print(f"  [red]unsupported[/] {a.kind}: {a.text}")
+            return
+        failures = 0
+        try:
+            lines = batch.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {batch}: {exc}") from exc
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                result = service.ask(item["question"], item.get("k", k), caller)
+                row = {"id": item.get("id"), **_answer_dict(result)}
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                failures += 1
+                row = {"id": None, "line": n, "error": f"bad input line: {exc}"}
+            except KgqaError as exc:
+                if isinstance(exc, GraphUnavailable):
+                    raise
+                failures += 1
+                row = {"id": item.get("id"), "line": n, "error": str(exc)}
+            sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.flush()
+        if failures:
+            raise typer.Exit(EXIT_FAILED_FILES)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Walk the answer hash chain; name the first record that does not match (exit 1)."""
+    from kg.audit import AuditStore
+    from kgqa.wiring import build_driver
+
+    settings = _settings()
+    with build_driver(settings) as driver:
+        report = AuditStore(driver, settings.neo4j_database).verify_chain()
+    if as_json:
+        _print_json(asdict(report))
+    elif report.ok:
+        out.print(f"audit chain intact: {report.checked} record(s)")
+    else:
+        who = f" (answer {report.first_bad_answer_id})" if report.first_bad_answer_id else ""
+        out.print(f"[red]audit chain broken at record {report.first_bad_seq}{who}: {report.reason}[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
-    """Entry point: maps the kgqa error family to exit codes in one place."""
+    """Entry point: maps the kgqa error family to exit codes in one place.
+
+    Click handles usage errors (exit 2) and ``typer.Exit`` codes itself in standalone mode; the
+    kgqa errors it lets through are turned into a one-line message and an exit code here.
+    """
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
+        app()
     except GraphUnavailable as exc:
         err.print(f"[red]error[/] {exc}")
         sys.exit(EXIT_UNAVAILABLE)
     except KgqaError as exc:
         err.print(f"[red]error[/] {exc}")
         sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from ingest.config import ChunkConfig, CleanConfig, IngestConfig, LimitsConfig, OcrConfig, RedactConfig
 
@@ -54,7 +59,9 @@ class Settings(BaseSettings):
     )
     model_path: Path | None = Field(default=None, description="Local Qwen directory (transformers / vllm).")
     adapter_path: Path | None = Field(default=None, description="Optional PEFT LoRA adapter directory.")
-    openai_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint (backend openai).")
+    openai_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint (backend openai)."
+    )
     openai_model: str | None = None
     openai_api_key: str | None = None
     max_new_tokens: int = 256
@@ -106,7 +113,9 @@ class Settings(BaseSettings):
             clean=CleanConfig(),
             redact=RedactConfig(extra_patterns=dict(self.redact_extra_patterns)),
             chunk=ChunkConfig(
-                target_chars=self.chunk_target_chars, min_chars=self.chunk_min_chars, max_chars=self.chunk_max_chars
+                target_chars=self.chunk_target_chars,
+                min_chars=self.chunk_min_chars,
+                max_chars=self.chunk_max_chars,
             ),
             limits=LimitsConfig(max_file_bytes=self.max_file_mb * 1024 * 1024, max_pages=self.max_pages),
         )

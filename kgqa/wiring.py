@@ -21,6 +21,8 @@ def build_driver(settings: Settings) -> neo4j.Driver:
         auth=settings.neo4j_auth,
         connection_timeout=10,
         max_transaction_retry_time=30,
+        # "property key does not exist" and similar notices are expected on a young graph
+        notifications_min_severity="OFF",
     )
 
 
@@ -78,10 +80,11 @@ def build_retriever(settings: Settings, driver: neo4j.Driver):
 
 def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):
     """The QA service with every dependency built from settings (or given, for tests)."""
-    from ingest.redact import Redactor
-    from kg.audit import AuditStore
     from kg.evidence import GraphEvidence
     from kg.verifier import Verifier
+
+    from ingest.redact import Redactor
+    from kg.audit import AuditStore
     from serving.service import BackendHolder, QAService, ServiceConfig
 
     evidence = GraphEvidence(driver, settings.neo4j_database)

@@ -16,16 +16,17 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import structlog
+from kg.evidence import EvidenceClause, GraphEvidence
+from kg.verifier import VerificationResult, Verifier, is_refusal
 
 from ingest.redact import Redactor
 from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
 from kg.citations import strip_markers
-from kg.evidence import EvidenceClause, GraphEvidence
 from kg.reader import ClauseView, GraphReader
-from kg.verifier import REFUSAL_TEXT, VerificationResult, Verifier, is_refusal
 from kgqa.errors import DeadlineExceeded, PermissionDenied
 from serving.backends.base import AnswerBackend
 from serving.backends.extractive import ExtractiveBackend
+from serving.prompts import REFUSAL_ANSWER
 from serving.types import (
     AnswerRecord,
     AnswerResult,
@@ -87,7 +88,9 @@ class BackendHolder:
 def require(caller: Caller, role: Role) -> None:
     """Authorization lives here, once, for every transport."""
     if caller.role < role:
-        raise PermissionDenied(f"this needs role {role.name.lower()}; key {caller.key_id} has {caller.role.name.lower()}")
+        raise PermissionDenied(
+            f"this needs role {role.name.lower()}; key {caller.key_id} has {caller.role.name.lower()}"
+        )
 
 
 def _now() -> str:
@@ -97,7 +100,6 @@ def _now() -> str:
 def _check_deadline(deadline: float | None, stage: str) -> None:
     if deadline is not None and time.monotonic() > deadline:
         raise DeadlineExceeded(f"deadline passed during {stage}; retry with a longer deadline")
-
 
 
 class QAService:
@@ -141,13 +143,23 @@ class QAService:
     def model_id(self) -> str:
         return self._backends.get().model_id
 
+    def active_backend(self) -> AnswerBackend:
+        """The backend answering now (follows model activation)."""
+        return self._backends.get()
+
+    def retrieve(self, question: str, k: int | None) -> list[RetrievedClause]:
+        """Evidence for a question; used by chat completions, which are neither verified nor audited."""
+        return self._retriever.retrieve(question, validate_k(k, self.config.default_k, self.config.max_k))
+
     # -- answering ----------------------------------------------------------------------------
     def _prepare(self, question: str, k: int | None, caller: Caller) -> tuple[str, int]:
         require(caller, Role.READER)
         text = validate_question(question, self.config.max_question_chars)
         return text, validate_k(k, self.config.default_k, self.config.max_k)
 
-    def ask(self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None) -> AnswerResult:
+    def ask(
+        self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None
+    ) -> AnswerResult:
         question, k = self._prepare(question, k, caller)
         t0 = time.perf_counter()
         contexts = self._retriever.retrieve(question, k)
@@ -191,7 +203,7 @@ class QAService:
 
     def _generate(self, question: str, contexts: list[RetrievedClause], deadline: float | None) -> Generation:
         if not contexts:
-            return Generation(REFUSAL_TEXT, self._backends.get().model_id)
+            return Generation(REFUSAL_ANSWER, self._backends.get().model_id)
         return self._backends.get().generate(question, contexts, deadline=deadline)
 
     def _finish(
@@ -209,7 +221,7 @@ class QAService:
         verification, evidence = self._verify(text)
         if not contexts or (is_refusal(text) and not verification.citations):
             status = AnswerStatus.NO_EVIDENCE
-            text, verification, evidence = REFUSAL_TEXT, VerificationResult(False, [], [], [], []), {}
+            text, verification, evidence = REFUSAL_ANSWER, VerificationResult(False, [], [], [], []), {}
         elif verification.verified:
             status = AnswerStatus.VERIFIED
         elif self.config.policy == "strict":
@@ -223,7 +235,9 @@ class QAService:
             status = AnswerStatus.UNVERIFIED
         t3 = time.perf_counter()
         citations = self._citations(verification, evidence)
-        unsupported = [UnsupportedAtom(a.kind, a.text, a.normalized, a.sentence) for a in verification.unsupported]
+        unsupported = [
+            UnsupportedAtom(a.kind, a.text, a.normalized, a.sentence) for a in verification.unsupported
+        ]
         timings = Timings(
             retrieval_ms=round((t1 - t0) * 1000, 2),
             generation_ms=round((t2 - t1) * 1000, 2),
@@ -256,7 +270,9 @@ class QAService:
         return self._verifier.verify_against(text, evidence), evidence
 
     @staticmethod
-    def _citations(verification: VerificationResult, evidence: Mapping[str, EvidenceClause]) -> list[Citation]:
+    def _citations(
+        verification: VerificationResult, evidence: Mapping[str, EvidenceClause]
+    ) -> list[Citation]:
         out: list[Citation] = []
         for check in verification.citations:
             ev = evidence.get(check.clause_id)
@@ -297,7 +313,13 @@ class QAService:
             timings_json=json.dumps(asdict(result.timings)),
             citations=[
                 AuditCitation(
-                    c.clause_id, c.clause_version, c.quote, c.quote_start, c.quote_end, c.support_score, c.verified
+                    c.clause_id,
+                    c.clause_version,
+                    c.quote,
+                    c.quote_start,
+                    c.quote_end,
+                    c.support_score,
+                    c.verified,
                 )
                 for c in result.citations
             ],

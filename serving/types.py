@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Role(IntEnum):
@@ -27,7 +27,7 @@ class Caller:
     role: Role
 
 
-class AnswerStatus(str, Enum):
+class AnswerStatus(StrEnum):
     VERIFIED = "VERIFIED"
     UNVERIFIED = "UNVERIFIED"
     NO_EVIDENCE = "NO_EVIDENCE"

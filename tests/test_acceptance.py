@@ -41,10 +41,17 @@ def _source(corpus_dir: Path) -> str:
 
 def _manual_markdown(source: str) -> str:
     """The standard as a knowledge manager would lay it out in an internal manual, plus a long table."""
-    lines = [ln.replace("**", "").strip().lstrip("\u3000") for ln in source.splitlines() if not ln.startswith("===")]
+    lines = [
+        ln.replace("**", "").strip().lstrip("\u3000")
+        for ln in source.splitlines()
+        if not ln.startswith("===")
+    ]
     body = "\n\n".join(ln for ln in lines if ln)
-    table = "\n".join(["| " + " | ".join(r) + " |" for r in TABLE_ROWS[:1]] + ["|---|---|---|"] +
-                      ["| " + " | ".join(r) + " |" for r in TABLE_ROWS[1:]])
+    table = "\n".join(
+        ["| " + " | ".join(r) + " |" for r in TABLE_ROWS[:1]]
+        + ["|---|---|---|"]
+        + ["| " + " | ".join(r) + " |" for r in TABLE_ROWS[1:]]
+    )
     return body.replace("第五条", "附：存货计价审批表\n\n" + table + "\n\n第五条", 1)
 
 
@@ -56,13 +63,20 @@ def rendered(corpus_dir: Path, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("rendered")
     md = _manual_markdown(src)
     pdf = out / "企业会计准则第1号——存货.pdf"
-    render_pdf(md, pdf, header=HEADER, blank_page_after=2,
-               personal_data=[f"联系人手机{PII['手机号']}，身份证号{PII['身份证号']}",
-                              f"邮箱{PII['邮箱']}，报销卡号{PII['银行卡号']}"])
+    planted = [
+        f"联系人手机{PII['手机号']}，身份证号{PII['身份证号']}",
+        f"邮箱{PII['邮箱']}，报销卡号{PII['银行卡号']}",
+    ]
+    render_pdf(md, pdf, header=HEADER, blank_page_after=2, personal_data=planted)
     changed = out / "modified" / "企业会计准则第1号——存货.pdf"
     changed.parent.mkdir()
-    render_pdf(md.replace("存货应当按照成本进行初始计量", "存货应当按照实际成本进行初始计量"), changed, header=HEADER,
-               blank_page_after=2)
+    render_pdf(
+        md.replace("存货应当按照成本进行初始计量", "存货应当按照实际成本进行初始计量"),
+        changed,
+        header=HEADER,
+        blank_page_after=2,
+        personal_data=planted,
+    )
     scan_src = out / "scan-src.pdf"
     render_pdf(md.split("第十条")[0], scan_src, header=HEADER)
     scan = out / "scan" / "存货准则扫描件.pdf"
@@ -123,7 +137,9 @@ def test_rendered_manual_end_to_end(clean_graph, rendered, service_factory, capf
         assert reader.find_text(needle) == [], needle
 
     # the table split over pages is one Table node with every row
-    rows, _, _ = clean_graph.execute_query("MATCH (t:Table {doc_id: 'CAS-1'}) RETURN t.rows_json AS r, t.header_json AS h")
+    rows, _, _ = clean_graph.execute_query(
+        "MATCH (t:Table {doc_id: 'CAS-1'}) RETURN t.rows_json AS r, t.header_json AS h"
+    )
     assert len(rows) == 1
     import json
 
@@ -153,7 +169,11 @@ def test_scanned_manual_is_ocred(clean_graph, rendered, service_factory):
     assert report.ok, report.failed
     doc = report.ingested[0]
     assert doc.ocr_pages == doc.pages >= 2
-    expected = [m.group(1) for ln in rendered["source"].split("第十条")[0].splitlines() if (m := CLAUSE_LINE.match(ln))]
+    expected = [
+        m.group(1)
+        for ln in rendered["source"].split("第十条")[0].splitlines()
+        if (m := CLAUSE_LINE.match(ln))
+    ]
     numbers = _active_numbers(clean_graph, doc.doc_id)
     assert numbers == expected
     assert GraphReader(clean_graph).find_text("严禁外传") == []

@@ -14,7 +14,12 @@ pytestmark = pytest.mark.neo4j
 
 def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "kgqa", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -33,8 +38,18 @@ def test_ingest_json_exit_codes_and_inspection(clean_graph, kgqa_env, corpus_dir
     assert set(by_id) == {"会计法", "CAS-14"}
     cas14 = by_id["CAS-14"]
     assert cas14["clauses"] >= 44 and cas14["sections"] >= 5 and cas14["triples"] > 20
-    assert {"doc_id", "title", "pages", "sections", "clauses", "tables", "triples", "ocr_pages", "redactions",
-            "warnings"} <= set(cas14)
+    assert {
+        "doc_id",
+        "title",
+        "pages",
+        "sections",
+        "clauses",
+        "tables",
+        "triples",
+        "ocr_pages",
+        "redactions",
+        "warnings",
+    } <= set(cas14)
 
     stats = json.loads(_kgqa(["kg", "stats", "--json"], kgqa_env).stdout)
     assert stats["labels"]["Document"] >= 2

@@ -22,7 +22,9 @@ def _sha(s: str) -> str:
 def _write_doc(driver, text: str) -> None:
     sec = SectionNode("AUD/第一章", "第一章", "总则", 1, 0, None)
     clause = ClauseNode("AUD/第一条", "第一条", 1, text, 1, 1, sec.section_id, _sha(text))
-    tree = DocumentTree("AUD", "审计测试手册", "md", Path("/tmp/aud.md"), _sha(text), 1, 0, [sec], [clause], [])
+    tree = DocumentTree(
+        "AUD", "审计测试手册", "md", Path("/tmp/aud.md"), _sha(text), 1, 0, [sec], [clause], []
+    )
     writer = GraphWriter(driver)
     writer.ensure_schema()
     writer.write_document(tree, Extraction())

@@ -26,7 +26,9 @@ def _tree(texts: dict[str, str], doc_id: str = "TEST-1", title: str = "测试手
         ClauseNode(f"{doc_id}/{num}", num, i + 1, text, i + 1, i + 1, sec.section_id, _sha(text))
         for i, (num, text) in enumerate(texts.items())
     ]
-    table = TableNode(f"{doc_id}/表1", sec.section_id, 1, "附表1 审批权限", ["事项", "审批人"], [["付款", "总经理"]])
+    table = TableNode(
+        f"{doc_id}/表1", sec.section_id, 1, "附表1 审批权限", ["事项", "审批人"], [["付款", "总经理"]]
+    )
     return DocumentTree(
         doc_id=doc_id,
         title=title,
@@ -122,12 +124,16 @@ def test_changed_clause_is_versioned_and_old_text_kept(clean_graph):
     rows, _, _ = clean_graph.execute_query(
         "MATCH (c:Change)-[:ON]->(n:Clause) WHERE c.seq > 3 RETURN c.op AS op, n.clause_id AS id ORDER BY c.seq"
     )
-    assert [(r["op"], r["id"]) for r in rows] == [("clause.update", "TEST-1/第二条"), ("clause.retire", "TEST-1/第三条")]
+    assert [(r["op"], r["id"]) for r in rows] == [
+        ("clause.update", "TEST-1/第二条"),
+        ("clause.retire", "TEST-1/第三条"),
+    ]
     # the first clause was untouched: still version 1
     assert reader.clause("TEST-1/第一条").version == 1
     # triples of the superseded version are kept but not active
     rows, _, _ = clean_graph.execute_query(
-        "MATCH (t:Triple {clause_id: $id}) RETURN t.version AS v, t.status AS s ORDER BY v", id="TEST-1/第二条"
+        "MATCH (t:Triple {clause_id: $id}) RETURN t.version AS v, t.status AS s ORDER BY v",
+        id="TEST-1/第二条",
     )
     assert [(r["v"], r["s"]) for r in rows] == [(1, "superseded"), (2, "active")]
 
@@ -137,7 +143,9 @@ def test_references_resolve_across_documents_later(clean_graph):
     writer.ensure_schema()
     tree = _tree(TEXTS)
     extraction = _extraction(tree)
-    extraction.references.append(ReferenceRecord("TEST-1/第二条", "clause", "TEST-2/第一条", "《另一手册》第一条"))
+    extraction.references.append(
+        ReferenceRecord("TEST-1/第二条", "clause", "TEST-2/第一条", "《另一手册》第一条")
+    )
     writer.write_document(tree, extraction)
     reader = GraphReader(clean_graph)
     view = reader.clause("TEST-1/第二条")
@@ -146,8 +154,12 @@ def test_references_resolve_across_documents_later(clean_graph):
     other = _tree({"第一条": "另一手册的第一条。"}, doc_id="TEST-2", title="另一手册")
     writer.write_document(other, Extraction())
     view = reader.clause("TEST-1/第二条")
-    assert view.references_out == [{"target": "TEST-2/第一条", "kind": "clause", "text": "《另一手册》第一条"}]
-    assert reader.clause("TEST-1/第一条").references_in == [{"source": "TEST-1/第三条", "text": "本手册第一条"}]
+    assert view.references_out == [
+        {"target": "TEST-2/第一条", "kind": "clause", "text": "《另一手册》第一条"}
+    ]
+    assert reader.clause("TEST-1/第一条").references_in == [
+        {"source": "TEST-1/第三条", "text": "本手册第一条"}
+    ]
 
 
 def test_failed_write_leaves_graph_untouched(clean_graph):
@@ -157,7 +169,11 @@ def test_failed_write_leaves_graph_untouched(clean_graph):
     writer.write_document(tree, _extraction(tree))
     before = _counts(clean_graph)
     # two clauses with the same id and version violate the uniqueness constraint mid-transaction
-    broken = replace(tree, sha256="changed", clauses=tree.clauses + [replace(tree.clauses[0], clause_id="TEST-1/第九条")] * 2)
+    broken = replace(
+        tree,
+        sha256="changed",
+        clauses=tree.clauses + [replace(tree.clauses[0], clause_id="TEST-1/第九条")] * 2,
+    )
     with pytest.raises(Exception):  # noqa: B017 - the driver's constraint error type is an implementation detail
         writer.write_document(broken, _extraction(broken))
     assert _counts(clean_graph) == before
