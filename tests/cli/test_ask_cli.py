@@ -1,0 +1,72 @@
+"""`kgqa ask`, `kgqa ask --batch` and `kgqa audit verify`, in-process against the test Neo4j."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.neo4j
+
+DOC = "standards/企业会计准则第1号——存货（2006）.md"
+
+
+def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kgqa", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.fixture
+def graph(clean_graph, kgqa_env, corpus_dir: Path) -> dict[str, str]:
+    assert _kgqa(["ingest", str(corpus_dir / DOC)], kgqa_env).returncode == 0
+    return kgqa_env
+
+
+def test_ask_json_has_verified_citations(graph):
+    run = _kgqa(["ask", "存货应当按照什么进行初始计量？", "--json"], graph)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["status"] == "VERIFIED"
+    assert answer["citations"] and answer["citations"][0]["clause_id"].startswith("CAS-1/")
+    cited = answer["citations"][0]
+    clause = json.loads(_kgqa(["kg", "clause", cited["clause_id"], "--json"], graph).stdout)
+    assert clause["text"][cited["quote_start"] : cited["quote_end"]] == cited["quote"]
+    assert {"answer_id", "text", "unsupported", "model_id", "graph_version", "timings"} <= set(answer)
+
+
+def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "question": "存货的采购成本包括哪些？"}, ensure_ascii=False),
+                json.dumps({"id": "b", "question": ""}),
+                "not json",
+                json.dumps({"id": "c", "question": "火星探测器的燃料如何列账？"}, ensure_ascii=False),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    run = _kgqa(["ask", "--batch", str(batch), "--json"], graph)
+    assert run.returncode == 3  # some lines failed
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r.get("id") for r in rows] == ["a", "b", None, "c"]
+    assert rows[0]["status"] == "VERIFIED" and rows[0]["citations"]
+    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3
+    assert rows[3]["status"] in {"NO_EVIDENCE", "VERIFIED"}
+
+
+def test_audit_verify_detects_tampering(graph, clean_graph):
+    for q in ("存货应当按照什么进行初始计量？", "存货的加工成本包括什么？"):
+        assert _kgqa(["ask", q], graph).returncode == 0
+    ok = _kgqa(["audit", "verify", "--json"], graph)
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {
+        "ok": True, "checked": 2, "first_bad_seq": None, "first_bad_answer_id": None, "reason": None
+    }
+    clean_graph.execute_query("MATCH (a:Answer {seq: 2}) SET a.answer = a.answer + '（已修改）'")
+    bad = _kgqa(["audit", "verify"], graph)
+    assert bad.returncode == 1 and "record 2" in bad.stdout
