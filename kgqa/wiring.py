@@ -80,11 +80,10 @@ def build_retriever(settings: Settings, driver: neo4j.Driver):
 
 def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):
     """The QA service with every dependency built from settings (or given, for tests)."""
-    from kg.evidence import GraphEvidence
-    from kg.verifier import Verifier
-
     from ingest.redact import Redactor
     from kg.audit import AuditStore
+    from kg.evidence import GraphEvidence
+    from kg.verifier import Verifier
     from serving.service import BackendHolder, QAService, ServiceConfig
 
     evidence = GraphEvidence(driver, settings.neo4j_database)

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import structlog
-from kg.evidence import EvidenceClause, GraphEvidence
-from kg.verifier import VerificationResult, Verifier, is_refusal
 
 from ingest.redact import Redactor
 from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
 from kg.citations import strip_markers
+from kg.evidence import EvidenceClause, GraphEvidence
 from kg.reader import ClauseView, GraphReader
+from kg.verifier import VerificationResult, Verifier, is_refusal
 from kgqa.errors import DeadlineExceeded, PermissionDenied
 from serving.backends.base import AnswerBackend
 from serving.backends.extractive import ExtractiveBackend
