@@ -147,29 +147,21 @@ def ingest(
         )
     else:
         table = Table(title=f"Ingested {len(report.ingested)} file(s); graph version {report.graph_version}")
-        for col in (
-            "doc_id",
-            "status",
-            "pages",
-            "sections",
-            "clauses",
-            "tables",
-            "triples",
-            "ocr",
-            "redactions",
-        ):
-            table.add_column(col)
+        table.add_column("doc_id", overflow="fold")
+        table.add_column("status (+added ~updated -retired)", overflow="fold")
+        for col in ("pages", "sections", "clauses", "tables", "triples", "ocr", "redactions"):
+            table.add_column(col, overflow="fold")
         for f in report.ingested:
             table.add_row(
                 f.doc_id,
-                f"{f.status} (+{f.clauses_added} ~{f.clauses_updated} -{f.clauses_retired})",
+                f"{f.status} +{f.clauses_added} ~{f.clauses_updated} -{f.clauses_retired}",
                 str(f.pages),
                 str(f.sections),
                 str(f.clauses),
                 str(f.tables),
                 str(f.triples),
                 str(f.ocr_pages),
-                ", ".join(f"{k}:{v}" for k, v in f.redactions.items()) or "-",
+                " ".join(f"{k}:{v}" for k, v in f.redactions.items()) or "-",
             )
         out.print(table)
         for f in report.ingested:
