@@ -44,12 +44,11 @@ $(LAUNCHER): kg/launcher/pom.xml kg/launcher/src/main/java/io/kgqa/neo4j/Launche
 
 launcher: system-deps $(LAUNCHER)
 
-## Start Neo4j, ingest the sample manuals (or DOCS=folder), print the graph statistics, serve.
+## Start Neo4j, ingest the sample manuals (or DOCS=folder; the index follows), print graph stats, serve.
 up: install launcher
 	$(BIN)/kgqa neo4j start
 	$(BIN)/kgqa ingest $(DOCS) || [ $$? -eq 3 ]
 	$(BIN)/kgqa kg stats
-	$(BIN)/kgqa index rebuild
 	$(BIN)/kgqa serve
 
 down:

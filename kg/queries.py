@@ -452,3 +452,62 @@ MATCH (c:Clause {clause_id: key.clause_id, version: key.version})
 """
     + _EVIDENCE_RETURN
 )
+
+# --- hybrid retrieval (serving/retrieval) ---------------------------------------------------------
+
+# What the BM25 / dense index is built from: every active clause with its document title and the
+# chunks of long clauses (chunks hang off the active version).
+RETRIEVAL_UNITS = """
+MATCH (c:Clause {status: 'active'})
+OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
+RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
+       coalesce(d.title, c.doc_id) AS doc_title, c.number AS number, c.text AS text,
+       COLLECT {
+         MATCH (c)-[:HAS_CHUNK]->(k:Chunk)
+         RETURN k {.chunk_id, .ord, .text} AS chunk ORDER BY k.ord
+       } AS chunks
+ORDER BY c.doc_id, c.ordinal, c.clause_id
+"""
+
+# The active versions of $clause_ids with provenance, in the order given (ids without an active
+# version are skipped: the index may be a moment behind the graph).
+RETRIEVAL_CLAUSES = """
+UNWIND range(0, size($clause_ids) - 1) AS i
+MATCH (c:Clause {clause_id: $clause_ids[i], status: 'active'})
+OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
+WITH i, c, d, head(collect(path)) AS path
+RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
+       coalesce(d.title, c.doc_id) AS doc_title, coalesce(c.doc_version, d.version, 1) AS doc_version,
+       c.number AS number, c.text AS text, c.page_start AS page_start, c.page_end AS page_end,
+       [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
+         AS section_path
+ORDER BY i
+"""
+
+# Graph neighbours of the seed clauses, for expansion: clauses they refer to, the previous and
+# next clause of the same section, and clauses sharing a rare entity (one mentioned by at most
+# $max_entity_clauses active clauses; 企业 or 合同 relate everything and so nothing).
+RETRIEVAL_NEIGHBOURS = """
+UNWIND range(0, size($seeds) - 1) AS i
+MATCH (c:Clause {clause_id: $seeds[i], status: 'active'})
+CALL (c) {
+  MATCH (c)-[:REFERS_TO]->(t:Clause {status: 'active'})
+  WHERE t.clause_id <> c.clause_id
+  RETURN t.clause_id AS target, 0 AS prio, 0 AS shared
+  UNION ALL
+  MATCH (c)-[:NEXT]-(t:Clause {status: 'active'})
+  WHERE t.section_id = c.section_id
+  RETURN t.clause_id AS target, 1 AS prio, 0 AS shared
+  UNION ALL
+  MATCH (c)-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(t:Clause {status: 'active'})
+  WHERE t.clause_id <> c.clause_id
+    AND COUNT { (e)<-[:MENTIONS]-(:Clause {status: 'active'}) } <= $max_entity_clauses
+  WITH t, count(DISTINCT e) AS shared
+  ORDER BY shared DESC, t.clause_id
+  LIMIT $per_seed
+  RETURN t.clause_id AS target, 2 AS prio, shared
+}
+RETURN i AS seed, target, prio, shared
+ORDER BY seed, prio, shared DESC, target
+"""

@@ -114,10 +114,11 @@ def neo4j_status(
 @app.command("ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, DOCX, TXT, MD).")],
+    index: Annotated[bool, typer.Option(help="Update the retrieval index afterwards.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest manuals into the clause graph; failed files are listed with their reason."""
-    from kgqa.wiring import build_driver, build_ingest_service
+    from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
     settings = _settings()
     with build_driver(settings) as driver:
@@ -136,6 +137,8 @@ def ingest(
                 on_file_start=lambda files: progress.update(task, total=len(files)),
                 on_progress=lambda p: progress.update(task, advance=1, description=f"ingesting {p.name}"),
             )
+        if index and any(f.status != "unchanged" for f in report.ingested):
+            build_index_store(settings, driver).update()
     if as_json:
         _print_json(
             {
@@ -171,6 +174,39 @@ def ingest(
             err.print(f"[red]failed[/] {f.path}: {f.reason}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED_FILES)
+
+
+# --- index -------------------------------------------------------------------------------------
+
+index_app = typer.Typer(
+    help="The retrieval index (BM25 + dense) kept under $KGQA_HOME.", no_args_is_help=True
+)
+app.add_typer(index_app, name="index")
+
+
+def _index_command(rebuild: bool, as_json: bool) -> None:
+    from kgqa.wiring import build_driver, build_index_store
+
+    settings = _settings()
+    with build_driver(settings) as driver:
+        store = build_index_store(settings, driver)
+        report = store.rebuild() if rebuild else store.update()
+    if as_json:
+        _print_json(asdict(report))
+    else:
+        out.print(", ".join(f"{k}={v}" for k, v in asdict(report).items()))
+
+
+@index_app.command("rebuild")
+def index_rebuild(as_json: JsonOpt = False) -> None:
+    """Rebuild the retrieval index from the graph's active clauses and chunks."""
+    _index_command(True, as_json)
+
+
+@index_app.command("update")
+def index_update(as_json: JsonOpt = False) -> None:
+    """Bring the index up to the graph version, embedding only new or changed texts."""
+    _index_command(False, as_json)
 
 
 # --- kg ----------------------------------------------------------------------------------------
@@ -233,8 +269,12 @@ def kg_clause(
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default KGQA_HOST).")] = None,
-    grpc_port: Annotated[int | None, typer.Option(help="gRPC port; 0 = a free one (default KGQA_GRPC_PORT).")] = None,
-    http_port: Annotated[int | None, typer.Option(help="HTTP port; 0 = a free one (default KGQA_HTTP_PORT).")] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="gRPC port; 0 = a free one (default KGQA_GRPC_PORT).")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="HTTP port; 0 = a free one (default KGQA_HTTP_PORT).")
+    ] = None,
 ) -> None:
     """Serve gRPC and REST (OpenAPI at /docs) until SIGTERM/Ctrl-C, then stop gracefully."""
     from kgqa.wiring import build_driver, build_qa_service

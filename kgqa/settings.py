@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     grpc_max_concurrent_rpcs: int = 64
     shutdown_grace_s: float = 10.0
 
+    # --- retrieval ---
+    retrieval_embedding_model: Path | None = Field(
+        default=None, description="sentence-transformers dir; None = packaged all-MiniLM-L6-v2."
+    )
+    retrieval_index_dir: Path | None = Field(default=None, description="None = $KGQA_HOME/index.")
+    retrieval_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description='Fusion weights overriding the measured defaults, e.g. {"dense": 0.3}.',
+    )
+    retrieval_rrf_k: int = 10
+    retrieval_depth: int = 50
+    retrieval_min_coverage: float = 0.55
+    retrieval_min_corpus_share: float = 0.5
+    retrieval_stale_check_s: float = 30.0
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -106,6 +121,22 @@ class Settings(BaseSettings):
     def bolt_port(self) -> int:
         tail = self.neo4j_uri.rsplit(":", 1)[-1].split("/")[0]
         return int(tail) if tail.isdigit() else 7687
+
+    def retrieval_config(self):
+        """The retrieval settings as serving's RetrievalConfig (weights merged over the defaults)."""
+        from serving.retrieval.config import RetrievalConfig
+
+        config = RetrievalConfig(
+            rrf_k=self.retrieval_rrf_k,
+            depth=self.retrieval_depth,
+            min_coverage=self.retrieval_min_coverage,
+            min_corpus_share=self.retrieval_min_corpus_share,
+            embedding_model=self.retrieval_embedding_model,
+            index_dir=self.retrieval_index_dir,
+            stale_check_s=self.retrieval_stale_check_s,
+        )
+        config.weights.update(self.retrieval_weights)
+        return config
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(

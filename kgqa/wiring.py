@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import neo4j
 
 from ingest.pipeline import IngestPipeline
@@ -10,7 +12,7 @@ from kg.local_server import LocalNeo4j
 from kg.reader import GraphReader
 from kg.triples import RuleTripleExtractor
 from kg.writer import GraphWriter
-from kgqa.errors import ConfigError
+from kgqa.errors import ConfigError, GraphUnavailable
 from kgqa.settings import Settings
 
 
@@ -72,10 +74,23 @@ def build_backend(settings: Settings):
     )
 
 
-def build_retriever(settings: Settings, driver: neo4j.Driver):
-    from serving.retrieval.fulltext import FulltextRetriever
+def build_index_store(settings: Settings, driver: neo4j.Driver):
+    """The on-disk BM25/dense index under $KGQA_HOME (or KGQA_RETRIEVAL_INDEX_DIR)."""
+    from serving.retrieval import IndexStore
 
-    return FulltextRetriever(driver, settings.neo4j_database)
+    return IndexStore(settings.home, driver, settings.retrieval_config(), settings.neo4j_database)
+
+
+def build_retriever(settings: Settings, driver: neo4j.Driver):
+    """Hybrid retrieval; loads the index (building it when missing, updating it when stale)."""
+    from serving.retrieval import HybridRetriever
+
+    store = build_index_store(settings, driver)
+    # Serve even when Neo4j is down at start: readiness reports the outage, and the first query
+    # after recovery loads the index.
+    with contextlib.suppress(GraphUnavailable):
+        store.load()
+    return HybridRetriever(store, driver, settings.retrieval_config(), database=settings.neo4j_database)
 
 
 def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):

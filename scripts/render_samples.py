@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.render_samples", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--out", type=Path, default=SAMPLES, help="output directory (default: samples/manuals/)")
+    parser.add_argument(
+        "--out", type=Path, default=SAMPLES, help="output directory (default: samples/manuals/)"
+    )
     args = parser.parse_args(argv)
     for path in render_all(args.out):
         print(path)

@@ -241,7 +241,10 @@ def test_sample_files_match_their_sources(samples_dir: Path, tmp_path: Path) -> 
     from scripts.render_samples import render_all
 
     fresh_pdf, fresh_docx = render_all(tmp_path, samples_dir / "src")
-    with pdfplumber.open(fresh_pdf) as fresh, pdfplumber.open(samples_dir / "manuals" / "管理手册.pdf") as shipped:
+    with (
+        pdfplumber.open(fresh_pdf) as fresh,
+        pdfplumber.open(samples_dir / "manuals" / "管理手册.pdf") as shipped,
+    ):
         assert [p.extract_text() for p in fresh.pages] == [p.extract_text() for p in shipped.pages], (
             "samples/manuals/管理手册.pdf is stale: run python -m scripts.render_samples"
         )
@@ -252,7 +255,10 @@ def test_sample_files_match_their_sources(samples_dir: Path, tmp_path: Path) -> 
         # a table continues onto the next page, its header row repeated there
         splits = [a[-1][0] for a, b in pairwise(tables) if a and b and a[-1][0] == b[0][0]]
         assert ["一级科目", "二级科目", "三级明细科目", "列账依据", "责任部门"] in splits
-    fresh_doc, shipped_doc = Document(str(fresh_docx)), Document(str(samples_dir / "manuals" / "业务手册.docx"))
+    fresh_doc, shipped_doc = (
+        Document(str(fresh_docx)),
+        Document(str(samples_dir / "manuals" / "业务手册.docx")),
+    )
     assert [p.text for p in fresh_doc.paragraphs] == [p.text for p in shipped_doc.paragraphs], (
         "samples/manuals/业务手册.docx is stale: run python -m scripts.render_samples"
     )

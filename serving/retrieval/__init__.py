@@ -1,1 +1,24 @@
-"""Retrieval over the clause graph."""
+"""Retrieval over the clause graph: hybrid (BM25 + dense + full-text + direct references + graph).
+
+Build an :class:`IndexStore` (``load()`` at service start, ``update()`` after an ingestion) and
+hand it to :class:`HybridRetriever`, which implements ``retrieve(question, k)``.
+"""
+
+from serving.retrieval.config import RETRIEVERS, RetrievalConfig
+from serving.retrieval.fulltext import FulltextRetriever
+from serving.retrieval.fusion import Fused, weighted_rrf
+from serving.retrieval.hybrid import HybridRetriever, Rankings
+from serving.retrieval.index import IndexReport, IndexStore, RetrievalIndex
+
+__all__ = [
+    "RETRIEVERS",
+    "Fused",
+    "FulltextRetriever",
+    "HybridRetriever",
+    "IndexReport",
+    "IndexStore",
+    "Rankings",
+    "RetrievalConfig",
+    "RetrievalIndex",
+    "weighted_rrf",
+]

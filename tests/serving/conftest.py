@@ -16,23 +16,29 @@ subprocess.run([sys.executable, str(REPO / "protos" / "build.py")], check=True, 
 
 
 @pytest.fixture(scope="module")
-def ingested(neo4j_server, neo4j_driver, corpus_dir):
+def serving_home(tmp_path_factory) -> Path:
+    """A KGQA_HOME of this module's own, so the retrieval index never mixes test graphs."""
+    return tmp_path_factory.mktemp("kgqa-home")
+
+
+@pytest.fixture(scope="module")
+def ingested(neo4j_server, neo4j_driver, corpus_dir, serving_home):
     """Two corpus files in the graph (re-ingesting unchanged files leaves the graph as it is)."""
     from kgqa.settings import Settings
     from kgqa.wiring import build_ingest_service
 
-    settings = Settings(neo4j_uri=neo4j_server.bolt_uri)
+    settings = Settings(neo4j_uri=neo4j_server.bolt_uri, home=serving_home)
     report = build_ingest_service(settings, neo4j_driver).ingest([corpus_dir / d for d in DOCS])
     assert report.ok, report.failed
     return report
 
 
 @pytest.fixture(scope="module")
-def qa_service(neo4j_server, neo4j_driver, ingested):
+def qa_service(neo4j_server, neo4j_driver, ingested, serving_home):
     from kgqa.settings import Settings
     from kgqa.wiring import build_qa_service
 
-    return build_qa_service(Settings(neo4j_uri=neo4j_server.bolt_uri), neo4j_driver)
+    return build_qa_service(Settings(neo4j_uri=neo4j_server.bolt_uri, home=serving_home), neo4j_driver)
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,19 @@ def test_neo4j_outage_is_503_and_service_resumes_by_itself(tmp_path, corpus_dir,
     server = LocalNeo4j(tmp_path / "neo4j", port, heap_mb=384, pagecache_mb=32)
     server.start(timeout=240)
     settings = Settings(neo4j_uri=server.bolt_uri, home=tmp_path / "home")
-    driver = GraphDatabase.driver(server.bolt_uri, auth=None, connection_timeout=2, max_transaction_retry_time=1)
+    driver = GraphDatabase.driver(
+        server.bolt_uri, auth=None, connection_timeout=2, max_transaction_retry_time=1
+    )
     running = None
     try:
         assert build_ingest_service(settings, driver).ingest([corpus_dir / DOCS[0]]).ok
         running = start_servers(
-            build_qa_service(settings, driver), keyring, host="127.0.0.1", grpc_port=0, http_port=0, grace=1.0,
+            build_qa_service(settings, driver),
+            keyring,
+            host="127.0.0.1",
+            grpc_port=0,
+            http_port=0,
+            grace=1.0,
             health_interval_s=0.5,
         )
         url = f"http://127.0.0.1:{running.http_port}/v1/ask"

@@ -172,7 +172,7 @@ def test_health_is_serving_without_a_key(channel):
         assert response.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_health_is_not_serving_when_neo4j_is_down(keyring):
+def test_health_is_not_serving_when_neo4j_is_down(keyring, tmp_path):
     from neo4j import GraphDatabase
 
     from kgqa.settings import Settings
@@ -182,7 +182,9 @@ def test_health_is_not_serving_when_neo4j_is_down(keyring):
 
     dead = "bolt://127.0.0.1:9"  # discard port: nothing listens
     with GraphDatabase.driver(dead, connection_timeout=1, max_transaction_retry_time=0) as driver:
-        server = build_grpc_server(build_qa_service(Settings(neo4j_uri=dead), driver), keyring, port=0)
+        server = build_grpc_server(
+            build_qa_service(Settings(neo4j_uri=dead, home=tmp_path), driver), keyring, port=0
+        )
         server.start()
         try:
             with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:

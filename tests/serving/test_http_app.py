@@ -143,7 +143,7 @@ def test_health_and_readiness(client):
     assert ready.status_code == 200 and ready.json()["graph_version"] > 0
 
 
-def test_readiness_is_503_when_neo4j_is_down(keyring):
+def test_readiness_is_503_when_neo4j_is_down(keyring, tmp_path):
     """A service whose Neo4j cannot be reached: /readyz says 503, /healthz still 200."""
     from fastapi.testclient import TestClient
     from neo4j import GraphDatabase
@@ -154,7 +154,7 @@ def test_readiness_is_503_when_neo4j_is_down(keyring):
 
     dead = "bolt://127.0.0.1:9"  # discard port: nothing listens
     with GraphDatabase.driver(dead, connection_timeout=1, max_transaction_retry_time=0) as driver:
-        service = build_qa_service(Settings(neo4j_uri=dead), driver)
+        service = build_qa_service(Settings(neo4j_uri=dead, home=tmp_path), driver)
         with TestClient(create_app(service, keyring), raise_server_exceptions=False) as c:
             assert c.get("/healthz").status_code == 200
             ready = c.get("/readyz")

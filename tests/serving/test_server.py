@@ -33,8 +33,13 @@ print("exited cleanly", flush=True)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_run_servers_serves_both_and_stops_on_signal(neo4j_server, ingested, signum):
-    env = {**os.environ, "KGQA_NEO4J_URI": neo4j_server.bolt_uri, "PYTHONUNBUFFERED": "1"}
+def test_run_servers_serves_both_and_stops_on_signal(neo4j_server, ingested, serving_home, signum):
+    env = {
+        **os.environ,
+        "KGQA_NEO4J_URI": neo4j_server.bolt_uri,
+        "KGQA_HOME": str(serving_home),
+        "PYTHONUNBUFFERED": "1",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

@@ -1,0 +1,385 @@
+"""The retrieval index: built from the graph, kept on disk, swapped atomically while serving.
+
+Layout under ``$KGQA_HOME/index`` (or ``RetrievalConfig.index_dir``)::
+
+    CURRENT                      name of the snapshot in use (replaced atomically)
+    snapshots/<name>/meta.json   graph version it was built at, model, counts
+    snapshots/<name>/units.json  indexed units (clauses and chunks of long clauses)
+    snapshots/<name>/bm25/       bm25s matrices + token lists
+    snapshots/<name>/dense.faiss IndexIDMap2(IndexFlatIP), when dense retrieval is on
+    embeddings/<model>.npz       vectors by text SHA-256 (survives snapshots)
+
+A snapshot is immutable: a rebuild or update writes a new one, then ``CURRENT`` and the in-memory
+reference are swapped. Readers holding the old :class:`RetrievalIndex` finish their query on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import neo4j
+import structlog
+
+from kg import queries as q
+from kg.writer import graph_errors
+from kgqa.errors import NotReady
+from serving.retrieval.bm25 import Bm25Index, Tokenizer
+from serving.retrieval.config import RetrievalConfig
+from serving.retrieval.dense import DenseIndex, EmbeddingCache, Encoder
+from serving.retrieval.direct import AliasTable, DirectResolver
+
+log = structlog.get_logger(__name__)
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One indexed text: a whole clause, or one chunk of a long clause (``chunk`` >= 0)."""
+
+    clause_id: str
+    doc_id: str
+    number: str
+    chunk: int
+    text: str
+
+
+@dataclass
+class IndexReport:
+    """What ``kgqa index rebuild|update --json`` prints."""
+
+    graph_version: int
+    documents: int
+    clauses: int
+    units: int
+    embedded: int
+    dense: bool
+    seconds: float
+    path: str
+
+
+class RetrievalIndex:
+    """One immutable snapshot: units, BM25, optional dense index, and the document alias table."""
+
+    def __init__(
+        self,
+        units: list[Unit],
+        documents: list[tuple[str, str]],
+        bm25: Bm25Index,
+        dense: DenseIndex | None,
+        graph_version: int,
+        built_at: str,
+        model_key: str | None,
+        tokenizer: Tokenizer,
+    ) -> None:
+        self.units = units
+        self.documents = documents
+        self.bm25 = bm25
+        self.dense = dense
+        self.graph_version = graph_version
+        self.built_at = built_at
+        self.model_key = model_key
+        self.tokenizer = tokenizer
+        self.clause_docs = {u.clause_id: u.doc_id for u in units}
+        self._units_by_clause: dict[str, list[int]] = {}
+        for i, u in enumerate(units):
+            self._units_by_clause.setdefault(u.clause_id, []).append(i)
+        self.direct = DirectResolver(
+            AliasTable(documents),
+            DirectResolver.article_map((u.clause_id, u.doc_id, u.number) for u in units if u.chunk < 0),
+        )
+
+    def units_of(self, clause_id: str) -> list[int]:
+        """Positions of the clause's own unit and of its chunks."""
+        return self._units_by_clause.get(clause_id, [])
+
+    @property
+    def clause_count(self) -> int:
+        return len(self.clause_docs)
+
+
+def unit_text(doc_title: str, number: str, text: str) -> str:
+    """The indexed text: title and number first, so 《建筑法》第二十二条-style words match."""
+    return f"{doc_title} {number}\n{text}"
+
+
+def embed_text(unit: Unit, limit: int) -> str:
+    return unit.text[:limit]
+
+
+class IndexStore:
+    """Builds, persists, loads and refreshes the retrieval index of one graph.
+
+    Args:
+        home: ``$KGQA_HOME``; the index lives in ``home / "index"`` unless the config says otherwise.
+        driver: an open ``neo4j.Driver``.
+        config: retrieval settings (dense on/off, model, index dir).
+        database: Neo4j database; ``None`` = the server default.
+        encoder: an already loaded encoder to share (tests, benchmarks); built lazily otherwise.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        driver: neo4j.Driver,
+        config: RetrievalConfig | None = None,
+        database: str | None = None,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self.config = config or RetrievalConfig()
+        self.dir = Path(self.config.index_dir or Path(home) / "index")
+        self._driver = driver
+        self._database = database
+        self._encoder = encoder
+        self._tokenizer: Tokenizer | None = None
+        self._index: RetrievalIndex | None = None
+        self._swap_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._last_check = 0.0
+        self._updater: threading.Thread | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+    def current(self) -> RetrievalIndex:
+        """The snapshot to query now, loaded (or built) on first use.
+
+        A service that started while Neo4j was down has no index yet; the first query after
+        Neo4j is back loads it, so the service recovers without a restart.
+        """
+        with self._swap_lock:
+            index = self._index
+        if index is None:
+            self.load()  # concurrent first queries serialize on the build lock inside
+            with self._swap_lock:
+                index = self._index
+        if index is None:
+            raise NotReady("the retrieval index is not loaded yet; run `kgqa index rebuild`")
+        return index
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(
+                self.config.embedding_model, self.config.embedding_batch_size, self.config.progress
+            )
+        return self._encoder
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer()
+        return self._tokenizer
+
+    def graph_version(self) -> int:
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.GRAPH_VERSION, database_=self._database, routing_="r"
+            )
+        return int(records[0]["version"]) if records else 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def rebuild(self) -> IndexReport:
+        """Everything from the graph, every text embedded afresh (the cache is discarded)."""
+        return self._build(fresh=True)
+
+    def update(self) -> IndexReport:
+        """After an ingestion: re-read the graph, embed only new or changed texts, rebuild BM25."""
+        return self._build(fresh=False)
+
+    def load(self) -> RetrievalIndex:
+        """The persisted snapshot at service start; built when missing, updated when stale.
+
+        A stale index (built at an older graph version) still works, so it is loaded first and
+        then updated: the warning tells operators that ingestion ran without an index update.
+        """
+        loaded = self._read_current()
+        if loaded is None:
+            log.info("retrieval.index_missing", path=str(self.dir))
+            self.update()
+            return self._index
+        self._swap(loaded)
+        version = self.graph_version()
+        wrong_model = self.config.dense_enabled and (
+            loaded.dense is None or loaded.model_key != self.encoder.model_key
+        )
+        if loaded.graph_version != version or wrong_model:
+            log.warning(
+                "retrieval.index_stale",
+                index_version=loaded.graph_version,
+                graph_version=version,
+                model_changed=wrong_model,
+                action="updating",
+            )
+            self.update()
+        return self._index
+
+    def refresh_if_stale(self, *, background: bool = True) -> bool:
+        """Start an update when the graph moved since the snapshot was built.
+
+        Checked at most every ``config.stale_check_s`` seconds; the update runs in a background
+        thread unless ``background`` is False, and queries keep using the old snapshot meanwhile.
+
+        Returns:
+            True when an update was started (or run).
+        """
+        interval = self.config.stale_check_s
+        now = time.monotonic()
+        if interval <= 0 or now - self._last_check < interval:
+            return False
+        self._last_check = now
+        index = self._index
+        if index is None or self.graph_version() == index.graph_version:
+            return False
+        if self._updater is not None and self._updater.is_alive():
+            return False
+        if not background:
+            self.update()
+            return True
+        self._updater = threading.Thread(target=self._update_quietly, name="kgqa-index-update", daemon=True)
+        self._updater.start()
+        return True
+
+    def _update_quietly(self) -> None:
+        try:
+            self.update()
+        except Exception:  # a failed background update must not kill serving; the old index stays
+            log.exception("retrieval.index_update_failed")
+
+    # -- building -----------------------------------------------------------------------------
+    def _read_graph(self) -> tuple[int, list[Unit], list[tuple[str, str]]]:
+        version = self.graph_version()  # read first: a concurrent ingestion makes the index look stale
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.RETRIEVAL_UNITS, database_=self._database, routing_="r"
+            )
+            docs, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database, routing_="r")
+        units: list[Unit] = []
+        for r in records:
+            title, number = r["doc_title"], r["number"] or ""
+            units.append(
+                Unit(r["clause_id"], r["doc_id"], number, -1, unit_text(title, number, r["text"] or ""))
+            )
+            for chunk in r["chunks"]:
+                units.append(
+                    Unit(
+                        r["clause_id"],
+                        r["doc_id"],
+                        number,
+                        int(chunk["ord"]),
+                        unit_text(title, number, chunk["text"]),
+                    )
+                )
+        documents = sorted((d["doc_id"], d["title"] or d["doc_id"]) for d in docs)
+        return version, units, documents
+
+    def _build(self, *, fresh: bool) -> IndexReport:
+        with self._build_lock:
+            t0 = time.perf_counter()
+            version, units, documents = self._read_graph()
+            tokens = [self.tokenizer.tokens(u.text) for u in units]
+            bm25 = Bm25Index(tokens)
+            dense, model_key, embedded = None, None, 0
+            if self.config.dense_enabled:
+                encoder = self.encoder
+                cache_path = self.dir / "embeddings" / f"{encoder.model_key}.npz"
+                if fresh and cache_path.exists():
+                    cache_path.unlink()
+                cache = EmbeddingCache(cache_path, encoder.dim)
+                before = encoder.texts_encoded
+                texts = [embed_text(u, self.config.embed_chars) for u in units]
+                vectors = cache.embed(texts, encoder)
+                embedded = encoder.texts_encoded - before
+                cache.retain(texts)
+                cache.save()
+                dense = DenseIndex.build(vectors, list(range(len(units))))
+                model_key = encoder.model_key
+            built_at = datetime.now(UTC).isoformat(timespec="seconds")
+            index = RetrievalIndex(
+                units, documents, bm25, dense, version, built_at, model_key, self.tokenizer
+            )
+            path = self._persist(index, model_key)
+            self._swap(index)
+            report = IndexReport(
+                graph_version=version,
+                documents=len(documents),
+                clauses=index.clause_count,
+                units=len(units),
+                embedded=embedded,
+                dense=dense is not None,
+                seconds=round(time.perf_counter() - t0, 3),
+                path=str(path),
+            )
+            log.info("retrieval.index_built", **asdict(report), fresh=fresh)
+            return report
+
+    def _swap(self, index: RetrievalIndex) -> None:
+        with self._swap_lock:
+            self._index = index
+
+    # -- persistence --------------------------------------------------------------------------
+    def _persist(self, index: RetrievalIndex, model_key: str | None) -> Path:
+        snapshots = self.dir / "snapshots"
+        name = f"v{index.graph_version}-{uuid.uuid4().hex[:8]}"
+        tmp = snapshots / f".{name}.tmp"
+        tmp.mkdir(parents=True)
+        meta = {
+            "format": FORMAT,
+            "graph_version": index.graph_version,
+            "built_at": index.built_at,
+            "model_key": model_key,
+            "model_path": str(self.encoder.path) if model_key else None,
+            "documents": index.documents,
+            "units": len(index.units),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        (tmp / "units.json").write_text(
+            json.dumps([asdict(u) for u in index.units], ensure_ascii=False), encoding="utf-8"
+        )
+        index.bm25.save(tmp / "bm25")
+        if index.dense is not None:
+            index.dense.save(tmp / "dense.faiss")
+        final = snapshots / name
+        os.replace(tmp, final)
+        pointer = self.dir / f".CURRENT.{uuid.uuid4().hex[:8]}"
+        pointer.write_text(name, encoding="utf-8")
+        os.replace(pointer, self.dir / "CURRENT")
+        for old in snapshots.iterdir():  # other processes load through CURRENT; old dirs are garbage
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _read_current(self) -> RetrievalIndex | None:
+        pointer = self.dir / "CURRENT"
+        if not pointer.is_file():
+            return None
+        path = self.dir / "snapshots" / pointer.read_text(encoding="utf-8").strip()
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT:
+                log.warning("retrieval.index_format_changed", path=str(path), action="rebuilding")
+                return None
+            units = [Unit(**u) for u in json.loads((path / "units.json").read_text(encoding="utf-8"))]
+            bm25 = Bm25Index.load(path / "bm25")
+            dense_path = path / "dense.faiss"
+            dense = DenseIndex.load(dense_path) if dense_path.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("retrieval.index_unreadable", path=str(path), error=str(exc), action="rebuilding")
+            return None
+        documents = [(d[0], d[1]) for d in meta["documents"]]
+        return RetrievalIndex(
+            units,
+            documents,
+            bm25,
+            dense,
+            int(meta["graph_version"]),
+            meta["built_at"],
+            meta["model_key"],
+            self.tokenizer,
+        )
