@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from serving.prompts import build_messages
 from serving.types import Generation, RetrievedClause
 
 BackendKind = Literal["extractive", "transformers", "vllm", "openai"]
@@ -68,6 +69,25 @@ class ChatBackend(AnswerBackend, Protocol):
 
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
+
+
+class PromptedChatBackend:
+    """Answers a question by rendering the one serving prompt and sending it as chat messages.
+
+    Chat backends (transformers, vLLM, OpenAI-compatible) differ only in how they complete
+    messages (``generate_messages`` / ``stream_messages``); they inherit the question-to-messages
+    step from here so the prompt stays one.
+    """
+
+    def generate(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Generation:
+        return self.generate_messages(build_messages(question, contexts), deadline=deadline)
+
+    def stream(
+        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
+    ) -> Iterator[str]:
+        return self.stream_messages(build_messages(question, contexts), deadline=deadline)
 
 
 @dataclass

@@ -25,12 +25,11 @@ from tenacity import (
 )
 
 from kgqa.errors import ConfigError, DeadlineExceeded, NotReady, ServingError
-from serving.backends.base import BackendConfig, Message, expired, remaining
-from serving.prompts import build_messages
-from serving.types import Generation, RetrievedClause
+from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired, remaining
+from serving.types import Generation
 
 
-class OpenAIBackend:
+class OpenAIBackend(PromptedChatBackend):
     """Answers through ``chat.completions`` of an OpenAI-compatible endpoint.
 
     Args:
@@ -78,16 +77,6 @@ class OpenAIBackend:
             timeout_s=config.openai_timeout_s,
             max_retries=config.openai_max_retries,
         )
-
-    def generate(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Generation:
-        return self.generate_messages(build_messages(question, contexts), deadline=deadline)
-
-    def stream(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Iterator[str]:
-        return self.stream_messages(build_messages(question, contexts), deadline=deadline)
 
     def generate_messages(
         self,

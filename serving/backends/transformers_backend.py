@@ -29,9 +29,8 @@ from transformers import (
 )
 
 from kgqa.errors import ConfigError
-from serving.backends.base import BackendConfig, Message, expired
-from serving.prompts import build_messages
-from serving.types import Generation, RetrievedClause
+from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired
+from serving.types import Generation
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -48,7 +47,7 @@ class _StopWhen(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-class TransformersBackend:
+class TransformersBackend(PromptedChatBackend):
     """Answers with a local causal LM through its tokenizer's chat template.
 
     Args:
@@ -169,16 +168,6 @@ class TransformersBackend:
             self._active = name
 
     # --- generation -------------------------------------------------------------------------
-
-    def generate(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Generation:
-        return self.generate_messages(build_messages(question, contexts), deadline=deadline)
-
-    def stream(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Iterator[str]:
-        return self.stream_messages(build_messages(question, contexts), deadline=deadline)
 
     def generate_messages(
         self,

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from kgqa.errors import ConfigError
-from serving.backends.base import BackendConfig, Message, expired
-from serving.prompts import build_messages
-from serving.types import Generation, RetrievedClause
+from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired
+from serving.types import Generation
 
 
-class VllmBackend:
+class VllmBackend(PromptedChatBackend):
     """Answers with ``vllm.LLM.chat`` over a local model directory, with LoRA adapters by name.
 
     Args:
@@ -138,17 +137,6 @@ class VllmBackend:
             if name is not None and name not in self._adapters:
                 raise ConfigError(f"no adapter named {name!r} is loaded (loaded: {self.adapters})")
             self._active = name
-
-    def generate(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Generation:
-        return self.generate_messages(build_messages(question, contexts), deadline=deadline)
-
-    def stream(
-        self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
-    ) -> Iterator[str]:
-        """The whole answer as one delta (see the module notes)."""
-        return self.stream_messages(build_messages(question, contexts), deadline=deadline)
 
     def generate_messages(
         self,
