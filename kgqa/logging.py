@@ -31,7 +31,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)
-    for noisy in ("pdfminer", "jieba", "RapidOCR", "httpx"):
+    for noisy in ("pdfminer", "jieba", "RapidOCR", "httpx", "faiss", "faiss.loader", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     logging.getLogger("neo4j").setLevel(max(numeric, logging.ERROR))
     renderer = (
