@@ -54,7 +54,7 @@ class AuditEntry:
     answer: str
     status: str
     model_id: str
-    graph_version: int
+    graph_version: int | None  # None: stamped with the graph version inside the append transaction
     at: str
     actor: str
     unsupported_json: str = "[]"
@@ -117,6 +117,9 @@ class AuditStore:
     def _append_tx(tx: neo4j.ManagedTransaction, entry: AuditEntry) -> StoredEntry:
         head = tx.run(q.LOCK_ANSWER_CHAIN).single()
         seq, prev = head["seq"], head["prev_hash"] or ""
+        if entry.graph_version is None:
+            # read in the same transaction as the write: no extra round trip, no race with ingestion
+            entry.graph_version = tx.run(q.GRAPH_VERSION).single()["version"]
         digest = record_hash(entry, prev)
         props = {k: getattr(entry, k) for k in HASHED_PROPS if k != "answer_id"}
         tx.run(

@@ -7,7 +7,7 @@ was (nothing already stored is lost), and the driver retries transient errors fo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +53,10 @@ def graph_errors() -> Iterator[None]:
         raise GraphUnavailable(
             f"Neo4j is not reachable ({exc}); start it with `kgqa neo4j start` or check KGQA_NEO4J_URI"
         ) from exc
+
+
+def _dump(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False)
 
 
 def _now() -> str:
@@ -317,7 +321,6 @@ class GraphWriter:
     def _change_rows(
         added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
     ) -> list[dict[str, Any]]:
-        dump: Callable[[dict], str] = lambda d: json.dumps(d, ensure_ascii=False)  # noqa: E731
         rows: list[dict[str, Any]] = []
         for c in added:
             rows.append(
@@ -326,7 +329,7 @@ class GraphWriter:
                     "target_id": c.clause_id,
                     "target_version": 1,
                     "before_json": None,
-                    "after_json": dump({"version": 1, "sha256": c.sha256}),
+                    "after_json": _dump({"version": 1, "sha256": c.sha256}),
                 }
             )
         for c in updated:
@@ -336,8 +339,8 @@ class GraphWriter:
                     "op": "clause.update",
                     "target_id": c.clause_id,
                     "target_version": old["version"] + 1,
-                    "before_json": dump({"version": old["version"], "sha256": old["sha256"]}),
-                    "after_json": dump({"version": old["version"] + 1, "sha256": c.sha256}),
+                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
+                    "after_json": _dump({"version": old["version"] + 1, "sha256": c.sha256}),
                 }
             )
         for cid in retired:
@@ -347,7 +350,7 @@ class GraphWriter:
                     "op": "clause.retire",
                     "target_id": cid,
                     "target_version": old["version"],
-                    "before_json": dump({"version": old["version"], "sha256": old["sha256"]}),
+                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
                     "after_json": None,
                 }
             )

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -19,7 +19,7 @@ import structlog
 
 from ingest.redact import Redactor
 from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
-from kg.citations import strip_markers
+from kg.citations import parse_citations, strip_markers
 from kg.evidence import EvidenceClause, GraphEvidence
 from kg.reader import ClauseView, GraphReader
 from kg.verifier import VerificationResult, Verifier, is_refusal
@@ -126,7 +126,6 @@ class QAService:
         reader: GraphReader,
         redactor: Redactor,
         config: ServiceConfig | None = None,
-        on_answer: Callable[[AnswerResult], None] | None = None,
     ) -> None:
         self._retriever = retriever
         self._backends = backends
@@ -137,7 +136,6 @@ class QAService:
         self._redactor = redactor
         self.config = config or ServiceConfig()
         self._extractive = ExtractiveBackend()
-        self._on_answer = on_answer
 
     @property
     def model_id(self) -> str:
@@ -253,18 +251,14 @@ class QAService:
             citations=citations,
             unsupported=unsupported,
             model_id=model_id,
-            graph_version=self._reader.graph_version(),
+            graph_version=0,  # stamped by the audit store in the transaction that records the answer
             timings=timings,
             created_at=_now(),
         )
-        self._audit.append(self._audit_entry(result, caller))
-        if self._on_answer is not None:
-            self._on_answer(result)
+        result.graph_version = self._audit.append(self._audit_entry(result, caller)).entry.graph_version
         return result
 
     def _verify(self, text: str) -> tuple[VerificationResult, Mapping[str, EvidenceClause]]:
-        from kg.citations import parse_citations
-
         ids = parse_citations(text).clause_ids
         evidence = self._evidence.fetch(ids) if ids else {}
         return self._verifier.verify_against(text, evidence), evidence
@@ -306,7 +300,7 @@ class QAService:
             answer=result.text,
             status=result.status.value,
             model_id=result.model_id,
-            graph_version=result.graph_version,
+            graph_version=None,  # the audit store stamps the version it records the answer at
             at=result.created_at,
             actor=caller.key_id,
             unsupported_json=json.dumps([asdict(u) for u in result.unsupported], ensure_ascii=False),

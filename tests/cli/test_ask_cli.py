@@ -41,6 +41,8 @@ def test_ask_json_has_verified_citations(graph):
     clause = json.loads(_kgqa(["kg", "clause", cited["clause_id"], "--json"], graph).stdout)
     assert clause["text"][cited["quote_start"] : cited["quote_end"]] == cited["quote"]
     assert {"answer_id", "text", "unsupported", "model_id", "graph_version", "timings"} <= set(answer)
+    stats = json.loads(_kgqa(["kg", "stats", "--json"], graph).stdout)
+    assert answer["graph_version"] == stats["graph_version"] > 0
 
 
 def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):

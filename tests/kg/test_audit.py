@@ -91,3 +91,13 @@ def test_tampering_is_named(store, clean_graph, tamper, bad_seq):
     assert not report.ok
     assert report.first_bad_seq == bad_seq
     assert report.reason
+
+
+def test_graph_version_is_stamped_inside_the_append(store, clean_graph):
+    entry = _entry(1)
+    entry.graph_version = None
+    stored = store.append(entry)
+    rows, _, _ = clean_graph.execute_query("MATCH (s:Sequence {name: 'change'}) RETURN s.value AS v")
+    assert stored.entry.graph_version == rows[0]["v"] == 1
+    assert store.get("ans-1").entry.graph_version == 1
+    assert store.verify_chain().ok
