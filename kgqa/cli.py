@@ -12,13 +12,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgqa.commands.common import (
+    EXIT_FAILED_FILES,
+    EXIT_UNAVAILABLE,
+    JsonOpt,
+    err,
+    load_settings,
+    out,
+    print_json,
+)
 from kgqa.errors import GraphUnavailable, KgqaError
-from kgqa.logging import configure_logging
-from kgqa.settings import Settings, get_settings
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
 neo4j_app = typer.Typer(help="Run the local development Neo4j.", no_args_is_help=True)
@@ -26,23 +32,6 @@ kg_app = typer.Typer(help="Inspect the clause graph.", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(kg_app, name="kg")
 
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-EXIT_FAILED_FILES = 3
-EXIT_UNAVAILABLE = 4
-
-
-def _settings() -> Settings:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    return settings
-
-
-def _print_json(payload: object) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 # --- neo4j -------------------------------------------------------------------------------------
@@ -58,12 +47,12 @@ def neo4j_start(
     """Build (first time) and start the embedded Neo4j; returns once Bolt answers."""
     from kgqa.wiring import build_local_server
 
-    server = build_local_server(_settings(), home=home, bolt_port=bolt_port)
+    server = build_local_server(load_settings(), home=home, bolt_port=bolt_port)
     if not server.is_built():
         err.print("Building the Neo4j launcher with Maven (first time only)...")
     status = server.start(timeout=timeout)
     if as_json:
-        _print_json(asdict(status))
+        print_json(asdict(status))
     else:
         out.print(f"Neo4j running (pid {status.pid}) at {status.bolt_uri}, files in {status.home}")
 
@@ -77,10 +66,10 @@ def neo4j_stop(
     """Stop the local Neo4j cleanly."""
     from kgqa.wiring import build_local_server
 
-    server = build_local_server(_settings(), home=home, bolt_port=bolt_port)
+    server = build_local_server(load_settings(), home=home, bolt_port=bolt_port)
     stopped = server.stop()
     if as_json:
-        _print_json({"stopped": stopped, "home": str(server.home)})
+        print_json({"stopped": stopped, "home": str(server.home)})
     else:
         out.print("Neo4j stopped" if stopped else "Neo4j was not running")
 
@@ -94,9 +83,9 @@ def neo4j_status(
     """Say whether the local Neo4j runs and answers on Bolt (exit 1 if not running)."""
     from kgqa.wiring import build_local_server
 
-    status = build_local_server(_settings(), home=home, bolt_port=bolt_port).status()
+    status = build_local_server(load_settings(), home=home, bolt_port=bolt_port).status()
     if as_json:
-        _print_json(asdict(status))
+        print_json(asdict(status))
     elif status.running:
         answers = "answers" if status.bolt_answers else "does NOT answer"
         out.print(
@@ -120,7 +109,7 @@ def ingest(
     """Ingest manuals into the clause graph; failed files are listed with their reason."""
     from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
-    settings = _settings()
+    settings = load_settings()
     with build_driver(settings) as driver:
         service = build_ingest_service(settings, driver)
         with Progress(
@@ -140,7 +129,7 @@ def ingest(
         if index and any(f.status != "unchanged" for f in report.ingested):
             build_index_store(settings, driver).update()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": report.ok,
                 "graph_version": report.graph_version,
@@ -187,12 +176,12 @@ app.add_typer(index_app, name="index")
 def _index_command(rebuild: bool, as_json: bool) -> None:
     from kgqa.wiring import build_driver, build_index_store
 
-    settings = _settings()
+    settings = load_settings()
     with build_driver(settings) as driver:
         store = build_index_store(settings, driver)
         report = store.rebuild() if rebuild else store.update()
     if as_json:
-        _print_json(asdict(report))
+        print_json(asdict(report))
     else:
         out.print(", ".join(f"{k}={v}" for k, v in asdict(report).items()))
 
@@ -217,11 +206,11 @@ def kg_stats(as_json: JsonOpt = False) -> None:
     """Counts per label and relationship type, and the graph version."""
     from kgqa.wiring import build_driver, build_reader
 
-    settings = _settings()
+    settings = load_settings()
     with build_driver(settings) as driver:
         stats = build_reader(settings, driver).stats()
     if as_json:
-        _print_json(asdict(stats))
+        print_json(asdict(stats))
         return
     out.print(f"graph version {stats.graph_version}")
     table = Table("label / relationship", "count")
@@ -243,11 +232,11 @@ def kg_clause(
     """A clause with its document, section path, pages, versions, triples and references."""
     from kgqa.wiring import build_driver, build_reader
 
-    settings = _settings()
+    settings = load_settings()
     with build_driver(settings) as driver:
         view = build_reader(settings, driver).clause(clause_id, version)
     if as_json:
-        _print_json(asdict(view))
+        print_json(asdict(view))
         return
     out.print(f"[bold]{view.clause_id}[/] v{view.version} ({view.status}) — {view.document['title']}")
     out.print(f"section: {' > '.join(view.section_path) or '-'}; pages {view.page_start}-{view.page_end}")
@@ -281,7 +270,7 @@ def serve(
     from serving.auth import load_keyring
     from serving.server import run_servers
 
-    settings = _settings()
+    settings = load_settings()
     keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
     err.print(f"API keys: {keyring.source}")
     with build_driver(settings) as driver:
@@ -332,14 +321,14 @@ def ask(
 
     if (question is None) == (batch is None):
         raise typer.BadParameter("give either a QUESTION or --batch FILE")
-    settings = _settings()
+    settings = load_settings()
     caller = _cli_caller()
     with build_driver(settings) as driver:
         service = build_qa_service(settings, driver)
         if batch is None:
             result = service.ask(question, k, caller)
             if as_json:
-                _print_json(_answer_dict(result))
+                print_json(_answer_dict(result))
                 return
             out.print(plain_text(result))
             out.print(
@@ -386,11 +375,11 @@ def audit_verify(as_json: JsonOpt = False) -> None:
     from kg.audit import AuditStore
     from kgqa.wiring import build_driver
 
-    settings = _settings()
+    settings = load_settings()
     with build_driver(settings) as driver:
         report = AuditStore(driver, settings.neo4j_database).verify_chain()
     if as_json:
-        _print_json(asdict(report))
+        print_json(asdict(report))
     elif report.ok:
         out.print(f"audit chain intact: {report.checked} record(s)")
     else:

@@ -1,0 +1,1 @@
+"""CLI command groups kept out of kgqa/cli.py, each registered there."""

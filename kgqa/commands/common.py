@@ -1,0 +1,35 @@
+"""What every CLI command shares: the consoles, the --json option, settings with logging on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kgqa.logging import configure_logging
+from kgqa.settings import Settings, get_settings
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+EXIT_FAILED_FILES = 3
+EXIT_UNAVAILABLE = 4
+
+
+def load_settings() -> Settings:
+    """The process settings, with logging configured from them (stderr, structured)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def print_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+__all__ = ["EXIT_FAILED_FILES", "EXIT_UNAVAILABLE", "JsonOpt", "err", "load_settings", "out", "print_json"]
