@@ -24,6 +24,8 @@ from kgqa.commands.common import (
     out,
     print_json,
 )
+from kgqa.commands.dataset import dataset_app
+from kgqa.commands.models import models_app
 from kgqa.errors import GraphUnavailable, KgqaError
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
@@ -31,6 +33,8 @@ neo4j_app = typer.Typer(help="Run the local development Neo4j.", no_args_is_help
 kg_app = typer.Typer(help="Inspect the clause graph.", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(kg_app, name="kg")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(models_app, name="models")
 
 
 
@@ -266,7 +270,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve gRPC and REST (OpenAPI at /docs) until SIGTERM/Ctrl-C, then stop gracefully."""
-    from kgqa.wiring import build_driver, build_qa_service
+    from kgqa.wiring import build_driver, build_model_sync, build_qa_service
     from serving.auth import load_keyring
     from serving.server import run_servers
 
@@ -274,8 +278,11 @@ def serve(
     keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
     err.print(f"API keys: {keyring.source}")
     with build_driver(settings) as driver:
+        service = build_qa_service(settings, driver)
+        sync = build_model_sync(settings, driver, service)
+        sync.start()
         run_servers(
-            build_qa_service(settings, driver),
+            service,
             keyring,
             host=host or settings.host,
             grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
@@ -284,6 +291,7 @@ def serve(
             max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
             grace=settings.shutdown_grace_s,
         )
+        sync.stop()
 
 
 # --- ask / audit ---------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     )
     model_path: Path | None = Field(default=None, description="Local Qwen directory (transformers / vllm).")
     adapter_path: Path | None = Field(default=None, description="Optional PEFT LoRA adapter directory.")
+    model_sync_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between polls of the model registry for the active model."
+    )
     openai_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint (backend openai)."
     )

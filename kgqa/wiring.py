@@ -57,15 +57,30 @@ def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
     return GraphReader(driver, settings.neo4j_database)
 
 
-def build_backend(settings: Settings):
-    """The configured answer backend (models are loaded here, once, never per request)."""
+def build_backend(settings: Settings, driver: neo4j.Driver | None = None):
+    """The configured answer backend (models are loaded here, once, never per request).
+
+    A generative backend without ``KGQA_MODEL_PATH`` takes the registry's active model (base and
+    adapter, the adapter named by its model id), so ``kgqa models activate`` is all it needs.
+    """
     from serving.backends import BackendConfig, make_backend
 
+    model_path = str(settings.model_path) if settings.model_path else None
+    adapter_path = str(settings.adapter_path) if settings.adapter_path else None
+    adapter_name = "default"
+    if settings.answer_backend in ("transformers", "vllm") and model_path is None and driver is not None:
+        from kg.registry import ModelRegistry
+
+        with contextlib.suppress(GraphUnavailable):
+            active = ModelRegistry(driver, settings.neo4j_database).active()
+            if active is not None:
+                model_path, adapter_path, adapter_name = active.base_path, active.adapter_path, active.model_id
     return make_backend(
         BackendConfig(
             kind=settings.answer_backend,
-            model_path=str(settings.model_path) if settings.model_path else None,
-            adapter_path=str(settings.adapter_path) if settings.adapter_path else None,
+            model_path=model_path,
+            adapter_path=adapter_path,
+            adapter_name=adapter_name,
             max_new_tokens=settings.max_new_tokens,
             openai_base_url=settings.openai_base_url,
             openai_model=settings.openai_model,
@@ -104,7 +119,7 @@ def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None
     evidence = GraphEvidence(driver, settings.neo4j_database)
     return QAService(
         retriever=retriever or build_retriever(settings, driver),
-        backends=BackendHolder(backend or build_backend(settings)),
+        backends=BackendHolder(backend or build_backend(settings, driver)),
         evidence=evidence,
         verifier=Verifier(evidence),
         audit=AuditStore(driver, settings.neo4j_database),
@@ -117,3 +132,19 @@ def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None
             max_question_chars=settings.max_question_chars,
         ),
     )
+
+
+def build_model_sync(settings: Settings, driver: neo4j.Driver, service):
+    """Polls the model registry and switches the service's adapter when another model is activated."""
+    from kg.registry import ModelRegistry
+    from serving.model_sync import ActiveModelSync
+
+    return ActiveModelSync(
+        ModelRegistry(driver, settings.neo4j_database), service.backends, interval_s=settings.model_sync_interval_s
+    )
+
+
+def build_registry(settings: Settings, driver: neo4j.Driver):
+    from kg.registry import ModelRegistry
+
+    return ModelRegistry(driver, settings.neo4j_database)

@@ -141,6 +141,11 @@ class QAService:
     def model_id(self) -> str:
         return self._backends.get().model_id
 
+    @property
+    def backends(self) -> BackendHolder:
+        """The holder the registry sync swaps adapters in (serving/model_sync.py)."""
+        return self._backends
+
     def active_backend(self) -> AnswerBackend:
         """The backend answering now (follows model activation)."""
         return self._backends.get()
