@@ -16,6 +16,7 @@ from typing import Any
 import neo4j
 
 from kg import queries as q
+from kg.tables import render_table
 from kg.verification.types import EvidenceClause, EvidenceSource, TripleFact
 from kg.writer import graph_errors
 
@@ -91,4 +92,9 @@ def _evidence(record: neo4j.Record) -> EvidenceClause:
         page_start=c["page_start"] or 1,
         page_end=c["page_end"] or c["page_start"] or 1,
         triples=triples,
+        tables=[
+            render_table(t["caption"], json.loads(t["header_json"]) if t["header_json"] else None,
+                         json.loads(t["rows_json"] or "[]"))
+            for t in record["tables"]
+        ],
     )

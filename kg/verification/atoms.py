@@ -203,7 +203,7 @@ def clause_facts(clause: EvidenceClause, text_bigrams: frozenset[str]) -> Clause
     """Collect the normalized facts of one clause version (see :class:`ClauseFacts`)."""
     quantities: set[str] = set()
     articles: set[str] = set()
-    sources = [clause.text]
+    sources = [clause.text, *clause.tables]
     triple_texts: list[str] = []
     spans = modal_spans(clause.text)
     modals = tuple((m, bigrams(content(tail(clause.text, m.end))), lead(clause.text, m.start)) for m in spans)
@@ -230,7 +230,7 @@ def clause_facts(clause: EvidenceClause, text_bigrams: frozenset[str]) -> Clause
     own = normalize_atom(clause.number)
     if own.startswith("第"):
         articles.add(own)
-    haystack = "\n".join([clause.text, clause.doc_title, *triple_texts])
+    haystack = "\n".join([clause.text, clause.doc_title, *clause.tables, *triple_texts])
     return ClauseFacts(
         frozenset(quantities),
         frozenset(articles),

@@ -51,6 +51,8 @@ class EvidenceClause:
         page_start: first page of the clause.
         page_end: last page of the clause.
         triples: the facts extracted from this version.
+        tables: the tables of the clause's section, rendered by :func:`kg.tables.render_table`;
+            an answer about a table row cites a clause of that section.
     """
 
     clause_id: str
@@ -65,6 +67,7 @@ class EvidenceClause:
     page_start: int = 1
     page_end: int = 1
     triples: list[TripleFact] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:

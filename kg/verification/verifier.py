@@ -248,6 +248,7 @@ class Verifier:
             clause.doc_title,
             tuple(clause.section_path),
             tuple((t.subject, t.predicate, t.object, t.subject_type, t.object_type) for t in clause.triples),
+            tuple(clause.tables),
         )
         with self._lock:
             cached = self._cache.get(key)
@@ -255,7 +256,8 @@ class Verifier:
                 self._cache.move_to_end(key)
                 return cached
         facts = clause_facts(
-            clause, clause_bigrams([clause.text, clause.number, clause.doc_title, *clause.section_path])
+            clause,
+            clause_bigrams([clause.text, clause.number, clause.doc_title, *clause.section_path, *clause.tables]),
         )
         with self._lock:
             self._cache[key] = facts

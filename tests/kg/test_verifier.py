@@ -486,3 +486,20 @@ def test_citation_in_a_contentless_sentence_does_not_fail_the_answer(verifier):
     assert result.verified
     assert [c.verified for c in result.citations] == [True, True]
     assert result.citations[1].quote == ""
+
+
+def test_table_rows_of_the_section_support_answers(verifier):
+    """An answer quoting a table row verifies against the clause whose section holds the table."""
+    from kg.tables import render_table
+
+    table = render_table("费用审批权限", ["金额区间", "审批人"], [["5000元以下", "部门负责人"], ["5000元以上", "分管副总经理"]])
+    base = dict(
+        clause_id="YW/第十条", version=1, status="active", doc_id="YW", doc_title="业务手册", doc_version=1,
+        number="第十条", text="第十条 费用报销按下表规定的权限审批。",
+    )
+    answer = "金额区间：5000元以上；审批人：分管副总经理[[YW/第十条]]。"
+    with_table = EvidenceClause(**base, tables=[table])
+    assert verifier.verify_against(answer, {"YW/第十条": with_table}).verified
+    without = EvidenceClause(**base)
+    result = verifier.verify_against(answer, {"YW/第十条": without})
+    assert not result.verified and any(a.kind == "amount" for a in result.unsupported)

@@ -12,20 +12,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from kg.tables import render_table as kg_render_table
 from kg.verifier import EvidenceClause, TripleFact
 from serving.prompts import ContextClause
 from training.datagen.types import GraphSnapshot, QAPair, SourceClause, SourceTable
 
 
 def render_table(table: SourceTable) -> str:
-    """A table as text lines a model can quote: ``表：caption`` then ``列：值；列：值`` per row."""
-    lines = [f"表：{table.caption}" if table.caption else "表："]
-    for row in table.rows:
-        if table.header and len(table.header) == len(row):
-            lines.append("；".join(f"{h}：{v}" for h, v in zip(table.header, row, strict=True) if v))
-        else:
-            lines.append("；".join(v for v in row if v))
-    return "\n".join(lines)
+    """A table as text lines a model can quote (:func:`kg.tables.render_table`, which the verifier uses)."""
+    return kg_render_table(table.caption, table.header, table.rows)
 
 
 def clause_text(clause: SourceClause, pair: QAPair) -> str:
