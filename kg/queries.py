@@ -427,7 +427,11 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
          WITH t, head(collect(se.type)) AS st, head(collect(oe.type)) AS ot
          ORDER BY t.predicate, t.subject, t.object
          RETURN t {.subject, .predicate, .object, .qualifiers_json, subject_type: st, object_type: ot}
-       } AS triples
+       } AS triples,
+       COLLECT {
+         MATCH (:Section {section_id: c.section_id})-[:HAS_TABLE]->(tb:Table)
+         RETURN tb {.table_id, .caption, .header_json, .rows_json} AS tb ORDER BY tb.table_id
+       } AS tables
 """
 
 # The latest version of each id: the active one, else the newest (superseded/retired) one.
@@ -511,3 +515,116 @@ CALL (c) {
 RETURN i AS seed, target, prio, shared
 ORDER BY seed, prio, shared DESC, target
 """
+
+# --- dataset generation (training/datagen) --------------------------------------------------------
+
+# Every document with its sections in document order and each section's path from the document
+# (the same "number title" strings RETRIEVAL_CLAUSES computes), so clause section paths and the
+# document outlines come from one read.
+DATAGEN_DOCUMENTS = """
+MATCH (d:Document)
+RETURN d.doc_id AS doc_id, coalesce(d.title, d.doc_id) AS title,
+       COLLECT {
+         MATCH path = (d)-[:HAS_SECTION*1..12]->(s:Section)
+         WITH s, head(collect(path)) AS path
+         ORDER BY s.ord
+         RETURN {section_id: s.section_id, ord: s.ord,
+                 path: [x IN nodes(path) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]}
+       } AS sections
+ORDER BY doc_id
+"""
+
+# The active clauses of a batch of documents with what a QA generator needs: the triples of the
+# active version, the active clauses they refer to, and the previous/next clause of the same section.
+DATAGEN_CLAUSES = """
+UNWIND $doc_ids AS doc_id
+MATCH (c:Clause {doc_id: doc_id, status: 'active'})
+RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id, c.number AS number,
+       c.ordinal AS ordinal, c.text AS text, c.section_id AS section_id,
+       c.page_start AS page_start, c.page_end AS page_end, c.items_json AS items_json,
+       COLLECT {
+         MATCH (t:Triple {status: 'active'})-[:STATED_IN]->(c)
+         WITH t ORDER BY t.predicate, t.subject, t.object
+         RETURN t {.subject, .predicate, .object, .qualifiers_json}
+       } AS triples,
+       COLLECT {
+         MATCH (c)-[:REFERS_TO]->(r:Clause {status: 'active'})
+         WHERE r.clause_id <> c.clause_id
+         RETURN DISTINCT r.clause_id AS target ORDER BY target
+       } AS refers_to,
+       COLLECT {
+         MATCH (c)-[:NEXT]-(n:Clause {status: 'active'})
+         WHERE n.section_id = c.section_id AND n.clause_id <> c.clause_id
+         WITH DISTINCT n ORDER BY n.ordinal, n.clause_id
+         RETURN n.clause_id AS neighbour
+       } AS neighbours
+ORDER BY doc_id, c.ordinal, c.clause_id
+"""
+
+# The tables of a batch of documents with the section they sit in.
+DATAGEN_TABLES = """
+UNWIND $doc_ids AS doc_id
+MATCH (s:Section)-[:HAS_TABLE]->(t:Table {doc_id: doc_id})
+RETURN t.table_id AS table_id, t.doc_id AS doc_id, s.section_id AS section_id, t.page AS page,
+       t.caption AS caption, t.header_json AS header_json, t.rows_json AS rows_json
+ORDER BY doc_id, table_id
+"""
+
+# The clause ids the change log touched after graph version $since: clause add/update/retire,
+# and edits of a triple (a Change ON a Triple counts for the clause the triple is stated in).
+DATAGEN_CHANGED_SINCE = """
+MATCH (ch:Change) WHERE ch.seq > $since
+OPTIONAL MATCH (ch)-[:ON]->(c:Clause)
+OPTIONAL MATCH (ch)-[:ON]->(:Triple)-[:STATED_IN]->(tc:Clause)
+WITH coalesce(c.clause_id, tc.clause_id, CASE WHEN ch.op STARTS WITH 'clause.' THEN ch.target_id END)
+     AS clause_id
+WHERE clause_id IS NOT NULL
+RETURN DISTINCT clause_id
+ORDER BY clause_id
+"""
+
+# --- model registry (kg/registry.py) -------------------------------------------------------------
+
+_MODEL_FIELDS = (
+    "m {.model_id, .kind, .base_path, .adapter_path, .graph_version, .dataset_hash, .parent_id, "
+    ".metrics_json, .created_at, .active, .activated_at} AS m"
+)
+
+MODEL_REGISTER = (
+    """
+MERGE (m:ModelVersion {model_id: $m.model_id})
+ON CREATE SET m.created_at = $m.created_at, m.active = false
+SET m.kind = $m.kind, m.base_path = $m.base_path, m.adapter_path = $m.adapter_path,
+    m.graph_version = $m.graph_version, m.dataset_hash = $m.dataset_hash, m.parent_id = $m.parent_id,
+    m.metrics_json = $m.metrics_json
+WITH m
+OPTIONAL MATCH (p:ModelVersion {model_id: $m.parent_id})
+FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END | MERGE (m)-[:CONTINUES]->(p))
+RETURN """
+    + _MODEL_FIELDS
+)
+
+MODEL_SET_METRICS = "MATCH (m:ModelVersion {model_id: $model_id}) SET m.metrics_json = $metrics_json RETURN " + _MODEL_FIELDS
+
+MODEL_GET = "MATCH (m:ModelVersion {model_id: $model_id}) RETURN " + _MODEL_FIELDS
+
+MODEL_LIST = "MATCH (m:ModelVersion) RETURN " + _MODEL_FIELDS + " ORDER BY m.created_at, m.model_id"
+
+MODEL_ACTIVE = "MATCH (m:ModelVersion {active: true}) RETURN " + _MODEL_FIELDS + " LIMIT 1"
+
+# One transaction: lock the target first (MATCH before SET), clear every other active flag, set it.
+MODEL_ACTIVATE = (
+    """
+MATCH (m:ModelVersion {model_id: $model_id})
+SET m._lock = true
+WITH m
+OPTIONAL MATCH (o:ModelVersion {active: true}) WHERE o <> m
+SET o.active = false
+WITH DISTINCT m
+SET m.active = true, m.activated_at = $at
+REMOVE m._lock
+RETURN """
+    + _MODEL_FIELDS
+)
+
+MODEL_DEACTIVATE = "MATCH (m:ModelVersion {active: true}) SET m.active = false"
