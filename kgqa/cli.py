@@ -25,7 +25,11 @@ from kgqa.commands.common import (
     print_json,
 )
 from kgqa.commands.dataset import dataset_app
+from kgqa.commands.evaluate import eval_command
+from kgqa.commands.grpo import grpo_command
 from kgqa.commands.models import models_app
+from kgqa.commands.report import report_app
+from kgqa.commands.train import train_app
 from kgqa.errors import GraphUnavailable, KgqaError
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
@@ -35,6 +39,10 @@ app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(kg_app, name="kg")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
+app.add_typer(report_app, name="report")
+app.add_typer(train_app, name="train")
+train_app.command("grpo")(grpo_command)
+app.command("eval")(eval_command)
 
 
 

@@ -8,8 +8,9 @@ It is saved with ``save_pretrained``, so ``AutoModelForCausalLM.from_pretrained(
 ``AutoTokenizer.from_pretrained(dir)`` load it exactly like a real Qwen directory; nothing
 downstream special-cases it.
 
-The weights are random (``torch.manual_seed(seed)``): the model produces gibberish until a later
-pretraining pass, which is all a backend or trainer test needs. The build is deterministic: the
+The weights are random (``torch.manual_seed(seed)``): the model produces gibberish until the
+pretraining pass of ``training/pretrain.py`` (``kgqa train base-tiny``); random weights are all a
+backend or trainer test needs. The build is deterministic: the
 same texts, seed and sizes give byte-identical weight files.
 
 Example::
@@ -21,7 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -34,6 +35,10 @@ ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END)
+
+# The fictional manuals' sources shipped with the repository: the default corpus of `kgqa train base-tiny`.
+DEFAULT_CORPUS = Path("samples/src")
+CORPUS_SUFFIXES = (".md", ".txt")
 
 # Qwen2's own pre-tokenization: digits one by one (numbers stay comparable), letters in runs.
 _QWEN_SPLIT = (
@@ -169,6 +174,37 @@ def build_tiny_base(
     return out_dir
 
 
+def read_corpus(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    """The corpus as ``(path, text)`` pairs: files as given, folders searched for .md/.txt files.
+
+    The order is deterministic (paths in the order given, folder contents sorted), because the
+    tokenizer's merges and the pretraining data order depend on it.
+
+    Raises:
+        ConfigError: if a path does not exist, a file is not UTF-8 text, or nothing is found.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError(f"{path}: corpus path not found")
+    texts = []
+    for path in found:
+        try:
+            text = path.read_text(encoding="utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: corpus file is not UTF-8 text ({exc.reason})") from exc
+        if text.strip():
+            texts.append((str(path), text))
+    if not texts:
+        joined = ", ".join(str(p) for p in paths) or "(none)"
+        raise ConfigError(f"no .md/.txt text found in the corpus paths: {joined}")
+    return texts
+
+
 def _name_tokenizer_class(config_path: Path) -> None:
     """Name the class a real Qwen directory names, so any transformers version (vLLM pins its own)
     loads the tokenizer as Qwen2's fast tokenizer over our ``tokenizer.json``."""
@@ -177,4 +213,12 @@ def _name_tokenizer_class(config_path: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-__all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_base", "train_tokenizer"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "CORPUS_SUFFIXES",
+    "DEFAULT_CORPUS",
+    "SPECIAL_TOKENS",
+    "build_tiny_base",
+    "read_corpus",
+    "train_tokenizer",
+]

@@ -181,9 +181,12 @@ def test_variants_inherit_the_parent_verdict_but_not_its_duplicate_status(snapsh
 
 
 def test_judge_scores_enter_the_total_and_can_drop(snapshot):
-    def overlap_judge(question: str, answer: str, clauses: str) -> float:
+    from training.datagen.context import build_contexts
+
+    def overlap_judge(pair, snap) -> float:
         """A rule-based judge: share of the question's characters found in the shown clauses."""
-        chars = [c for c in question if "\u4e00" <= c <= "\u9fff"]
+        clauses = "\n".join(c.text for c in build_contexts(pair, snap))
+        chars = [c for c in pair.question if "\u4e00" <= c <= "\u9fff"]
         return sum(c in clauses for c in chars) / len(chars)
 
     judged = QualityScorer(Verifier(), QualityConfig(judge_weight=0.5, judge_min=0.6), judge=overlap_judge)

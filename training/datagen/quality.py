@@ -26,13 +26,14 @@ from kg.verification.support import bigrams, content, sentence_bigrams
 from kg.verifier import Verifier, is_refusal
 from serving.prompts import REFUSAL_ANSWER
 from training.datagen.augment import normalize_question
-from training.datagen.context import build_contexts, build_evidence
+from training.datagen.context import build_evidence
 from training.datagen.types import GraphSnapshot, QAPair
 
 log = structlog.get_logger(__name__)
 
-#: An optional LLM judge: ``(question, answer, clauses_text) -> score in 0..1``.
-Judge = Callable[[str, str, str], float]
+#: An optional judge: ``(pair, snapshot) -> score in 0..1``, or None when it has no verdict (an LLM
+#: reply without a usable score): the pair is then scored without it.
+Judge = Callable[[QAPair, GraphSnapshot], "float | None"]
 
 _SENTENCE_END = re.compile(r"(?<=[。；！？!?;\n])")
 # Weights of the total before the judge: verification is worth half, similarity and length the rest.
@@ -102,7 +103,7 @@ class QualityScorer:
     Args:
         verifier: the ``kg`` verifier (``Verifier()``: only ``verify_against`` is used).
         config: thresholds (defaults when ``None``).
-        judge: optional LLM judge ``(question, answer, clauses_text) -> 0..1``.
+        judge: optional judge ``(pair, snapshot) -> 0..1 | None`` (the LLM judge, rescaled).
     """
 
     def __init__(self, verifier: Verifier, config: QualityConfig | None = None, judge: Judge | None = None) -> None:
@@ -146,8 +147,9 @@ class QualityScorer:
             else:
                 verdict["reason"] = None
         if self._judge is not None and verdict["reason"] is None:
-            clauses = "\n\n".join(f"[[{c.clause_id}]] {c.text}" for c in build_contexts(pair, snapshot))
-            verdict["judge"] = max(0.0, min(1.0, float(self._judge(pair.question, pair.answer, clauses))))
+            score = self._judge(pair, snapshot)
+            if score is not None:
+                verdict["judge"] = max(0.0, min(1.0, float(score)))
         return verdict
 
     def _length_ok(self, pair: QAPair) -> bool:
