@@ -411,7 +411,9 @@ ORDER BY score DESC
 # --- evidence for the answer verifier (kg/evidence.py) --------------------------------------------
 
 # Everything the verifier needs about one clause version `c`: document, section path, triples of
-# that version (with the types of the entities they link, so parties are known as parties).
+# that version (with the types of the entities they link, so parties are known as parties), and
+# the tables an answer citing it may quote: those of its own section, and appendix tables (a
+# section 附表1 without clauses of its own) that the clause names ("见本手册附表1").
 _EVIDENCE_RETURN = """
 OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
 OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
@@ -429,7 +431,10 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
          RETURN t {.subject, .predicate, .object, .qualifiers_json, subject_type: st, object_type: ot}
        } AS triples,
        COLLECT {
-         MATCH (:Section {section_id: c.section_id})-[:HAS_TABLE]->(tb:Table)
+         MATCH (s:Section {doc_id: c.doc_id})-[:HAS_TABLE]->(tb:Table)
+         WHERE s.section_id = c.section_id
+            OR (s.number STARTS WITH '附' AND c.text CONTAINS s.number
+                AND NOT EXISTS { (s)-[:HAS_CLAUSE]->(:Clause {status: 'active'}) })
          RETURN tb {.table_id, .caption, .header_json, .rows_json} AS tb ORDER BY tb.table_id
        } AS tables
 """

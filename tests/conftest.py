@@ -23,6 +23,22 @@ def corpus_dir() -> Path:
     return path
 
 
+#: The two corpus files the tiny test tokenizer is trained on.
+TINY_CORPUS = ("standards/企业会计准则第1号——存货（2006）.md", "laws/增值税暂行条例(2017-11-19).md")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, corpus_dir) -> Path:
+    """A tiny random Qwen2 (ChatML template) with a tokenizer trained on two corpus files, built once."""
+    from training.tiny_base import build_tiny_base
+
+    out = tmp_path_factory.getbasetemp() / "tiny-qwen"
+    if not (out / "model.safetensors").is_file():
+        texts = [(corpus_dir / name).read_text(encoding="utf-8") for name in TINY_CORPUS]
+        build_tiny_base(out, texts, seed=0, vocab_size=2000)
+    return out
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     """Our own fictional manuals, shipped in the repository."""

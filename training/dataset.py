@@ -117,14 +117,19 @@ class DatasetBuilder:
             client = ChatClient(config.llm.client, cache)
             llm = LlmGenerator(client)
             judge = LlmJudge(client) if config.llm.judge else None
-        paraphraser = Paraphraser(
+        paraphraser = Paraphraser.from_yaml(
             llm=LlmParaphraser(client) if (client is not None and config.llm.paraphrase) else None
         )
         builder = cls(
             source,
             config,
             generator=TemplateGenerator(bank, config.generation),
-            scorer=QualityScorer(Verifier(), config.quality, judge=_rescaled(judge) if judge else None),
+            scorer=QualityScorer(
+                Verifier(),
+                config.quality,
+                judge=_rescaled(judge) if judge else None,
+                framing=[*bank.framing(), *paraphraser.framing()],
+            ),
             paraphraser=paraphraser,
             llm=llm,
             llm_client=client,

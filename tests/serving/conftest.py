@@ -67,18 +67,6 @@ TINY_CORPUS = ("standards/企业会计准则第1号——存货（2006）.md", "
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, corpus_dir) -> Path:
-    """A tiny random Qwen2 with a tokenizer trained on two corpus files, built once per session."""
-    from training.tiny_base import build_tiny_base
-
-    out = tmp_path_factory.getbasetemp() / "tiny-qwen"
-    if not (out / "model.safetensors").is_file():
-        texts = [(corpus_dir / name).read_text(encoding="utf-8") for name in TINY_CORPUS]
-        build_tiny_base(out, texts, seed=0, vocab_size=2000)
-    return out
-
-
-@pytest.fixture(scope="session")
 def corpus_clauses(corpus_dir):
     """A few real clauses as retrieval would return them, keyed by clause id."""
     from corpus_clauses import read_clause

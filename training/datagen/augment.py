@@ -131,6 +131,12 @@ class Paraphraser:
         self._synonym_re = re.compile("|".join(map(re.escape, keys))) if keys else None
         self._llm = llm
 
+    def framing(self) -> tuple[str, ...]:
+        """The fixed words rewrites add (prefixes, rewrite text, synonyms): framing, not content."""
+        rewrites = [piece for _, texts in self._patterns for t in texts for piece in re.split(r"\{\w+\}", t)]
+        words = [w for k, vs in self._synonyms.items() for w in (k, *vs)]
+        return tuple(t for t in (*self._strip_prefixes, *self._prefixes, *rewrites, *words) if t.strip())
+
     @classmethod
     def from_yaml(cls, path: Path | str | None = None, llm: LLMParaphrase | None = None) -> Paraphraser:
         """Load the rules from ``path`` (default: ``training/templates/paraphrase.yaml``)."""

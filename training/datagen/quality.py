@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+import jieba
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
@@ -51,6 +52,9 @@ class QualityConfig(BaseModel):
         min_answer_chars, max_answer_chars: sane answer lengths (characters, markers removed).
         near_dup_threshold: rapidfuzz ratio (0..100) at which two questions with the same gold
             clauses are near-duplicates (compared without punctuation); the later one is dropped.
+        ambiguity_max: how many active clauses a question may fit (all its content words occur in
+            them) and still go to SFT; a vaguer question (企业在计量这块有哪些义务?) is a GRPO prompt,
+            where the graph judges whichever clause the answer cites, not an SFT target.
         judge_weight: share (0..1) of the judge's score in the total when a judge is set.
         judge_min: judge score (0..1) under which a pair is dropped as ``judge_low``.
     """
@@ -65,6 +69,9 @@ class QualityConfig(BaseModel):
     min_answer_chars: int = Field(4, ge=1, description="shortest sane answer (markers removed)")
     max_answer_chars: int = Field(1500, ge=1, description="longest sane answer (markers removed)")
     near_dup_threshold: float = Field(92.0, ge=0.0, le=100.0, description="rapidfuzz ratio of near-duplicates")
+    ambiguity_max: int = Field(
+        4, ge=1, description="active clauses a question may fit and still be an SFT pair (else GRPO)"
+    )
     judge_weight: float = Field(0.3, ge=0.0, le=1.0, description="weight of the LLM judge in the total")
     judge_min: float = Field(0.5, ge=0.0, le=1.0, description="judge score under which a pair is dropped")
 
@@ -97,6 +104,44 @@ def answer_similarity(answer: str, gold_texts: Sequence[str]) -> float:
     return len(answer_bigrams & clause_bigrams) / len(answer_bigrams)
 
 
+#: Words that ask rather than name: interrogatives, modal and filler words of questions.
+_ASKING = frozenset(
+    ["什么", "哪些", "哪个", "哪里", "多少", "多久", "几", "是否", "能否", "可否", "如何", "怎么", "怎样", "怎么样", "为什么", "吗", "呢", "啊", "呀", "吧", "啥", "谁", "请问", "需要", "要", "应该", "应当", "可以", "能", "会", "是", "有", "的", "了", "在", "和", "与", "及", "或", "对", "把", "被", "由", "这", "那", "这个", "那个", "我", "我们", "你", "规定", "制度", "手册", "要求", "具体", "内容", "一下", "怎么办", "说", "讲", "问"]
+)
+
+
+def content_words(text: str, ignore: frozenset[str] = frozenset()) -> set[str]:
+    """The question's naming words (jieba): no interrogatives, framing words or punctuation."""
+    words = {w for w in jieba.lcut(strip_markers(text)) if w.strip()}
+    return {w for w in words if any(ch.isalnum() for ch in w) and w not in ignore and w not in _ASKING}
+
+
+class ClauseIndex:
+    """Which active clauses contain a word (text, document title, number, section path, tables).
+
+    A question fits the clauses that contain all its content words; how many it fits measures how
+    ambiguous it is. Words found in no clause (a paraphrase's synonym) do not narrow the search.
+    """
+
+    def __init__(self, snapshot: GraphSnapshot) -> None:
+        self._texts = {
+            cid: "\n".join([c.text, c.doc_title, c.number, *c.section_path]) for cid, c in snapshot.clauses.items()
+        }
+        self._cache: dict[str, frozenset[str]] = {}
+
+    def clauses_with(self, word: str) -> frozenset[str]:
+        if word not in self._cache:
+            self._cache[word] = frozenset(cid for cid, text in self._texts.items() if word in text)
+        return self._cache[word]
+
+    def fits(self, words: set[str]) -> int:
+        """The number of clauses containing every (known) word; all clauses when none is known."""
+        sets = [found for w in sorted(words) if (found := self.clauses_with(w))]
+        if not sets:
+            return len(self._texts)
+        return len(frozenset.intersection(*sets))
+
+
 class QualityScorer:
     """Scores pairs in place and assigns their band.
 
@@ -104,12 +149,20 @@ class QualityScorer:
         verifier: the ``kg`` verifier (``Verifier()``: only ``verify_against`` is used).
         config: thresholds (defaults when ``None``).
         judge: optional judge ``(pair, snapshot) -> 0..1 | None`` (the LLM judge, rescaled).
+        framing: question framing texts (template words, paraphrase prefixes) that name no clause.
     """
 
-    def __init__(self, verifier: Verifier, config: QualityConfig | None = None, judge: Judge | None = None) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        config: QualityConfig | None = None,
+        judge: Judge | None = None,
+        framing: Sequence[str] = (),
+    ) -> None:
         self._verifier = verifier
         self._config = config or QualityConfig()
         self._judge = judge
+        self._framing = frozenset(w for text in framing for w in jieba.lcut(text) if w.strip())
 
     @property
     def config(self) -> QualityConfig:
@@ -130,7 +183,7 @@ class QualityScorer:
                 t
                 for cid in pair.gold
                 if (c := evidence.get(cid)) is not None
-                for t in (c.text, c.doc_title, c.number)
+                for t in (c.text, c.doc_title, c.number, *c.section_path, *c.tables)
             ]
             ok = bool(pair.gold) and not is_refusal(pair.answer) and result.verified
             verdict = {
@@ -180,7 +233,11 @@ class QualityScorer:
             return "drop", reason
         if "judge" in scores and scores["judge"] < cfg.judge_min:
             return "drop", "judge_low"
-        strong = scores["similarity"] >= cfg.similarity_threshold and scores["length_ok"]
+        strong = (
+            scores["similarity"] >= cfg.similarity_threshold
+            and scores["length_ok"]
+            and scores.get("ambiguity", 1) <= cfg.ambiguity_max
+        )
         if strong and scores["total"] >= cfg.sft_min:
             return "sft", None
         if scores["total"] >= cfg.grpo_min:
@@ -192,12 +249,14 @@ class QualityScorer:
         """Set ``scores``, ``band`` and ``reject_reason`` of every pair (in place).
 
         ``scores`` holds ``verified``, ``unsupported`` (atom kinds), ``similarity``, ``length_ok``,
-        ``duplicate_of``, ``answerable_ok``, ``judge`` (with a judge) and ``total``. Near-duplicates
+        ``duplicate_of``, ``answerable_ok``, ``ambiguity`` (active clauses the question fits),
+        ``judge`` (with a judge) and ``total``. Near-duplicates
         are looked for among the kept pairs with the same gold clauses, in input order (the first
         is kept); a variant is not a duplicate of its own parent or siblings.
         """
         by_id = {p.pair_id: p for p in pairs}
         verdicts: dict[str, dict] = {}
+        index = ClauseIndex(snapshot)
         for pair in pairs:
             parent = by_id.get(pair.parent_id) if pair.parent_id else None
             source = parent if parent is not None and parent.answer == pair.answer else pair
@@ -205,6 +264,9 @@ class QualityScorer:
                 verdicts[source.pair_id] = self._answer_verdict(source, snapshot)
             verdict = verdicts[source.pair_id]
             scores = {k: v for k, v in verdict.items() if k != "reason"}
+            scores["ambiguity"] = (
+                index.fits(content_words(pair.question, self._framing)) if pair.answerable else 1
+            )
             scores["unsupported"] = list(verdict["unsupported"])
             scores["length_ok"] = self._length_ok(pair)
             scores["duplicate_of"] = None

@@ -164,10 +164,17 @@ def _paraphrase_test(pairs: Sequence[QAPair], group_of: dict[str, str], config: 
         for p in pairs
         if p.split == "train" and p.pair_id not in picked_ids and p.band != "drop"
     }
+    # The knowledge must really be trained: an SFT-band train pair (not only a GRPO prompt) per clause.
+    sft_trained = {
+        cid
+        for p in pairs
+        if p.split == "train" and p.band not in ("drop", "grpo") and p.pair_id not in picked_ids
+        for cid in p.gold
+    }
     taken: Counter[str] = Counter()
     for pair in picked:
         group = group_of[next(iter(pair.gold))]
-        if taken[group] >= config.paraphrase_test_per_clause:
+        if taken[group] >= config.paraphrase_test_per_clause or not set(pair.gold) <= sft_trained:
             continue
         if normalize_question(pair.question) in train_texts:
             continue

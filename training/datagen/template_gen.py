@@ -171,6 +171,15 @@ def cite(pieces: Iterable[tuple[str, str]]) -> str:
     return "".join(out)
 
 
+def _bare(title: str) -> str:
+    """A title without the 《》 or “” it may already carry, so wrapping it once is right."""
+    title = title.strip()
+    if title.startswith("《") and title.endswith("》") and title.count("《") == 1:
+        return title[1:-1]
+    title = title.strip("“”\"")
+    return title.replace("《", "〈").replace("》", "〉")  # nested titles: 《〈准则〉应用指南》
+
+
 def section_title(clause: SourceClause) -> str:
     """The innermost section heading without its number (计量与进度款), else the document title."""
     for heading in reversed(clause.section_path):
@@ -186,8 +195,8 @@ def clause_label(clause: SourceClause, from_doc: str | None = None) -> str:
 
     With ``from_doc`` set to another document's id, the label carries this clause's title.
     """
-    own = clause.number if clause.number.startswith("第") else f"“{section_title(clause)}”部分"
-    return own if from_doc in (None, clause.doc_id) else f"《{clause.doc_title}》{own}"
+    own = clause.number if clause.number.startswith("第") else f"“{_bare(section_title(clause))}”部分"
+    return own if from_doc in (None, clause.doc_id) else f"《{_bare(clause.doc_title)}》{own}"
 
 
 def _clean_slot(value: str, limit: int = 30) -> str:
@@ -231,7 +240,7 @@ class _Draft:
 
 
 def _base_slots(clause: SourceClause) -> dict[str, str]:
-    return {"doc": clause.doc_title, "topic": section_title(clause), "number": clause_label(clause)}
+    return {"doc": _bare(clause.doc_title), "topic": _bare(section_title(clause)), "number": clause_label(clause)}
 
 
 def _sentence_with(sentences: Sequence[str], *needles: str) -> str | None:
@@ -699,7 +708,7 @@ class TemplateGenerator:
         """分析 (which clauses apply) / 依据 (their key sentences) / 结论 (the answer), all cited."""
         gold = [snapshot.clauses[cid] for cid in draft.gold]
         first = gold[0]
-        labels = [f"《{first.doc_title}》{clause_label(first)}"]
+        labels = [f"《{_bare(first.doc_title)}》{clause_label(first)}"]
         labels += [clause_label(c, first.doc_id) for c in gold[1:]]
         markers = "".join(format_marker(c.clause_id) for c in gold)
         analysis = f"分析：本问题涉及{'和'.join(labels)}{markers}。"
@@ -745,7 +754,7 @@ class TemplateGenerator:
             columns = [h for h, v in zip(table.header, row, strict=False) if v][key_width:] if table.header else []
             column = rng.choice(columns) if columns else "具体规定"
             line = _row_line(table, row)
-            slots = {"doc": clause.doc_title, "topic": topic, "row_key": key, "column": column}
+            slots = {"doc": _bare(clause.doc_title), "topic": _bare(topic), "row_key": key, "column": column}
             pieces = [(line, clause.clause_id)]
             extra = {"table_id": table.table_id, "row": index, "table_text": table_text}
             drafts.append(_Draft("table", [clause.clause_id], slots, pieces, pieces, extra=extra))

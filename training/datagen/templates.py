@@ -8,6 +8,7 @@ at generation time would silently drop every question of that type.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,6 +166,20 @@ class TemplateBank(BaseModel):
             raise ConfigError(f"{path}: invalid question templates: {problems}") from exc
 
     # -- queries --------------------------------------------------------------------------------
+    def framing(self) -> tuple[str, ...]:
+        """The literal text of every phrasing, split at the slots: question framing, not content.
+
+        The quality stage ignores these words when it measures how much of a question names its
+        clause (``是如何界定的`` says nothing about which clause is meant).
+        """
+        return tuple(
+            piece
+            for templates in self.question_types.values()
+            for tpl in templates
+            for piece in re.split(r"\{\w+\}", tpl.text)
+            if piece.strip()
+        )
+
     def for_type(self, qtype: str) -> tuple[QuestionTemplate, ...]:
         """Every template of ``qtype`` (raises ConfigError for an unknown type)."""
         if qtype not in self.question_types:
