@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LAUNCHER := kg/launcher/target/classes/io/kgqa/neo4j/Launcher.class
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint bench system-deps install launcher protos clean-home
+.PHONY: up down test lint bench train system-deps install launcher protos clean-home
 
 ## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs).
 system-deps:
@@ -54,6 +54,34 @@ up: install launcher
 down:
 	-$(BIN)/kgqa neo4j stop
 
+## The offline training loop on the sample manuals, in minutes on a CPU: a tiny Qwen pretrained on
+## the manuals, the QA dataset from the graph, LoRA SFT, a short GRPO stage, evaluation of base /
+## SFT / GRPO, the comparison report, activation of the SFT adapter, and an answer from it.
+## Each run gets its own folder under $(KGQA_HOME)/train; Neo4j is left running (make down).
+ifndef TRAIN
+TRAIN := $(KGQA_HOME)/train/$(shell date +%Y%m%d-%H%M%S)
+endif
+TRAIN_QUESTION ?= 分包单位应当在每月什么时候前报送当期完成工程量申报表？
+train: install launcher
+	$(BIN)/kgqa neo4j start
+	$(BIN)/kgqa ingest $(DOCS) || [ $$? -eq 3 ]
+	$(BIN)/kgqa train base-tiny --out $(TRAIN)/base --corpus samples/src --corpus samples/manuals --steps 400
+	$(BIN)/kgqa dataset build --out $(TRAIN)/dataset --config training/configs/dataset-tiny.yaml
+	$(BIN)/kgqa train sft --base $(TRAIN)/base --data $(TRAIN)/dataset --out $(TRAIN)/sft \
+	  --config training/configs/sft-tiny.yaml
+	$(BIN)/kgqa train grpo --base $(TRAIN)/base --adapter $(TRAIN)/sft --prompts $(TRAIN)/dataset \
+	  --out $(TRAIN)/grpo --config training/configs/grpo-tiny.yaml
+	$(BIN)/kgqa eval --base $(TRAIN)/base --data $(TRAIN)/dataset --out $(TRAIN)/eval-base \
+	  --config training/configs/eval-tiny.yaml
+	$(BIN)/kgqa eval --base $(TRAIN)/base --adapter $(TRAIN)/sft --data $(TRAIN)/dataset \
+	  --out $(TRAIN)/sft/eval --config training/configs/eval-tiny.yaml
+	$(BIN)/kgqa eval --base $(TRAIN)/base --adapter $(TRAIN)/grpo --data $(TRAIN)/dataset \
+	  --out $(TRAIN)/grpo/eval --config training/configs/eval-tiny.yaml
+	$(BIN)/kgqa report compare $(TRAIN)/eval-base $(TRAIN)/sft/eval $(TRAIN)/grpo/eval --out $(TRAIN)/report
+	$(BIN)/kgqa models activate $(TRAIN)/sft
+	KGQA_ANSWER_BACKEND=transformers KGQA_NO_REPEAT_NGRAM=4 $(BIN)/kgqa ask "$(TRAIN_QUESTION)"
+	@echo "report: $(TRAIN)/report/compare.html"
+
 ## Everything but GPU tests; the tests start and stop their own Neo4j.
 test: install launcher
 	$(BIN)/ruff check .
@@ -69,6 +97,8 @@ bench: install launcher
 	$(BIN)/python bench/bench_verifier.py
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_ask.py --seconds 10
+	$(BIN)/python bench/bench_dataset.py
+	$(BIN)/python bench/train_throughput.py
 
 clean-home: down
 	rm -rf $(KGQA_HOME)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     openai_model: str | None = None
     openai_api_key: str | None = None
     max_new_tokens: int = 256
+    no_repeat_ngram: int = Field(
+        default=0, ge=0, description="transformers backend: ban repeating an n-gram of the answer itself (0 = off)."
+    )
     verify_policy: Literal["strict", "flag"] = "strict"
     default_k: int = 5
     max_k: int = 20

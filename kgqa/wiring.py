@@ -82,6 +82,7 @@ def build_backend(settings: Settings, driver: neo4j.Driver | None = None):
             adapter_path=adapter_path,
             adapter_name=adapter_name,
             max_new_tokens=settings.max_new_tokens,
+            no_repeat_ngram=settings.no_repeat_ngram,
             openai_base_url=settings.openai_base_url,
             openai_model=settings.openai_model,
             openai_api_key=settings.openai_api_key,

@@ -61,6 +61,9 @@ class GenerationConfig(BaseModel):
     #: ``auto``: vLLM when CUDA and vllm are present, else transformers
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     max_new_tokens: int = Field(256, gt=0)
+    #: transformers: ban repeating an n-gram of the answer itself (0 = off); the same for every
+    #: model compared. Tiny models loop under greedy decoding; prompt words stay quotable.
+    no_repeat_ngram: int = Field(0, ge=0)
     #: prompts per generate call; latency per answer is the wall time of its call (1 = true latency)
     batch_size: int = Field(1, gt=0)
     #: torch device for transformers (None: cuda when available, else cpu)

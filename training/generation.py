@@ -169,6 +169,7 @@ class TransformersGenerator:
             adapter_name=_adapter_name(Path(adapter)) if adapter is not None else "default",
             max_new_tokens=self.config.max_new_tokens,
             temperature=0.0,
+            no_repeat_ngram=self.config.no_repeat_ngram,
             device=self.config.device,
             dtype=self.config.dtype,
         )
@@ -215,6 +216,7 @@ class TransformersGenerator:
             out = model.generate(
                 **enc,
                 max_new_tokens=self.config.max_new_tokens,
+                logits_processor=self.backend.logits_processors(enc["input_ids"].shape[1]),
                 do_sample=False,
                 temperature=None,
                 top_p=None,
@@ -298,7 +300,10 @@ class VllmGenerator:
 
     def generate(self, conversations: Sequence[Conversation]) -> list[Completion]:
         llm, lora = self._vllm_engine()
-        params = self.backend._vllm.SamplingParams(max_tokens=self.config.max_new_tokens, temperature=0.0)
+        params = self.backend._vllm.SamplingParams(
+            max_tokens=self.config.max_new_tokens,
+            temperature=0.0,
+        )
         start = time.perf_counter()
         with self.backend._lock:
             outputs = llm.chat(

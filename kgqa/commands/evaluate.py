@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
+from kgqa.commands.models import record_eval_metrics
 
 _ROWS = (
     ("key_fact_accuracy", "key facts"),
@@ -83,6 +84,7 @@ def eval_command(
     test_sets = load_test_sets(data)
     generator = build_generator(base, adapter, cfg.generation)
     report = EvalRunner(cfg, generator, progress=not as_json).run(test_sets, out_dir)
+    report["registered_model"] = record_eval_metrics(adapter, report)
     if as_json:
         print_json(report)
         return

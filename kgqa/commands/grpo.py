@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
+from kgqa.commands.models import register_after_training
 
 
 def grpo_command(
@@ -29,6 +30,7 @@ def grpo_command(
         str | None, typer.Option(help="contexts | graph | auto: where cited clauses are judged (default: config).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cuda, cpu... (default: cuda when available).")] = None,
+    register: Annotated[bool, typer.Option(help="Register the run as a ModelVersion (needs Neo4j).")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """GRPO (TRL) from an SFT adapter: citation, hallucination, correctness, format, abstention, length rewards."""
@@ -48,8 +50,9 @@ def grpo_command(
     finally:
         if driver is not None:
             driver.close()
+    model_id = register_after_training(result.run_dir, "grpo") if register else None
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "model_id": model_id})
         return
     m = result.metrics
     comps = ", ".join(

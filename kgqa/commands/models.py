@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from kgqa.commands.common import JsonOpt, load_settings, out, print_json
+from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
+from kgqa.errors import GraphUnavailable
 
 models_app = typer.Typer(help="The model registry: trained adapters and the active one.", no_args_is_help=True)
 
@@ -39,17 +41,37 @@ def models_list(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@models_app.command("register")
+def models_register(
+    run_dir: Annotated[Path, typer.Argument(help="A trained run folder (kgqa train sft|grpo --out).")],
+    kind: Annotated[str, typer.Option(help="sft or grpo.")] = "sft",
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a run folder as a ModelVersion (training does this itself when Neo4j is up)."""
+    from kgqa.wiring import build_driver, build_registry
+    from training.registration import register_run
+
+    settings = load_settings()
+    with build_driver(settings) as driver:
+        model = register_run(build_registry(settings, driver), run_dir, kind)
+    if as_json:
+        print_json(model.to_dict())
+    else:
+        out.print(f"registered {model.model_id} ({model.kind}, graph version {model.graph_version})")
+
+
 @models_app.command("activate")
 def models_activate(
-    model_id: Annotated[str, typer.Argument(help="A model id from kgqa models list.")],
+    model_id: Annotated[str, typer.Argument(help="A model id from kgqa models list, or a registered run folder.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Make MODEL_ID the model every running service answers with (picked up without a restart)."""
     from kgqa.wiring import build_driver, build_registry
+    from training.registration import resolve_model_id
 
     settings = load_settings()
     with build_driver(settings) as driver:
-        model = build_registry(settings, driver).activate(model_id)
+        model = build_registry(settings, driver).activate(resolve_model_id(model_id))
     if as_json:
         print_json(model.to_dict())
     else:
@@ -68,3 +90,44 @@ def models_deactivate(as_json: JsonOpt = False) -> None:
         print_json({"active": None})
     else:
         out.print("no model active")
+
+
+def register_after_training(run_dir: Path, kind: str) -> str | None:
+    """Register a run that just finished; without Neo4j, say how to register it later."""
+    from kgqa.wiring import build_driver, build_registry
+    from training.registration import register_run
+
+    settings = load_settings()
+    try:
+        with build_driver(settings) as driver:
+            model = register_run(build_registry(settings, driver), run_dir, kind)
+    except GraphUnavailable as exc:
+        err.print(f"[yellow]not registered[/] ({exc}); later: kgqa models register {run_dir} --kind {kind}")
+        return None
+    err.print(f"registered as model {model.model_id}; serve it with: kgqa models activate {model.model_id}")
+    return model.model_id
+
+
+def record_eval_metrics(adapter_run: Path | None, report: dict[str, Any]) -> str | None:
+    """Add an evaluation's aggregates to the registered model it evaluated (if any)."""
+    from kgqa.wiring import build_driver, build_registry
+    from training.registration import model_id_of
+
+    model_id = model_id_of(adapter_run) if adapter_run is not None and adapter_run.is_dir() else None
+    if model_id is None:
+        return None
+    metrics = {
+        f"eval:{name}": {
+            **{k: v for k, v in s["aggregates"].items() if isinstance(v, int | float)},
+            "composite": s["composite"]["score"],
+        }
+        for name, s in report["test_sets"].items()
+    }
+    settings = load_settings()
+    try:
+        with build_driver(settings) as driver:
+            build_registry(settings, driver).add_metrics(model_id, metrics)
+    except GraphUnavailable as exc:
+        err.print(f"[yellow]metrics not recorded in the registry[/] ({exc})")
+        return None
+    return model_id

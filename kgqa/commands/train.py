@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
+from kgqa.commands.models import register_after_training
 
 train_app = typer.Typer(help="Train models: the tiny offline base, LoRA SFT.", no_args_is_help=True)
 
@@ -53,6 +54,7 @@ def sft(
     max_steps: Annotated[int | None, typer.Option(help="Override max_steps (-1: epochs).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     device: Annotated[str | None, typer.Option(help="cuda, cpu... (default: cuda when available).")] = None,
+    register: Annotated[bool, typer.Option(help="Register the run as a ModelVersion (needs Neo4j).")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """LoRA SFT with TRL on the dataset's chat split; evaluation, early stopping, checkpoints."""
@@ -63,8 +65,9 @@ def sft(
     cfg = SftConfig.load(config) if config else SftConfig()
     cfg = cfg.with_overrides(max_steps=max_steps, seed=seed)
     result = SftRunner(cfg, device=device, progress=not as_json).run(base, data, out_dir, resume=resume)
+    model_id = register_after_training(result.run_dir, "sft") if register else None
     if as_json:
-        print_json(result_to_dict(result))
+        print_json({**result_to_dict(result), "model_id": model_id})
         return
     m = result.metrics
     out.print(

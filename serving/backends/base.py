@@ -122,6 +122,13 @@ class BackendConfig:
         metadata=_help("0 means greedy decoding (reproducible answers); above 0 samples."),
     )
     top_p: float = field(default=1.0, metadata=_help("Nucleus sampling mass when temperature > 0."))
+    no_repeat_ngram: int = field(
+        default=0,
+        metadata=_help(
+            "transformers: ban repeating an n-gram of the answer itself (not of the prompt, which "
+            "answers quote); 3-4 stops the loops small models fall into. 0 = off."
+        ),
+    )
     device: str | None = field(
         default=None,
         metadata=_help("Torch device for transformers ('cpu', 'cuda:0'); None picks CUDA when present."),

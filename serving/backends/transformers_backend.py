@@ -23,6 +23,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
@@ -30,6 +31,7 @@ from transformers import (
 
 from kgqa.errors import ConfigError
 from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired
+from serving.backends.ngram import GeneratedNgramBlocker
 from serving.types import Generation
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -58,6 +60,8 @@ class TransformersBackend(PromptedChatBackend):
         max_new_tokens: the most tokens per answer.
         temperature: 0 for greedy decoding, otherwise the sampling temperature.
         top_p: nucleus mass when sampling.
+        no_repeat_ngram: ban repeating an n-gram of the answer itself (0 = off); see
+            :class:`serving.backends.ngram.GeneratedNgramBlocker`.
         device: torch device; None picks ``cuda`` when available, else ``cpu``.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU) or an explicit dtype name.
 
@@ -74,6 +78,7 @@ class TransformersBackend(PromptedChatBackend):
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        no_repeat_ngram: int = 0,
         device: str | None = None,
         dtype: str = "auto",
     ) -> None:
@@ -84,6 +89,7 @@ class TransformersBackend(PromptedChatBackend):
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.top_p = top_p
+        self.no_repeat_ngram = no_repeat_ngram
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if dtype == "auto":
             torch_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
@@ -116,6 +122,7 @@ class TransformersBackend(PromptedChatBackend):
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             top_p=config.top_p,
+            no_repeat_ngram=config.no_repeat_ngram,
             device=config.device,
             dtype=config.dtype,
         )
@@ -168,6 +175,12 @@ class TransformersBackend(PromptedChatBackend):
             self._active = name
 
     # --- generation -------------------------------------------------------------------------
+
+    def logits_processors(self, prompt_len: int) -> LogitsProcessorList:
+        """The answer-only loop guard when ``no_repeat_ngram`` is on (also used by batch evaluation)."""
+        if self.no_repeat_ngram:
+            return LogitsProcessorList([GeneratedNgramBlocker(self.no_repeat_ngram, prompt_len)])
+        return LogitsProcessorList()
 
     def generate_messages(
         self,
@@ -257,6 +270,7 @@ class TransformersBackend(PromptedChatBackend):
                     stopping_criteria=StoppingCriteriaList([_StopWhen(deadline, cancelled)]),
                     pad_token_id=self._pad_token_id,
                     streamer=streamer,
+                    logits_processor=self.logits_processors(inputs["input_ids"].shape[1]),
                     **sampling,
                 )
         prompt_len = inputs["input_ids"].shape[1]
