@@ -264,7 +264,7 @@ class SftRunner:
             save_strategy="steps",
             save_steps=c.save_steps,
             save_total_limit=c.save_total_limit,
-            load_best_model_at_end=True,
+            load_best_model_at_end=c.select_best,
             metric_for_best_model="eval_loss",
             greater_is_better=False,
             logging_steps=c.logging_steps,
@@ -303,7 +303,9 @@ class SftRunner:
                     early_stopping_patience=c.early_stopping_patience,
                     early_stopping_threshold=c.early_stopping_threshold,
                 )
-            ],
+            ]
+            if c.select_best
+            else [],
         )
         # without tqdm the Trainer prints every log dict on stdout, which would corrupt `--json` output;
         # the logs still reach state.log_history (loss.csv) and the structlog events

@@ -53,6 +53,14 @@ class SftConfig(BaseModel):
     eval_steps: int = Field(50, ge=1, description="Evaluate on the validation split every N optimizer steps.")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps; must be a multiple of eval_steps.")
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept (the best one is always kept).")
+    select_best: bool = Field(
+        True,
+        description=(
+            "Keep the checkpoint with the best validation loss and stop early when it stops improving. "
+            "The validation split holds unseen clauses, so this selects for generalization; turn it off "
+            "to keep the last model when the goal is knowledge injection (the tiny offline model)."
+        ),
+    )
     early_stopping_patience: int = Field(3, ge=1, description="Evaluations without eval_loss improvement before stopping.")
     early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest eval_loss decrease that counts.")
     logging_steps: int = Field(10, ge=1, description="Log the train loss every N steps.")

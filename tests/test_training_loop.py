@@ -1,0 +1,101 @@
+"""Issue 5's acceptance check, in one test: the offline loop learns, and the activated adapter serves.
+
+The same steps and configs as `make train` (tiny base pretrained on the sample manuals, dataset
+from the graph, LoRA SFT with training/configs/sft-tiny.yaml, evaluation with eval-tiny.yaml),
+then registration, activation and an answer from the service with the activated adapter.
+
+The margin is chosen so that a pipeline that does not learn fails: the untrained base scores
+token F1 ~0.07 and key-fact accuracy ~0.09 on the paraphrase test set (measured); a run of this
+loop scored ~0.24 and ~0.22. The test asks for +0.08 token F1 and +0.05 key-fact accuracy.
+Slow (about 15 minutes on 2 cores): it is the one test that trains for real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "training" / "configs"
+
+pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def loop(neo4j_server, neo4j_driver, tmp_path_factory, samples_dir):
+    from kgqa.settings import Settings
+    from kgqa.wiring import build_ingest_service
+    from training.datagen.source import GraphSource
+    from training.dataset import DatasetBuilder
+    from training.dataset_config import DatasetConfig
+    from training.pretrain import TinyBaseConfig, build_pretrained_base
+    from training.sft import SftRunner
+    from training.sft_config import SftConfig
+
+    with neo4j_driver.session() as s:
+        s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS").consume()
+    root = tmp_path_factory.mktemp("train-loop")
+    home = root / "home"
+    report = build_ingest_service(Settings(neo4j_uri=neo4j_server.bolt_uri, home=home), neo4j_driver).ingest(
+        [samples_dir / "manuals"]
+    )
+    assert report.ok, report.failed
+    build_pretrained_base(
+        root / "base", [samples_dir / "src", samples_dir / "manuals"], TinyBaseConfig(steps=400), progress=False
+    )
+    DatasetBuilder.from_config(DatasetConfig.load(CONFIGS / "dataset-tiny.yaml"), GraphSource(neo4j_driver)).build(
+        root / "dataset"
+    )
+    sft = SftRunner(SftConfig.load(CONFIGS / "sft-tiny.yaml"), progress=False).run(
+        root / "base", root / "dataset", root / "sft"
+    )
+    return {"root": root, "home": home, "sft": sft}
+
+
+def _evaluate(root: Path, adapter: Path | None, out: Path) -> dict:
+    from training.eval_config import EvalConfig
+    from training.evaluate import EvalRunner, load_test_sets
+    from training.generation import build_generator
+
+    cfg = EvalConfig.load(CONFIGS / "eval-tiny.yaml")
+    sets = load_test_sets([root / "dataset" / "chat" / "test_paraphrase.jsonl"])
+    generator = build_generator(root / "base", adapter, cfg.generation)
+    return EvalRunner(cfg, generator, progress=False).run(sets, out)["test_sets"]["paraphrase"]["aggregates"]
+
+
+def test_sft_beats_its_base_on_the_paraphrase_test_set(loop):
+    root = loop["root"]
+    base = _evaluate(root, None, root / "eval-base")
+    tuned = _evaluate(root, root / "sft", root / "eval-sft")
+    assert base["n"] == tuned["n"] >= 20
+    assert tuned["token_f1"] >= base["token_f1"] + 0.08, (base["token_f1"], tuned["token_f1"])
+    assert tuned["key_fact_accuracy"] >= base["key_fact_accuracy"] + 0.05, (
+        base["key_fact_accuracy"],
+        tuned["key_fact_accuracy"],
+    )
+    assert loop["sft"].metrics["final_train_loss"] < loop["sft"].metrics["first_train_loss"] / 3
+
+
+def test_activated_adapter_serves_answers_with_its_model_id(loop, neo4j_server, neo4j_driver):
+    from kg.registry import ModelRegistry
+    from kgqa.settings import Settings
+    from kgqa.wiring import build_qa_service
+    from serving.types import Caller, Role
+    from training.registration import register_run
+
+    registry = ModelRegistry(neo4j_driver)
+    model = register_run(registry, loop["root"] / "sft", "sft")
+    registry.activate(model.model_id)
+    settings = Settings(
+        neo4j_uri=neo4j_server.bolt_uri,
+        home=loop["home"],
+        answer_backend="transformers",
+        no_repeat_ngram=4,
+        max_new_tokens=96,
+    )
+    service = build_qa_service(settings, neo4j_driver)
+    result = service.ask("分包单位应当在每月什么时候前报送当期完成工程量申报表？", 3, Caller("test", Role.ADMIN))
+    assert model.model_id in result.model_id  # the answer names the registry entry it came from
+    assert result.citations, result.text  # verified from the adapter, or the extractive fallback
+    assert result.status.value == "VERIFIED"  # strict policy: an unverified generation falls back to quotes
