@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kgqa.errors import ConfigError
+from training.config_files import read_mapping
 from training.datagen.augment import AugmentConfig
 from training.datagen.llm_client import LlmConfig
 from training.datagen.quality import QualityConfig
@@ -58,14 +58,7 @@ class DatasetConfig(BaseModel):
     def load(cls, path: Path | None = None) -> DatasetConfig:
         """The config in ``path`` (default: the shipped ``configs/dataset.yaml``)."""
         path = path or DEFAULT_CONFIG
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the dataset config: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the dataset config must be a mapping, got {type(data).__name__}")
+        data = read_mapping(path, "dataset config")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgqa.errors import ConfigError
+from training.config_files import read_mapping
 from training.metrics.ahp import CR_LIMIT, AhpResult, checked_weights
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "eval.yaml"
@@ -147,14 +147,7 @@ class EvalConfig(BaseModel):
             ConfigError: unreadable file, invalid fields, or an AHP matrix with CR above the limit.
         """
         path = path or DEFAULT_CONFIG
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the eval config: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the eval config must be a mapping, got {type(data).__name__}")
+        data = read_mapping(path, "eval config")
         try:
             config = cls.model_validate({**data, "source": str(path)})
         except ValidationError as exc:

@@ -13,7 +13,6 @@ and the ``vllm`` package are both present.
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kgqa.errors import ConfigError
+from training.config_files import read_mapping
 from training.rewards.config import RewardConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "grpo.yaml"
@@ -108,17 +108,7 @@ class GrpoConfig(BaseModel):
             ConfigError: naming the file when it is missing, unparsable or has invalid fields.
         """
         path = Path(path) if path is not None else DEFAULT_CONFIG
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: GRPO config file not found") from exc
-        try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot parse GRPO config ({exc})") from exc
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: GRPO config must be a mapping of field: value")
+        data = read_mapping(path, "GRPO config")
         if data.get("probes") and not Path(data["probes"]).is_absolute():
             data["probes"] = str(path.parent / data["probes"])
         try:

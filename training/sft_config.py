@@ -12,7 +12,6 @@ and :meth:`SftConfig.resolve` fixes them: bf16 + checkpointing on CUDA, fp32 wit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kgqa.errors import ConfigError
+from training.config_files import read_mapping
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
@@ -102,18 +102,7 @@ class SftConfig(BaseModel):
             ConfigError: naming the file when it is missing, unparsable or has invalid fields.
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: SFT config file not found") from exc
-        try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot parse SFT config ({exc})") from exc
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: SFT config must be a mapping of field: value")
+        data = read_mapping(path, "SFT config")
         if data.get("chat_template_path"):
             template = Path(data["chat_template_path"])
             data["chat_template_path"] = template if template.is_absolute() else path.parent / template

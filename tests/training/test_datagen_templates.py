@@ -84,7 +84,7 @@ def test_packaged_bank_has_several_phrasings_per_type_style_and_length(bank):
         (lambda text: text.replace("style: everyday, length: short, difficulty: [基础, 进阶], text: \"{term}是啥",
                                    "style: casual, length: short, difficulty: [基础, 进阶], text: \"{term}是啥"), "style"),
         (lambda text: text.replace("id: def-f-s-2,", "id: def-f-s-1,"), "used twice"),
-        (lambda text: text + "\n  - {topic: [unclosed\n", "not valid YAML"),
+        (lambda text: text + "\n  - {topic: [unclosed\n", "cannot parse"),
         (lambda text: text.replace("text: \"什么是{term}？\"", "text: \"什么是{term？\""), "malformed"),
     ],
 )  # fmt: skip

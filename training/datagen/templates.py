@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kgqa.errors import ConfigError
+from training.config_files import read_mapping
 from training.datagen.types import DIFFICULTIES, QUESTION_TYPES, STYLES, Difficulty, Style
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "questions.yaml"
@@ -149,14 +149,7 @@ class TemplateBank(BaseModel):
                 the file and the problem.
         """
         path = Path(path) if path is not None else DEFAULT_TEMPLATES
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the question templates ({exc.strerror or exc})") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping with question_types and out_of_scope")
+        raw = read_mapping(path, "question templates")
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
