@@ -617,17 +617,14 @@ MODEL_LIST = "MATCH (m:ModelVersion) RETURN " + _MODEL_FIELDS + " ORDER BY m.cre
 
 MODEL_ACTIVE = "MATCH (m:ModelVersion {active: true}) RETURN " + _MODEL_FIELDS + " LIMIT 1"
 
-# One transaction: lock the target first (MATCH before SET), clear every other active flag, set it.
+# One statement, one transaction: clear every other active flag and set this one.
 MODEL_ACTIVATE = (
     """
 MATCH (m:ModelVersion {model_id: $model_id})
-SET m._lock = true
-WITH m
 OPTIONAL MATCH (o:ModelVersion {active: true}) WHERE o <> m
 SET o.active = false
 WITH DISTINCT m
 SET m.active = true, m.activated_at = $at
-REMOVE m._lock
 RETURN """
     + _MODEL_FIELDS
 )

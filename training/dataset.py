@@ -173,7 +173,8 @@ class DatasetBuilder:
 
         self._scorer.score(pairs, snapshot)
         if self._llm is not None:
-            rejections += self._regenerate(pairs, snapshot)
+            pairs, regenerated = self._regenerate(pairs, snapshot)
+            rejections += regenerated
         self._drop_personal_data(pairs)
         previous_splits = {
             cid: p.split for p in previous if p.split in ("train", "val", "test_unseen") for cid in p.gold
@@ -272,33 +273,32 @@ class DatasetBuilder:
                 out.append(LlmTarget(qtype, (cid,), difficulty, style, False))
         return out[: cfg.max_targets] if cfg.max_targets is not None else out
 
-    def _regenerate(self, pairs: list[QAPair], snapshot: GraphSnapshot) -> list[Rejection]:
-        """Ask again for LLM pairs the verifier rejected, up to ``max_regenerations`` times."""
+    def _regenerate(self, pairs: list[QAPair], snapshot: GraphSnapshot) -> tuple[list[QAPair], list[Rejection]]:
+        """Ask again for LLM pairs the verifier rejected, up to ``max_regenerations`` times.
+
+        A regenerated pair replaces the failed one together with its variants, gets variants of its
+        own, and the whole list is scored again, so it is checked against every kept pair
+        (near-duplicates) exactly like a first-time pair.
+        """
         assert self._llm is not None
         rejections: list[Rejection] = []
         for attempt in range(1, self._config.llm.max_regenerations + 1):
             failed = [
-                (i, p) for i, p in enumerate(pairs)
-                if p.generator.startswith("llm:") and p.band == "drop" and p.augmentation == "none"
+                p for p in pairs if p.generator.startswith("llm:") and p.band == "drop" and p.augmentation == "none"
             ]
-            if not failed:
-                break
-            redo: list[tuple[int, QAPair]] = []
-            for i, pair in failed:
+            replaced: dict[str, QAPair] = {}
+            for pair in failed:
                 new = self._llm.regenerate(pair, snapshot, attempt)
                 if new is not None:
                     new.extra["attempt"] = attempt
-                    redo.append((i, new))
-            if not redo:
+                    replaced[pair.pair_id] = new
+                    rejections.append(Rejection("regenerated", pair.qtype, list(pair.gold), pair.reject_reason or ""))
+            if not replaced:
                 break
-            self._scorer.score([p for _, p in redo], snapshot)
-            for i, new in redo:
-                if new.band != "drop":
-                    rejections.append(
-                        Rejection("regenerated", pairs[i].qtype, list(pairs[i].gold), pairs[i].reject_reason or "")
-                    )
-                    pairs[i] = new
-        return rejections
+            fresh = augment(list(replaced.values()), self._config.augment, self._paraphraser)
+            pairs = [p for p in pairs if p.pair_id not in replaced and p.parent_id not in replaced] + fresh
+            self._scorer.score(pairs, snapshot)
+        return pairs, rejections
 
     def _drop_personal_data(self, pairs: list[QAPair]) -> None:
         for pair in pairs:

@@ -41,7 +41,7 @@ import numpy as np
 import structlog
 from tqdm import tqdm
 
-from kg.verifier import EvidenceClause, TripleFact, VerificationResult, Verifier, is_refusal
+from kg.verifier import EvidenceClause, VerificationResult, Verifier, is_refusal
 from kgqa.errors import ConfigError
 from training.eval_config import EvalConfig
 from training.generation import Completion, Generator, ReferenceScore
@@ -49,6 +49,7 @@ from training.metrics.citations import citation_score
 from training.metrics.keyfacts import key_fact_score
 from training.metrics.semantic import SemanticScorer
 from training.metrics.text import corpus_bleu, rouge_l, sentence_bleu, token_f1, tokenize_zh
+from training.rewards.evidence import context_clause, record_contexts
 
 log = structlog.get_logger(__name__)
 
@@ -134,25 +135,11 @@ def reference_answer(record: Mapping[str, Any]) -> str | None:
 
 
 def evidence_of(record: Mapping[str, Any]) -> dict[str, EvidenceClause]:
-    """The record's prompt clauses as active evidence (what an answer may cite and rely on)."""
-    evidence = {}
-    for c in record.get("contexts") or []:
-        evidence[c["clause_id"]] = EvidenceClause(
-            clause_id=c["clause_id"],
-            version=int(c.get("version") or 1),
-            status="active",
-            doc_id=c.get("doc_id") or c["clause_id"].split("/", 1)[0],
-            doc_title=c.get("doc_title", ""),
-            doc_version=1,
-            number=c.get("number", ""),
-            text=c.get("text", ""),
-            section_path=list(c.get("section_path") or []),
-            triples=[
-                TripleFact(t["subject"], t["predicate"], t["object"], dict(t.get("qualifiers") or {}))
-                for t in c.get("triples") or []
-            ],
-        )
-    return evidence
+    """The record's prompt clauses as active evidence (what an answer may cite and rely on).
+
+    The same conversion the GRPO rewards use, so evaluation and training judge answers alike.
+    """
+    return {c["clause_id"]: context_clause(c) for c in record_contexts(record)}
 
 
 def verify_record(verifier: Verifier, prediction: str, record: Mapping[str, Any]) -> VerificationResult:

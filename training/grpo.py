@@ -39,6 +39,7 @@ import torch
 from transformers import TrainerCallback
 
 from kgqa.errors import ConfigError
+from training.generation import resolve_adapter
 from training.grpo_config import GrpoConfig
 from training.rewards import (
     COMPONENTS,
@@ -199,18 +200,15 @@ class RewardProbes(TrainerCallback):
     (``source: probe``).
     """
 
-    def __init__(self, suite: RewardSuite, weights: Sequence[float], probes: tuple[list, list, list]) -> None:
+    def __init__(self, suite: RewardSuite, probes: tuple[list, list, list]) -> None:
         self.suite = suite
-        self.weights = list(weights)
         self.records, self.completions, self.labels = probes
 
     def scores(self, step: int | None) -> dict[str, float]:
         scored = self.suite.score(self.records, self.completions, step=step, source="probe")
         by_label: dict[str, list[float]] = {}
         for label, s in zip(self.labels, scored, strict=True):
-            total = sum(w * v for w, c in zip(self.weights, COMPONENTS, strict=True)
-                        if (v := s.rewards[c]) is not None)  # fmt: skip
-            by_label.setdefault(label, []).append(total)
+            by_label.setdefault(label, []).append(s.total)
         return {f"{PROBE_PREFIX}{label}/reward": sum(v) / len(v) for label, v in by_label.items()}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -357,10 +355,11 @@ class GrpoRunner:
             return GraphBatchEvidence(self.driver), "graph"
         return ContextEvidence(), "contexts"
 
-    def build_suite(self, out_dir: Path) -> RewardSuite:
-        source, _ = self.evidence_source()
+    def build_suite(self, out_dir: Path) -> tuple[RewardSuite, str]:
+        """The reward suite and the name of its evidence source (``graph`` or ``contexts``)."""
+        source, name = self.evidence_source()
         recorder = CompletionRecorder(out_dir / COMPLETIONS_FILE) if self.config.record_completions else None
-        return RewardSuite(self.config.rewards, source, recorder=recorder)
+        return RewardSuite(self.config.rewards, source, recorder=recorder), name
 
     def run(self, base_dir: Path, sft_run_dir: Path | None, prompts_path: Path, out_dir: Path) -> GrpoResult:
         """Train and write the run folder (see the module doc).
@@ -380,7 +379,7 @@ class GrpoRunner:
             raise ConfigError(f"{base_dir}: not a model directory (no config.json)")
         if (out_dir / "metrics.json").exists():
             raise ConfigError(f"{out_dir}: already holds a finished run; choose a new output folder")
-        adapter_dir = _resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
+        adapter_dir = resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
         rows = load_prompts(prompts_path)
         probes = load_probes(self.config.probes) if self.config.probes else None
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,11 +400,11 @@ class GrpoRunner:
             model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
         else:
             peft_config = self.lora_config()
-        self.suite = suite = self.build_suite(out_dir)
-        _, evidence_name = self.evidence_source()
+        suite, evidence_name = self.build_suite(out_dir)
+        self.suite = suite
         trainer = self.build_trainer(model, tokenizer, Dataset.from_list(rows), suite, out_dir, peft_config)
         if probes is not None:
-            trainer.add_callback(RewardProbes(suite, trainer.reward_weights.tolist(), probes))
+            trainer.add_callback(RewardProbes(suite, probes))
         trainer.add_callback(RewardCurves(out_dir, f"GRPO of {base_dir.name}"))
         self.trainer = trainer
         log.info(
@@ -422,7 +421,6 @@ class GrpoRunner:
         tokenizer.save_pretrained(out_dir)
         (out_dir / "grpo_config.yaml").write_text(c.to_yaml(), encoding="utf-8")
         write_json(out_dir / "provenance.json", self._provenance(base_dir, adapter_dir, prompts_path, len(rows), evidence_name))
-        write_reward_curves(trainer.state.log_history, out_dir, f"GRPO of {base_dir.name}")
         metrics = self._metrics(trainer, output, seconds, suite, evidence_name)
         write_json(out_dir / "metrics.json", metrics)
         log.info("grpo.done", out=str(out_dir), steps=metrics["steps"], reward_first=metrics["reward_first"],
@@ -439,6 +437,7 @@ class GrpoRunner:
 
     def build_trainer(self, model, tokenizer, dataset, suite: RewardSuite, out_dir: Path, peft_config=None):
         """The configured ``GRPOTrainer`` (public so tests can inspect it)."""
+        from transformers import PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
 
         c = self.config
@@ -481,7 +480,7 @@ class GrpoRunner:
             disable_tqdm=not self.progress,
             log_completions=False,
         )
-        return GRPOTrainer(
+        trainer = GRPOTrainer(
             model=model,
             reward_funcs=suite.functions,
             args=args,
@@ -489,6 +488,10 @@ class GrpoRunner:
             processing_class=tokenizer,
             peft_config=peft_config,
         )
+        # without tqdm the Trainer prints every log dict on stdout, which would corrupt `--json`
+        # output; the logs still reach state.log_history (rewards.csv) and structlog (as in sft.py)
+        trainer.remove_callback(PrinterCallback)
+        return trainer
 
     def _metrics(self, trainer, output, seconds: float, suite: RewardSuite, evidence: str) -> dict[str, Any]:
         state = trainer.state
@@ -551,22 +554,12 @@ class GrpoRunner:
                 "dataset_dir": str(manifest_path.parent) if manifest else None,
             },
             "dataset": {"graph_version": manifest.get("graph_version"), "dataset_hash": manifest.get("dataset_hash")},
-            "graph_version": manifest.get("graph_version"),
-            "dataset_hash": manifest.get("dataset_hash"),
             "rewards": {"evidence": evidence, "weights": dict(zip(COMPONENTS, self.config.rewards.weights.as_list(),
                                                                    strict=True))},  # fmt: skip
             "seed": self.config.seed,
             "device": self.device,
             "versions": library_versions(),
         }
-
-
-def _resolve_adapter(run_dir: Path) -> Path:
-    run = Path(run_dir)
-    for candidate in (run, run / "adapter"):
-        if (candidate / "adapter_config.json").is_file():
-            return candidate
-    raise ConfigError(f"{run}: no PEFT adapter here (no adapter_config.json in it or in {run / 'adapter'})")
 
 
 def _first_hash(folder: Path, names: Sequence[str]) -> str | None:

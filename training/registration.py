@@ -15,17 +15,14 @@ from typing import Any
 
 from kg.registry import ModelRegistry, ModelVersion
 from kgqa.errors import ConfigError
+from training.run_artifacts import read_json
 
 MODEL_FILE = "model.json"
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+    """A run's JSON record, ``{}`` when the run did not write it."""
+    return read_json(path) if path.is_file() else {}
 
 
 def model_id_of(run_dir: Path) -> str | None:
@@ -44,15 +41,12 @@ def register_run(registry: ModelRegistry, run_dir: Path, kind: str) -> ModelVers
     if not (run_dir / "adapter_config.json").is_file():
         raise ConfigError(f"{run_dir}: not a trained run folder (no adapter_config.json)")
     prov = _read(run_dir / "provenance.json")
-    base = prov.get("base")
-    base_path = base.get("path") if isinstance(base, dict) else base
+    base_path = (prov.get("base") or {}).get("path")
     if not base_path:
         raise ConfigError(f"{run_dir}/provenance.json does not name the base model")
-    data = prov.get("dataset") if isinstance(prov.get("dataset"), dict) else prov
-    dataset_hash = data.get("dataset_hash") or prov.get("dataset_hash")
-    graph_version = data.get("graph_version", prov.get("graph_version"))
-    parent = prov.get("parent_run") or prov.get("sft_run") or prov.get("parent")
-    parent_dir = parent.get("path") if isinstance(parent, dict) else parent
+    dataset = prov.get("dataset") or {}
+    dataset_hash, graph_version = dataset.get("dataset_hash"), dataset.get("graph_version")
+    parent_dir = (prov.get("parent") or {}).get("path")  # GRPO: the SFT run it continued
     parent_id = model_id_of(Path(parent_dir)) if parent_dir else None
     model_id = model_id_of(run_dir) or (
         f"{kind}-{(dataset_hash or 'nodata')[:8]}-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"

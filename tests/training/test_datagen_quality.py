@@ -207,3 +207,14 @@ def test_similarity_measure_separates_copy_from_invention(snapshot):
 def test_config_validates_band_order():
     with pytest.raises(ValidationError):
         QualityConfig(sft_min=0.5, grpo_min=0.8)
+
+
+def test_a_question_that_fits_many_clauses_becomes_a_grpo_prompt(snapshot):
+    """Same verified answer; the vague question fits many clauses (ambiguity), the specific one few."""
+    answer = "存货应当按照成本进行初始计量[[CAS-1/第五条]]。"
+    specific = qa("s", "存货应当按照什么进行初始计量？", answer, ["CAS-1/第五条"])
+    vague = qa("v", "企业的存货有什么规定？", answer, ["CAS-1/第五条"])
+    QualityScorer(Verifier(), QualityConfig(ambiguity_max=4)).score([specific, vague], snapshot)
+    assert specific.scores["verified"] and vague.scores["verified"]
+    assert specific.scores["ambiguity"] <= 4 and specific.band == "sft"
+    assert vague.scores["ambiguity"] > 4 and vague.band == "grpo", vague.scores

@@ -192,7 +192,7 @@ def test_adapter_starts_from_sft_changes_and_base_stays_frozen(run, sft_run, tin
 def test_run_records(run, sft_run, dataset_dir):
     _, result, out = run
     prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
-    assert prov["graph_version"] == 17 and prov["dataset_hash"] == "abc123"
+    assert prov["dataset"] == {"graph_version": 17, "dataset_hash": "abc123"}
     assert prov["parent"]["path"] == str(sft_run.resolve())
     assert prov["parent"]["provenance"] == {"method": "sft", "seed": 3}
     assert len(prov["prompts"]["sha256"]) == 64 and prov["prompts"]["records"] == 2

@@ -8,7 +8,7 @@ by the ``kg`` verifier against the clauses it cites.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 QuestionType = Literal[
     "definition",
@@ -21,21 +21,11 @@ QuestionType = Literal[
     "table",
     "unanswerable",
 ]
-QUESTION_TYPES: tuple[str, ...] = (
-    "definition",
-    "fact",
-    "obligation",
-    "condition",
-    "procedure",
-    "cross_reference",
-    "comparison",
-    "table",
-    "unanswerable",
-)
+QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 Difficulty = Literal["基础", "进阶", "综合"]
-DIFFICULTIES: tuple[str, ...] = ("基础", "进阶", "综合")
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
 Style = Literal["formal", "everyday"]
-STYLES: tuple[str, ...] = ("formal", "everyday")
+STYLES: tuple[str, ...] = get_args(Style)
 #: How a question was varied from the one its generator wrote.
 Augmentation = Literal["none", "punct", "paraphrase"]
 #: Where a scored pair goes: SFT (high quality), the GRPO prompt set (middle band), dropped.
