@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from ingest.numerals import CN_DIGITS, to_int
+from zhtext import CN_DIGITS, to_int
 
 _PRC = "中华人民共和国"
 _VERSION_PAREN = re.compile(r"\((?=[^()]*(?:\d{4}|修订|修正|试行|草案))[^()]*\)")

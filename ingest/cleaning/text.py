@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from zhtext import CJK
+
 _SPACE_RUN = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 # Full-width punctuation never needs a space next to it; PDF justification and Word exports
 # leave runs of spaces there ("合同，      企业应当").
@@ -44,7 +46,7 @@ def tidy_spaces(text: str) -> str:
     return _SPACE_NEAR_PUNCT.sub("", text)
 
 
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])[ \u00a0](?=[\u3400-\u9fff])")
+_CJK_GAP = re.compile(rf"(?<=[{CJK}])[ \u00a0](?=[{CJK}])")
 _LEADING_MARKER = re.compile(
     r"^第[0-9一二三四五六七八九十百千零〇两]+(?:条(?:之[一二三四五六七八九十]+)?|编|章|节|部分)[ \u00a0\u3000]"
 )

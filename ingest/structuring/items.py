@@ -7,9 +7,9 @@ skips a level (a 款 followed directly by 1. items) still gets the level a reade
 
 from __future__ import annotations
 
-from ingest.numerals import to_chinese
 from ingest.structuring.patterns import ArticleStart, match_marker, plain
 from ingest.types import ClauseItem
+from zhtext import to_chinese
 
 
 def parse_items(

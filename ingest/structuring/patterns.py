@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ingest.numerals import CN_DIGITS, NUMERAL_CLASS, to_int
+from zhtext import CJK, CN_DIGITS, NUMERAL_CLASS, to_int
 
 MAX_HEADING_CHARS = 40
 """Longer lines are prose, not headings: real titles of 章/节/附件 are short."""
@@ -28,7 +28,7 @@ _APPENDIX = re.compile(rf"^(?P<kind>附件|附表|附录)\s*(?P<num>[0-9０-９{
 _CAPTION = re.compile(rf"^(?:续?表|附表|Table|TABLE)\s*[0-9０-９{CN_DIGITS}]+(?:[-.．]\d+)?(?!\s*[%％])")
 _PART = re.compile(rf"^第\s*(?P<num>{_NUM})\s*部分\s*(?P<title>.*)$")
 _SENTENCE_END = "。；;：:，,！？!?"
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_CJK_GAP = re.compile(rf"(?<=[{CJK}])\s+(?=[{CJK}])")
 
 # List markers, most specific first: (pattern, ClauseItem level (1 is the 款 itself), heading rank).
 # 一、 and （一） share the item level 2 but nest as headings: 一、 encloses （一）.

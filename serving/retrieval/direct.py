@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ingest.ids import normalize_title
-from ingest.numerals import CN_DIGITS, to_int
 from kg.normalize import article_number
+from zhtext import CN_DIGITS, to_int
 
 _PRC = "中华人民共和国"
 _DROP = set("《》〈〉<>“”\"'‘’「」『』【】[]()（）—–―‐‑‒─━-－~～_*#·")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ingest.config import ChunkConfig
-from ingest.numerals import to_int
 from ingest.structure import build_tree, text_hash
 from ingest.types import Block, CleanDocument, DocumentTree, RawTable
+from zhtext import to_int
 
 ARTICLE_DOCS = {
     "laws/会计法(2024-06-28).md": "会计法",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.numerals import circled_to_int, to_chinese, to_int
+from zhtext import circled_to_int, to_chinese, to_int
 
 
 @pytest.mark.parametrize(

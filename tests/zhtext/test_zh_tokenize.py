@@ -1,0 +1,80 @@
+"""The tokenizer: canonical numbers, stop words, user words, and sharing between threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from zhtext import STOPWORDS, Tokenizer, canonical_number, default_tokenizer
+
+DEFINITION = "本手册所称计量周期，是指上月二十六日至本月二十五日的期间。"
+
+
+@pytest.fixture(scope="module")
+def plain() -> Tokenizer:
+    return default_tokenizer()
+
+
+def test_numbered_parts_become_one_canonical_token(plain):
+    assert plain.tokens("建筑法第22条规定了什么？") == plain.tokens("建筑法第二十二条")
+    assert "第二十二条" in plain.tokens("第 22 条")
+    assert plain.tokens("企业会计准则第十四号") == plain.tokens("企业会计准则第14号")
+    assert canonical_number("14", "号") == "第14号" and canonical_number("十十", "条") == "第十十条"
+
+
+def test_stop_words_and_punctuation_are_dropped(plain):
+    tokens = plain.tokens("合同需要满足哪些条件才能确认收入？")
+    assert {"合同", "条件", "确认", "收入"} <= set(tokens)
+    assert not set(tokens) & STOPWORDS and "？" not in tokens
+    assert plain.tokens("请问一下，什么是？") == []
+
+
+def test_search_mode_adds_sub_words(plain):
+    assert {"建筑", "工程", "建筑工程"} <= set(plain.tokens("建筑工程"))
+
+
+def test_words_is_jiebas_plain_cut_with_punctuation(plain):
+    words = plain.words("税率为3%。")
+    assert "".join(words) == "税率为3%。" and "税率" in words and "。" in words
+    assert plain.words("应收账款", hmm=False) == ["应收", "账款"]
+
+
+def test_user_words_change_segmentation():
+    plain = default_tokenizer()
+    assert "计量周期" not in plain.words(DEFINITION) and "计量周期" not in plain.tokens(DEFINITION)
+    custom = Tokenizer(["计量周期", " 计量周期 ", "x"])
+    assert custom.user_words == ("计量周期",)
+    assert "计量周期" in custom.words(DEFINITION)
+    assert {"计量", "周期", "计量周期"} <= set(custom.tokens(DEFINITION))  # sub-words stay searchable
+    assert "计量周期" not in default_tokenizer().words(DEFINITION), "user words never leak into the shared dictionary"
+
+
+def test_unknown_words_become_whole_with_a_user_dictionary():
+    text = "项目部应当核对甲乙签证单后付款。"
+    assert "甲乙签证单" not in default_tokenizer().words(text, hmm=False)
+    assert "甲乙签证单" in Tokenizer(["甲乙签证单"]).words(text, hmm=False)
+
+
+def test_eight_threads_get_identical_results():
+    texts = [DEFINITION, "建筑法第22条规定了什么？", "施工单位应当在七日内书面提出。", "发票丢失怎么办"] * 50
+    tokenizer = Tokenizer(["计量周期"])
+    expected = [(tokenizer.tokens(t), tokenizer.words(t)) for t in texts]
+
+    def run(_: int):
+        return [(tokenizer.tokens(t), tokenizer.words(t)) for t in texts]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(8)))
+    assert all(r == expected for r in results)
+
+
+def test_tokenizers_built_from_eight_threads_at_once_keep_their_own_words():
+    words = [["计量周期"], ["二十六日至本月"]] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokenizers = list(pool.map(Tokenizer, words))
+    for w, tokenizer in zip(words, tokenizers, strict=True):
+        assert tokenizer.words(DEFINITION) == Tokenizer(w).words(DEFINITION)
+        assert w[0] in tokenizer.words(DEFINITION)
+        other = "二十六日至本月" if w[0] == "计量周期" else "计量周期"
+        assert other not in tokenizer.words(DEFINITION)

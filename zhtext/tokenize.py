@@ -1,0 +1,138 @@
+"""Word segmentation with jieba, one thread-safe tokenizer class for every caller.
+
+jieba's module-level functions (``jieba.lcut``, ``jieba.cut``) share one process-wide tokenizer
+that loads its dictionary lazily on first use, and that loading is not safe from two threads at
+once (a request thread and an index build, say). A :class:`Tokenizer` therefore owns a private
+``jieba.Tokenizer`` that is ready when the constructor returns; afterwards it is only read, which
+is safe from any number of threads.
+
+jieba's default dictionary is loaded from disk once per process (about half a second) under a
+lock; each tokenizer with user words starts from a copy of it (about 10 ms) and adds its words
+with the frequency jieba suggests for keeping them whole. A tokenizer without user words shares
+the loaded dictionary itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+
+import jieba
+
+from zhtext.numerals import to_chinese, to_int
+from zhtext.patterns import CJK, NUMBERED_PART
+from zhtext.stopwords import STOPWORDS
+
+_LOCK = threading.Lock()
+_BASE: jieba.Tokenizer | None = None
+_DEFAULT: Tokenizer | None = None
+_WORD_CHAR = re.compile(rf"[\w{CJK}]")
+_SINGLE_CJK = re.compile(rf"[{CJK}]")
+
+
+def _base() -> jieba.Tokenizer:
+    """jieba's default dictionary, loaded once per process (the caller holds ``_LOCK``)."""
+    global _BASE
+    if _BASE is None:
+        jieba.setLogLevel(logging.WARNING)  # the loading chatter says nothing a user can act on
+        base = jieba.Tokenizer()
+        base.initialize()
+        _BASE = base
+    return _BASE
+
+
+def canonical_number(numeral: str, unit: str) -> str:
+    """One spelling per numbered part: 第22条 and 第二十二条 -> 第二十二条; 第十四号 -> 第14号.
+
+    A numeral that does not parse (第十十条) is kept as written.
+    """
+    try:
+        value = to_int(numeral)
+    except ValueError:
+        return f"第{numeral}{unit}"
+    return f"第{value}号" if unit == "号" else f"第{to_chinese(value)}{unit}"
+
+
+class Tokenizer:
+    """jieba segmentation that is safe to share between threads, with optional user words.
+
+    Args:
+        user_words: extra dictionary words kept whole by both cuts (the graph's defined terms,
+            so that 计量周期 is one token beside 计量 and 周期). Blank and one-character words are
+            ignored; order and duplicates do not matter.
+    """
+
+    def __init__(self, user_words: Iterable[str] = ()) -> None:
+        words = sorted({w.strip() for w in user_words if len(w.strip()) >= 2})
+        with _LOCK:
+            base = _base()
+            if words:
+                seg = jieba.Tokenizer()
+                seg.FREQ, seg.total, seg.initialized = dict(base.FREQ), base.total, True
+            else:
+                seg = base
+        for word in words:
+            seg.add_word(word)  # frequency suggested by jieba: the word survives its own cut
+        self._seg = seg
+        self._user_words = tuple(words)
+
+    @property
+    def user_words(self) -> tuple[str, ...]:
+        """The user words in effect, sorted (what an index persists to rebuild this tokenizer)."""
+        return self._user_words
+
+    def words(self, text: str, *, hmm: bool = True) -> list[str]:
+        """jieba's accurate-mode cut of ``text``, every piece kept (punctuation and spaces too).
+
+        Args:
+            text: the text to segment.
+            hmm: let jieba's HMM join characters its dictionary does not know (jieba's default).
+        """
+        return [w for w in self._seg.cut(text, HMM=hmm) if w]
+
+    def tokens(self, text: str) -> list[str]:
+        """Search-mode content tokens of ``text`` in order (repeats kept: BM25 counts them).
+
+        The text is NFKC-normalized and lower-cased; stop words, punctuation and lone non-CJK
+        characters are dropped. Numbered parts (第22条, 第二十二条, 第十四号) become one canonical
+        token each, so both numeral styles meet and jieba does not shred them into 第二 / 二十 / 十二.
+        Search mode adds a long word's dictionary sub-words (建筑工程 -> 建筑, 工程, 建筑工程), so
+        a question's shorter words meet a clause's longer ones.
+        """
+        norm = unicodedata.normalize("NFKC", text).lower()
+        out: list[str] = []
+        parts = NUMBERED_PART.split(norm)
+        for i, part in enumerate(parts):
+            if i % 3 == 1:
+                out.append(canonical_number(part, parts[i + 1]))
+            elif i % 3 == 0:
+                out.extend(self._search_words(part))
+        return out
+
+    def _search_words(self, text: str) -> list[str]:
+        out: list[str] = []
+        for tok in self._seg.cut_for_search(text, HMM=False):
+            tok = tok.strip()
+            if not tok or tok in STOPWORDS or not _WORD_CHAR.search(tok):
+                continue
+            if len(tok) == 1 and not (_SINGLE_CJK.match(tok) or tok.isdigit()):
+                continue
+            out.append(tok)
+        return out
+
+
+def default_tokenizer() -> Tokenizer:
+    """The process-wide tokenizer without user words, built on first use (never at import)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        tokenizer = Tokenizer()
+        with _LOCK:
+            if _DEFAULT is None:
+                _DEFAULT = tokenizer
+    return _DEFAULT
+
+
+__all__ = ["Tokenizer", "canonical_number", "default_tokenizer"]
