@@ -19,6 +19,7 @@ from ingest.ids import doc_id_for_title, normalize_title
 from ingest.types import ClauseNode, DocumentTree
 from kg.normalize import article_number, chinese_article
 from kg.types import ReferenceRecord
+from zhtext import CJK
 
 _NUM = r"[0-9零〇一二两三四五六七八九十百千]+"
 _SELF_DOC = r"本(?:准则|法|条例|办法|规定|解释|细则|指南|制度|规则|决定)"
@@ -32,7 +33,7 @@ _SAME_CLAUSE = re.compile(
 _PREVIOUS = re.compile(r"前条|上一条")
 _OWN_NUMBER = re.compile(rf"^\s*第{_NUM}条\s*")  # a clause's own number is no reference
 # An unbracketed law name right before 第X条 (民法典第一百五十三条): another document.
-_NAMED_LAW = re.compile(r"([\u4e00-\u9fff]{2,14}?(?:法典|法|条例))$")
+_NAMED_LAW = re.compile(rf"([{CJK}]{{2,14}}?(?:法典|法|条例))$")
 _NAME_CUT = re.compile(r".*(?:依据|依照|按照|根据|适用|违反|参照|执行|和|及|或者|、|的|以|与)")
 # Between two references of one chain (第一百五十三条第一款及第七百九十一条): the second inherits the document.
 _CHAIN_GAP = re.compile(rf"^(?:第{_NUM}款)?(?:[、和及或与]|以及|或者)?$")

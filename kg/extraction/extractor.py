@@ -11,9 +11,10 @@ from spacy.language import Language
 from ingest.types import ClauseItem, ClauseNode, DocumentTree
 from kg.extraction import rules
 from kg.extraction.nlp import PARTY, build_nlp, find_modals, modal_matcher, party_patterns
-from kg.extraction.text import sentences, strip_number
+from kg.extraction.text import strip_number
 from kg.references import ClauseIndex, clause_references
 from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
+from zhtext import sentence_spans
 
 _GENERIC_SECTIONS = {"总则", "附则", "一般规定", "其他", "其他规定", "附录", "引言", "序言"}
 
@@ -152,7 +153,8 @@ class RuleTripleExtractor:
     def _drafts(ctx: rules.UnitContext, items: list[ClauseItem]) -> list[rules.Draft]:
         drafts: list[rules.Draft] = []
         conditions_done = False
-        for sentence in sentences(ctx.text):
+        # a colon ends a rule sentence: the lead-in of a list (同时满足下列条件：) is a unit of its own
+        for sentence in sentence_spans(ctx.text, colon=True, keep_end=False):
             drafts += rules.definitions(ctx, sentence)
             if not conditions_done:
                 found = rules.conditions(ctx, sentence, items)

@@ -8,23 +8,27 @@ patterns work better than character regexes:
 * modal verbs (应当, 不得, 可以, 必须, 应, 须) must be whole words, so that 应 in 应收款 or
   相应 is not taken for an obligation.
 
-Creating the pipeline loads jieba's dictionary (about a second), so :func:`build_nlp` is called
-once per extractor, never at import time.
+The words come from a :class:`zhtext.Tokenizer` rather than from spaCy's own ``jieba``
+segmenter, which cuts with jieba's process-wide tokenizer (lazily initialized, unsafe to
+initialize from two threads). The cut is the same (jieba's accurate mode with HMM, the default
+dictionary). Loading that dictionary takes about half a second, once per process, so
+:func:`build_nlp` is called once per extractor, never at import time.
 """
 
 from __future__ import annotations
 
-import logging
-
-import jieba
 import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
+from spacy.util import get_words_and_spaces
+from spacy.vocab import Vocab
+
+from zhtext import CJK, Tokenizer, default_tokenizer
 
 PARTY = "PARTY"
 
-_CJK = r"^[\u4e00-\u9fff]+$"
+_CJK = rf"^[{CJK}]+$"
 # Heads that take organisational modifiers: 人民政府 财政部门, 施工 总 承包单位.
 _ORG_HEAD = r"(单位|部门|机关|机构|政府|委员会|人员|成员|银行|法院|公司|国务院|办事处|财政部)$"
 # Roles; only the listed modifiers may precede them (保障 农民工 is not a party name).
@@ -99,14 +103,30 @@ def party_patterns() -> list[dict]:
     return [{"label": PARTY, "pattern": org}, {"label": PARTY, "pattern": role}]
 
 
-def build_nlp() -> Language:
+class JiebaSegmenter:
+    """A spaCy tokenizer (text -> ``Doc``) whose words are a :class:`zhtext.Tokenizer`'s cut.
+
+    spaCy's documented way of replacing the tokenizer of a pipeline (``nlp.tokenizer = ...``);
+    whitespace is kept as spaCy's ``spaces`` so that character offsets match the text.
+    """
+
+    def __init__(self, vocab: Vocab, tokenizer: Tokenizer) -> None:
+        self.vocab = vocab
+        self._tokenizer = tokenizer
+
+    def __call__(self, text: str) -> Doc:
+        words, spaces = get_words_and_spaces(self._tokenizer.words(text), text)
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+
+def build_nlp(tokenizer: Tokenizer | None = None) -> Language:
     """A blank ``zh`` pipeline with jieba segmentation and the party ``EntityRuler``.
 
-    jieba prints its dictionary-loading chatter on stderr; it is silenced because an ingestion
-    run creates the pipeline once and the chatter says nothing the user can act on.
+    Args:
+        tokenizer: the word segmenter (the process-wide :func:`zhtext.default_tokenizer` when None).
     """
-    jieba.setLogLevel(logging.WARNING)
-    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    nlp = spacy.blank("zh")  # character segmentation until the tokenizer is replaced: jieba not loaded
+    nlp.tokenizer = JiebaSegmenter(nlp.vocab, tokenizer or default_tokenizer())
     ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True})
     ruler.add_patterns(party_patterns())
     return nlp

@@ -13,23 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ingest.types import ClauseItem, ClauseNode
-from kg.extraction.text import Sentence, noun_phrase, segment_end, segment_start, trim_action
+from kg.extraction.text import noun_phrase, segment_end, segment_start, trim_action
 from kg.normalize import Quantity, extract_quantities, format_number
+from zhtext import CJK, DEFINITION, ITEM_MARKER, Span
 
 SubjectKind = Literal["party", "concept"] | None
 
-_DEFINITION = re.compile(
-    r"^(?:本(?:准则|法|条例|办法|规定|解释|细则|指南|制度)(?:中)?所称(?:的)?)?"
-    r"(?P<term>[^，,。；：“”]{1,30}?)[”\"]?[，,]?(?:是指|系指|指的是)(?P<body>.+)$"
-)
 _CONDITION = re.compile(
     r"(?P<all>同时)?(?:满足|符合|具备|具有|有)(?:下列|以下)(?:各项|全部)?(?:条件|情形|行为|情况)(?P<any>之一)?"
 )
 _INLINE_ITEM = re.compile(r"[（(][一二三四五六七八九十]+[）)]")
-_ITEM_MARKER = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳])\s*")
 _COORDINATION = re.compile(r"^(?:和|与|及|以及|、|或者|或)$")
 _RESPONSIBLE_VERB = re.compile(r"^(?:对.{1,40}?)?负责(?!人)")
-_ADJECTIVAL_MODAL = re.compile(r"^[\u4e00-\u9fff]{1,4}的")
+_ADJECTIVAL_MODAL = re.compile(rf"^[{CJK}]{{1,4}}的")
 _QUANTITY_PREDICATE = {"duration": "期限", "amount": "金额", "rate": "比例", "multiple": "比例"}
 
 
@@ -109,7 +105,7 @@ def _nearest_party(ctx: UnitContext, floor: int, pos: int) -> tuple[str, Subject
     return last.name, "party"
 
 
-def subject_before(ctx: UnitContext, sentence: Sentence, pos: int) -> tuple[str, SubjectKind, float]:
+def subject_before(ctx: UnitContext, sentence: Span, pos: int) -> tuple[str, SubjectKind, float]:
     """The subject of whatever starts at ``pos``: nearest party, a noun phrase, or inherited.
 
     The order mirrors how the clauses are written: a party in the same comma segment first
@@ -139,9 +135,9 @@ def subject_before(ctx: UnitContext, sentence: Sentence, pos: int) -> tuple[str,
     return ctx.topic, None, 0.4
 
 
-def definitions(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
+def definitions(ctx: UnitContext, sentence: Span) -> list[Draft]:
     """``X，是指Y`` / ``本准则所称X，是指Y`` -> (X, 定义, Y); X becomes a concept."""
-    m = _DEFINITION.match(ctx.text[sentence.start : sentence.end].strip())
+    m = DEFINITION.match(ctx.text[sentence.start : sentence.end].strip())
     if not m:
         return []
     term = m.group("term").strip(' “”"')
@@ -152,12 +148,12 @@ def definitions(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
     return [Draft(term, "定义", body, {"surface": m.group(0)[:60]}, 0.9, "concept")]
 
 
-def _in_definition(ctx: UnitContext, sentence: Sentence, pos: int) -> bool:
+def _in_definition(ctx: UnitContext, sentence: Span, pos: int) -> bool:
     head = ctx.text[sentence.start : pos]
     return "是指" in head or "系指" in head
 
 
-def obligations(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
+def obligations(ctx: UnitContext, sentence: Span) -> list[Draft]:
     """One (subject, 应当|不得|可以|必须, action) per modal verb of the sentence.
 
     The action runs from the modal to the end of the sentence, or to the comma before the next
@@ -184,7 +180,7 @@ def obligations(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
     return drafts
 
 
-def responsibilities(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
+def responsibilities(ctx: UnitContext, sentence: Span) -> list[Draft]:
     """(party, 责任主体, action) for 由X负责/由X审批/由X责令… and X负责… / X对…负责."""
     drafts = []
     for party in ctx.parties:
@@ -202,7 +198,7 @@ def responsibilities(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
     return drafts
 
 
-def _quantity_subject(ctx: UnitContext, sentence: Sentence, q: Quantity) -> tuple[str, SubjectKind, float]:
+def _quantity_subject(ctx: UnitContext, sentence: Span, q: Quantity) -> tuple[str, SubjectKind, float]:
     """``X为Q`` names its subject (征收率为3%); otherwise the subject is found as for a modal."""
     seg = segment_start(ctx.text, q.span[0], sentence.start)
     copula = re.fullmatch(r"(.+?)(?:分别)?(?:为|是)", ctx.text[seg : q.span[0]])
@@ -212,7 +208,7 @@ def _quantity_subject(ctx: UnitContext, sentence: Sentence, q: Quantity) -> tupl
     return subject_before(ctx, sentence, q.span[0])
 
 
-def quantities(ctx: UnitContext, sentence: Sentence) -> list[Draft]:
+def quantities(ctx: UnitContext, sentence: Span) -> list[Draft]:
     """Durations, amounts, rates and multiples -> 期限/金额/比例, or 阈值 when bounded.
 
     Durations stay 期限 even when bounded (十五日内 is a deadline); a bounded amount or rate
@@ -266,16 +262,16 @@ def _items_after(ctx: UnitContext, pos: int, trigger: str, items: list[ClauseIte
             children.append(item)
         if children:
             top = min(i.level for i in children)
-            return [_ITEM_MARKER.sub("", i.text) for i in children if i.level == top]
+            return [ITEM_MARKER.sub("", i.text) for i in children if i.level == top]
     candidates = [i for i in items if trigger not in i.text]
     if candidates:
         top = min(i.level for i in candidates)
-        return [_ITEM_MARKER.sub("", i.text) for i in candidates if i.level == top]
+        return [ITEM_MARKER.sub("", i.text) for i in candidates if i.level == top]
     parts = _INLINE_ITEM.split(ctx.text[pos:])
     return parts[1:] if len(parts) > 2 else []
 
 
-def conditions(ctx: UnitContext, sentence: Sentence, items: list[ClauseItem]) -> list[Draft]:
+def conditions(ctx: UnitContext, sentence: Span, items: list[ClauseItem]) -> list[Draft]:
     """同时满足下列条件 / 满足下列条件之一 / 有下列情形之一 + items -> one 条件 triple per item.
 
     The subject is what the condition is about (当企业与客户之间的合同同时满足… -> 企业与客户之间的

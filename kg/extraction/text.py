@@ -1,13 +1,16 @@
-"""Sentence and phrase helpers shared by the extraction rules (pure string work, no spaCy)."""
+"""Phrase helpers shared by the extraction rules (pure string work, no spaCy).
+
+Rules see a clause as zhtext sentences (colons included) and, within a sentence, as the
+comma-delimited segments these helpers find.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_SENTENCE_END = "。；;！？!?\n："
-_SEGMENT_END = "，,、：:" + _SENTENCE_END
-_CLAUSE_NUMBER = re.compile(r"^\s*第[0-9零〇一二两三四五六七八九十百千]+条\s*")
+from zhtext import CLAUSE_NUMBER, COLONS, SENTENCE_ENDS
+
+_SEGMENT_END = "，,、" + COLONS + SENTENCE_ENDS + "\n"
 _LEADING = re.compile(r"^(?:否则|并且|并|且|而且|但是|但|同时|另外|此外|因此|其|也|还|均|都|即|则)")
 _TRAILING = re.compile(
     r"(?:的|时|后|分别|均|都|也|还|应当|应|不得|可以|必须|须|通常|一般|为|是|不得超过|不超过|超过|不低于|"
@@ -20,31 +23,9 @@ _VERBAL = re.compile(r"应当|不得|可以|必须|之日起|负责")
 _HAS_NUMBER = re.compile(r"[0-9０-９%]|[一二三四五六七八九十百千万]+(?:日|个|年|元|倍)")
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a clause: ``[start, end)`` offsets into the clause text, end excluding its mark."""
-
-    start: int
-    end: int
-
-
 def strip_number(text: str) -> str:
     """Drop a leading ``第五条`` so that rules see the clause's first words as its start."""
-    return _CLAUSE_NUMBER.sub("", text, count=1)
-
-
-def sentences(text: str) -> list[Sentence]:
-    """Split at 。；！？, colons and line breaks (a colon opens a list, so it ends a rule sentence)."""
-    out = []
-    start = 0
-    for i, ch in enumerate(text):
-        if ch in _SENTENCE_END:
-            if text[start:i].strip():
-                out.append(Sentence(start, i))
-            start = i + 1
-    if text[start:].strip():
-        out.append(Sentence(start, len(text)))
-    return out
+    return CLAUSE_NUMBER.sub("", text, count=1)
 
 
 def segment_start(text: str, pos: int, floor: int = 0) -> int:

@@ -22,17 +22,14 @@ evidence's triples name); the longest name wins where names overlap (施工总�
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-
-import jieba
 
 from kg.normalize import Quantity, extract_quantities, normalize_atom
 from kg.verification.support import Segment, bigrams, content, segments
 from kg.verification.types import EvidenceClause
+from zhtext import default_tokenizer
 
 DEFAULT_PARTIES: tuple[str, ...] = (
     "企业", "公司", "集团", "项目部", "项目经理", "项目负责人", "财务部门", "财务部",
@@ -60,14 +57,6 @@ _ADJACENT_SUB = {"款", "项"}
 _LEAD_BREAKS = "，,。；;：:！？\n"
 
 
-@cache
-def _jieba() -> jieba.Tokenizer:
-    """jieba's default tokenizer, its dictionary loaded on first use (a second or two), not at import."""
-    jieba.setLogLevel(logging.WARNING)
-    jieba.dt.initialize()
-    return jieba.dt
-
-
 @dataclass(frozen=True)
 class Modal:
     """A modal verb at ``text[start:end]`` and its class (``应当``, ``不得``, ``可以``)."""
@@ -81,7 +70,7 @@ class Modal:
 def modal_spans(text: str) -> list[Modal]:
     """Every modal verb in ``text`` in order, with its character span."""
     found: list[Modal] = []
-    tokens = _jieba().lcut(text, HMM=False)
+    tokens = default_tokenizer().words(text, hmm=False)
     pos = 0
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""

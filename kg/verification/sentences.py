@@ -4,17 +4,21 @@ A marker belongs to the sentence it ends or follows: in ``A[[x]]。``, ``A。[[x
 ``A[[x]][[y]]。`` the markers cite A; in ``A[[x]]，B。`` the marker also closes A, so B is a
 sentence of its own with no marker (strict: it must then be covered by a cited clause on its own
 merit). A marker that opens the answer, before any content, belongs to the first sentence.
+
+Sentence ends and content characters are :mod:`zhtext`'s, so an answer splits where
+:func:`zhtext.split_sentences` splits the clauses it quotes; the markers are why this walks the
+answer itself instead of calling it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from kg.citations import parse_citations
+from zhtext import CONTENT_CHAR, SENTENCE_ENDS
 
-TERMINATORS = frozenset("。！？；!?;\n")
-_CONTENT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff0-9A-Za-z０-９Ａ-Ｚａ-ｚ]")
+TERMINATORS = frozenset(SENTENCE_ENDS + "\n")
+"""Where an answer sentence ends: zhtext's sentence ends and line breaks (a colon does not)."""
 MIN_CONTENT_CHARS = 4
 
 
@@ -33,7 +37,7 @@ class AnswerSentence:
 
 def content_length(text: str) -> int:
     """Number of CJK characters, letters and digits (what a claim is made of)."""
-    return len(_CONTENT.findall(text))
+    return len(CONTENT_CHAR.findall(text))
 
 
 def split_sentences(answer: str, malformed: list[str] | None = None) -> list[AnswerSentence]:
@@ -66,7 +70,7 @@ def split_sentences(answer: str, malformed: list[str] | None = None) -> list[Ans
     for marker in [*markers, None]:
         end = marker.start if marker is not None else len(answer)
         for ch in answer[pos:end]:
-            if closed_by_marker and _CONTENT.match(ch):
+            if closed_by_marker and CONTENT_CHAR.match(ch):
                 flush()
             buf.append(ch)
             if ch in TERMINATORS:

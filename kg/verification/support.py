@@ -15,12 +15,12 @@ import re
 from collections.abc import Iterable
 
 from kg.normalize import normalize_text
+from zhtext import CJK, sentence_spans
 
-_NON_CONTENT = re.compile(r"[^\u3400-\u9fff\uf900-\ufaff0-9A-Za-z%.]")
+_NON_CONTENT = re.compile(rf"[^{CJK}0-9A-Za-z%.]")
 _FRAME = re.compile(
     r"^(?:(?:根据|依据|依照|按照|按)[^，,。；：:]{0,40}?(?:规定|要求)[，,：:]?|综上所述|综上|因此|此外|另外|同时|具体而言|也就是说)[，,：:]?"
 )
-_SEGMENT_ENDS = frozenset("。；！？!?;：:\n")
 
 
 def content(text: str) -> str:
@@ -56,21 +56,12 @@ def recall(sentence: frozenset[str], clause: frozenset[str]) -> float:
 
 
 def segments(text: str) -> tuple[Segment, ...]:
-    """The clause's sentences and list items (split at 。；！？： and line breaks) with their bigrams."""
+    """The clause's sentences and list items (split at 。；！？, colons and line breaks) with their bigrams."""
     out: list[Segment] = []
-    begin = 0
-    for i, ch in enumerate(text):
-        if ch in _SEGMENT_ENDS or i == len(text) - 1:
-            end = i + 1
-            while begin < end and text[begin].isspace():
-                begin += 1
-            stop = end
-            while stop > begin and text[stop - 1].isspace():
-                stop -= 1
-            grams = bigrams(content(text[begin:stop]))
-            if stop > begin and grams:
-                out.append((begin, stop, grams))
-            begin = end
+    for span in sentence_spans(text, colon=True):
+        grams = bigrams(content(text[span.start : span.end]))
+        if grams:
+            out.append((span.start, span.end, grams))
     return tuple(out)
 
 

@@ -19,21 +19,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import jieba
-
 from kg.citations import format_marker
 from serving.backends.base import expired
 from serving.prompts import REFUSAL_ANSWER
 from serving.types import Generation, RetrievedClause
-
-_SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]*")
-_TERMINAL = re.compile(r"[。！？；!?;：:]+$")
-_WORD = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
-# Question words that match everything and say nothing about the topic.
-_STOPWORDS = frozenset(
-    "的 了 和 与 及 或 是 在 有 被 对 为 由 于 吗 呢 吧 么 什么 哪些 哪个 哪 如何 怎么 怎样 怎么样 "  # noqa: SIM905
-    "是否 多少 几 请问 请 问 能否 可否 需要 规定 关于 一下 我 我们 你 公司".split()
+from zhtext import (
+    COLONS,
+    CONTENT_CHAR,
+    SENTENCE_ENDS,
+    STOPWORDS,
+    Tokenizer,
+    default_tokenizer,
+    split_sentences,
 )
+
+_TERMINAL = re.compile(rf"[{SENTENCE_ENDS}{COLONS}]+$")
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,11 @@ class _Sentence:
     score: float
 
 
-def split_sentences(text: str) -> list[str]:
-    """A clause's sentences (and list items), each with its own end punctuation, stripped."""
-    return [s.strip() for s in _SENTENCE.findall(text) if _WORD.search(s)]
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in jieba.lcut(text) if _WORD.search(w) and w not in _STOPWORDS}
-
-
 def _strip_number(sentence: str, number: str) -> str:
     """``第五条 存货应当……`` -> ``存货应当……``: the frame already names the article."""
     if number and sentence.startswith(number):
         rest = sentence[len(number) :].lstrip(" \u3000")
-        if _WORD.search(rest):
+        if CONTENT_CHAR.search(rest):
             return rest
     return sentence
 
@@ -68,13 +59,17 @@ class ExtractiveBackend:
     Args:
         max_clauses: clauses (from the top of the ranking) that may be quoted.
         max_sentences: sentences quoted in total.
+        tokenizer: the word segmenter (the process-wide :func:`zhtext.default_tokenizer` when None).
     """
 
     model_id = "extractive"
 
-    def __init__(self, max_clauses: int = 3, max_sentences: int = 4) -> None:
+    def __init__(
+        self, max_clauses: int = 3, max_sentences: int = 4, tokenizer: Tokenizer | None = None
+    ) -> None:
         self.max_clauses = max_clauses
         self.max_sentences = max_sentences
+        self._tokenizer = tokenizer or default_tokenizer()
 
     def generate(
         self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
@@ -107,19 +102,23 @@ class ExtractiveBackend:
 
     def _select(self, question: str, contexts: list[RetrievedClause]) -> list[_Sentence]:
         """The sentences to quote, in clause rank order, then sentence order."""
-        q_words = _words(question)
+        q_words = self._words(question)
         candidates: list[_Sentence] = []
         for rank, clause in enumerate(contexts):
             for position, sentence in enumerate(split_sentences(clause.text)):
                 if position == 0:
                     sentence = _strip_number(sentence, clause.number)
-                shared = q_words & _words(sentence)
+                shared = q_words & self._words(sentence)
                 candidates.append(_Sentence(rank, position, sentence, float(sum(len(w) for w in shared))))
         scored = [c for c in candidates if c.score > 0]
         if not scored:
             scored = candidates[:1]
         best = sorted(scored, key=lambda c: (-c.score, c.rank, c.position))[: self.max_sentences]
         return sorted(best, key=lambda c: (c.rank, c.position))
+
+    def _words(self, text: str) -> set[str]:
+        """jieba words with content, stop words removed."""
+        return {w for w in self._tokenizer.words(text) if CONTENT_CHAR.search(w) and w not in STOPWORDS}
 
 
 def _frame(clause: RetrievedClause) -> str:
@@ -139,4 +138,4 @@ def _cite(sentence: str, clause_id: str) -> str:
     return sentence[: end.start()] + format_marker(clause_id) + end.group(0)
 
 
-__all__ = ["ExtractiveBackend", "split_sentences"]
+__all__ = ["ExtractiveBackend"]

@@ -31,10 +31,11 @@ import structlog
 from kg import queries as q
 from kg.writer import graph_errors
 from kgqa.errors import NotReady
-from serving.retrieval.bm25 import Bm25Index, Tokenizer
+from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.dense import DenseIndex, EmbeddingCache, Encoder
 from serving.retrieval.direct import AliasTable, DirectResolver
+from zhtext import Tokenizer
 
 log = structlog.get_logger(__name__)
 

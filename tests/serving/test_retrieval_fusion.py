@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kgqa.errors import ConfigError
-from serving.retrieval.bm25 import Bm25Index, Tokenizer
+from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.direct import AliasTable, DirectResolver, normalize_question
 from serving.retrieval.fusion import weighted_rrf
+from zhtext import Tokenizer
 
 DOCS = [
     ("CAS-14", "企业会计准则第14号——收入（2017年修订）"),

@@ -13,11 +13,9 @@ similarity, judge) and are only checked for their own question length and duplic
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-import jieba
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
@@ -29,6 +27,7 @@ from serving.prompts import REFUSAL_ANSWER
 from training.datagen.augment import normalize_question
 from training.datagen.context import build_evidence
 from training.datagen.types import GraphSnapshot, QAPair
+from zhtext import default_tokenizer, split_sentences
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +35,6 @@ log = structlog.get_logger(__name__)
 #: reply without a usable score): the pair is then scored without it.
 Judge = Callable[[QAPair, GraphSnapshot], "float | None"]
 
-_SENTENCE_END = re.compile(r"(?<=[。；！？!?;\n])")
 # Weights of the total before the judge: verification is worth half, similarity and length the rest.
 _W_VERIFIED, _W_SIMILARITY, _W_LENGTH = 0.5, 0.3, 0.2
 
@@ -93,9 +91,8 @@ def answer_similarity(answer: str, gold_texts: Sequence[str]) -> float:
     """
     text = strip_markers(answer)
     answer_bigrams: set[str] = set()
-    for sentence in _SENTENCE_END.split(text):
-        if sentence.strip():
-            answer_bigrams |= sentence_bigrams(sentence)
+    for sentence in split_sentences(text):
+        answer_bigrams |= sentence_bigrams(sentence)
     if not answer_bigrams:
         return 0.0
     clause_bigrams: set[str] = set()
@@ -112,7 +109,7 @@ _ASKING = frozenset(
 
 def content_words(text: str, ignore: frozenset[str] = frozenset()) -> set[str]:
     """The question's naming words (jieba): no interrogatives, framing words or punctuation."""
-    words = {w for w in jieba.lcut(strip_markers(text)) if w.strip()}
+    words = {w for w in default_tokenizer().words(strip_markers(text)) if w.strip()}
     return {w for w in words if any(ch.isalnum() for ch in w) and w not in ignore and w not in _ASKING}
 
 
@@ -162,7 +159,7 @@ class QualityScorer:
         self._verifier = verifier
         self._config = config or QualityConfig()
         self._judge = judge
-        self._framing = frozenset(w for text in framing for w in jieba.lcut(text) if w.strip())
+        self._framing = frozenset(w for text in framing for w in default_tokenizer().words(text) if w.strip())
 
     @property
     def config(self) -> QualityConfig:

@@ -44,6 +44,15 @@ from training.datagen.types import (
     SourceTable,
     SourceTriple,
 )
+from zhtext import (
+    CLAUSE_NUMBER,
+    COLONS,
+    CONTENT_CHAR,
+    DEFINITION,
+    ITEM_MARKER,
+    SENTENCE_ENDS,
+    split_sentences,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -100,12 +109,6 @@ class TemplateGenConfig(BaseModel):
 
 # --- text helpers ---------------------------------------------------------------------------------
 
-_SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
-_TERMINATORS = "。！？；!?;"
-_DEFINITION = re.compile(
-    r"^(?:本(?:准则|法|条例|办法|规定|解释|细则|指南|制度|手册|指引)(?:中)?所称(?:的)?)?"
-    r"[“\"]?(?P<term>[^，,。；：“”\"]{1,30}?)[”\"]?[，,]?(?:是指|系指|指的是)"
-)
 _COPULA_DEFINITION = re.compile(r"^[“\"]?(?P<term>[^，,。；：“”\"]{2,20}?)[”\"]?，是[^。；]{4,}的")
 _CONDITION = re.compile(
     r"(?:同时)?(?:满足|符合|具备|具有|存在|属于|发生|有)(?:下列|以下)(?:各项|全部|所有)?"
@@ -115,7 +118,6 @@ _CONDITION = re.compile(
 _PROCEDURE_LEAD = re.compile(
     r"(?:按|依|遵循).{0,4}(?:下列|以下)(?:程序|步骤|流程|顺序|环节|时限)|依次|流程如下|步骤如下|程序如下"
 )
-_ITEM_MARKER = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．]|[①-⑳])\s*")
 _TRAILING_VERB = re.compile(r"(?:为|是|达|达到|超过|不超过|不得超过|不少于|不低于|低于|高于|满|以内|以上|以下|内)$")
 _LEADING_MODAL = re.compile(r"^(?:应当|应|须|必须|均|并)+")
 _PROCEDURE_TOPIC = re.compile(
@@ -132,13 +134,7 @@ _SLOT_EDGES = " \t，,。；;：:、的"
 # A slot cut in the middle of a phrase (…期限未而 / 或者…) reads as garbage: such values are dropped.
 _DANGLING = re.compile(r"(?:未|而|或|或者|和|及|与|在|于|按|不|对|向|以|由|将|为|被|第)$|^(?:或者|而|但|并且|以及|及|和)")
 _NUMBER = re.compile(r"(百分之|千分之)[零〇一二两三四五六七八九十百点.0-9]+|[0-9０-９][0-9０-９.,]*%|[0-9０-９][0-9０-９.,]*|[零〇一二两三四五六七八九十百千万亿]+")
-_CONTENT = re.compile(r"[\u3400-\u9fff0-9A-Za-z]")
 _MIN_ROW_CONTENT = 6
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a clause text (ends kept), split where the verifier splits answers."""
-    return [s for m in _SENTENCE.finditer(text) if (s := m.group(0).strip()) and re.search(r"\w", s)]
 
 
 def body_text(clause: SourceClause) -> str:
@@ -150,6 +146,7 @@ def body_text(clause: SourceClause) -> str:
 
 
 def body_sentences(clause: SourceClause) -> list[str]:
+    """The clause's sentences (ends kept), split where the verifier splits answers."""
     return split_sentences(body_text(clause))
 
 
@@ -162,7 +159,7 @@ def cite(pieces: Iterable[tuple[str, str]]) -> str:
     out: list[str] = []
     for text, clause_id in pieces:
         for sentence in split_sentences(text):
-            core = _ITEM_MARKER.sub("", sentence).rstrip(" \t，,：:" + _TERMINATORS)
+            core = ITEM_MARKER.sub("", sentence).rstrip(" \t，," + COLONS + SENTENCE_ENDS)
             if not core:
                 continue
             last = sentence.rstrip()[-1]
@@ -252,8 +249,8 @@ def _definitions(clause: SourceClause, cfg: TemplateGenConfig) -> tuple[list[_Dr
     sentences = body_sentences(clause)
     found: list[tuple[str, str, int]] = []
     for i, s in enumerate(sentences):
-        bare = _ITEM_MARKER.sub("", s)
-        m = _DEFINITION.match(bare) or _COPULA_DEFINITION.match(bare)
+        bare = ITEM_MARKER.sub("", s)
+        m = DEFINITION.match(bare) or _COPULA_DEFINITION.match(bare)
         term = _clean_slot(m.group("term"), 20) if m else ""
         if m and len(term) >= 2 and not term.endswith(("所称", "所称的")) and term not in {t for t, _, _ in found}:
             found.append((term, s, i))
@@ -284,7 +281,7 @@ def _quantity_action(triple: SourceTriple, sentence: str) -> str:
     def clean(segment: str) -> str:
         if surface:
             segment = re.sub(r"(?:在|于|自|从|按)?" + re.escape(surface), "", segment)
-        segment = re.sub(r"^(?:第[^条]{1,6}条\s*)", "", segment)
+        segment = CLAUSE_NUMBER.sub("", segment, count=1)
         if triple.subject and segment.startswith(triple.subject):
             segment = segment[len(triple.subject) :]
         segment = _LEADING_MODAL.sub("", segment.strip(_SLOT_EDGES))
@@ -308,7 +305,7 @@ def _quantity_ask(triple: SourceTriple, sentence: str) -> str:
         return ""
     asked = "百分之多少" if m.group(0).endswith("%") else (m.group(1) or "") + "多少"
     ask = context.replace(surface, surface[: m.start()] + asked + surface[m.end() :], 1)
-    ask = re.sub(r"^(?:第[^条]{1,6}条\s*)", "", ask).strip(_SLOT_EDGES)
+    ask = CLAUSE_NUMBER.sub("", ask, count=1).strip(_SLOT_EDGES)
     subject = _clean_slot(triple.subject, 12)
     if subject and subject not in ask and not re.match(r"^[^，,]{0,8}(?:的|时|后)[，,]", ask):
         ask = subject + ask
@@ -537,7 +534,7 @@ def _row_keys(table: SourceTable) -> list[tuple[int, str]]:
     rows = [
         (i, row) for i, row in enumerate(table.rows)
         if row != table.header and sum(1 for v in row if v.strip()) >= 2
-        and len(_CONTENT.findall(_row_line(table, row))) >= _MIN_ROW_CONTENT
+        and len(CONTENT_CHAR.findall(_row_line(table, row))) >= _MIN_ROW_CONTENT
     ]  # fmt: skip
     keys: list[tuple[int, str]] = []
     for i, row in rows:
@@ -838,5 +835,4 @@ __all__ = [
     "graph_text",
     "pair_id",
     "section_title",
-    "split_sentences",
 ]

@@ -18,29 +18,16 @@ All scores are in ``[0, 1]`` except BLEU, which keeps sacrebleu's ``[0, 100]`` s
 
 from __future__ import annotations
 
-import logging
-import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-import jieba
 from rouge_chinese import Rouge
 from sacrebleu.metrics import BLEU
 
 from kg.citations import strip_markers
-
-_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _jieba() -> jieba.Tokenizer:
-    # jieba's process-wide tokenizer is not safe to initialize from two threads; own one instance.
-    jieba.setLogLevel(logging.WARNING)
-    tok = jieba.Tokenizer()
-    tok.initialize()
-    return tok
+from zhtext import default_tokenizer
 
 
 def _is_content(token: str) -> bool:
@@ -53,8 +40,7 @@ def tokenize_zh(text: str) -> list[str]:
     Example: ``"税率为3%[[VAT/第二条]]。"`` -> ``["税率", "为", "3%"]``.
     """
     clean = unicodedata.normalize("NFKC", strip_markers(text)).lower()
-    with _lock:
-        words = _jieba().lcut(clean)
+    words = default_tokenizer().words(clean)
     return [w for w in words if _is_content(w)]
 
 
