@@ -478,6 +478,17 @@ RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
 ORDER BY c.doc_id, c.ordinal, c.clause_id
 """
 
+# The terms the graph defines (本手册所称计量周期，是指… -> 计量周期), for the retrieval tokenizer's
+# user dictionary. Only concepts, and only short ones: search mode splits a user word into its
+# dictionary 2- and 3-grams only, so a long party name kept whole (县级以上人民政府财政部门) would
+# hide the 4-character words inside it (人民政府) from a question.
+DEFINED_TERMS = """
+MATCH (e:Entity {type: 'concept'})
+WHERE size(e.name) >= 2 AND size(e.name) <= $max_chars
+RETURN DISTINCT e.name AS name
+ORDER BY name
+"""
+
 # The active versions of $clause_ids with provenance, in the order given (ids without an active
 # version are skipped: the index may be a moment behind the graph).
 RETRIEVAL_CLAUSES = """

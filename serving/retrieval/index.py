@@ -3,7 +3,7 @@
 Layout under ``$KGQA_HOME/index`` (or ``RetrievalConfig.index_dir``)::
 
     CURRENT                      name of the snapshot in use (replaced atomically)
-    snapshots/<name>/meta.json   graph version it was built at, model, counts
+    snapshots/<name>/meta.json   graph version it was built at, model, counts, tokenizer user words
     snapshots/<name>/units.json  indexed units (clauses and chunks of long clauses)
     snapshots/<name>/bm25/       bm25s matrices + token lists
     snapshots/<name>/dense.faiss IndexIDMap2(IndexFlatIP), when dense retrieval is on
@@ -40,6 +40,8 @@ from zhtext import Tokenizer
 log = structlog.get_logger(__name__)
 
 FORMAT = 1
+TERM_MAX_CHARS = 8
+"""Longest defined term made a user word (see ``kg.queries.DEFINED_TERMS``)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,11 @@ class IndexReport:
 
 
 class RetrievalIndex:
-    """One immutable snapshot: units, BM25, optional dense index, and the document alias table."""
+    """One immutable snapshot: units, BM25, optional dense index, and the document alias table.
+
+    ``tokenizer`` is the one the snapshot's BM25 tokens were made with (the graph's defined terms
+    as user words): questions must be cut the same way to meet them.
+    """
 
     def __init__(
         self,
@@ -140,7 +146,7 @@ class IndexStore:
         self._driver = driver
         self._database = database
         self._encoder = encoder
-        self._tokenizer: Tokenizer | None = None
+        self._tokenizer: tuple[tuple[str, ...], Tokenizer] | None = None  # the last one made, by its terms
         self._index: RetrievalIndex | None = None
         self._swap_lock = threading.Lock()
         self._build_lock = threading.Lock()
@@ -172,11 +178,15 @@ class IndexStore:
             )
         return self._encoder
 
-    @property
-    def tokenizer(self) -> Tokenizer:
-        if self._tokenizer is None:
-            self._tokenizer = Tokenizer()
-        return self._tokenizer
+    def _tokenizer_for(self, user_words: list[str]) -> Tokenizer:
+        """A tokenizer with the graph's defined terms as user words; reused while they are unchanged."""
+        key = tuple(sorted(set(user_words)))
+        last = self._tokenizer
+        if last is not None and last[0] == key:
+            return last[1]
+        tokenizer = Tokenizer(key)
+        self._tokenizer = (key, tokenizer)
+        return tokenizer
 
     def graph_version(self) -> int:
         with graph_errors():
@@ -254,13 +264,16 @@ class IndexStore:
             log.exception("retrieval.index_update_failed")
 
     # -- building -----------------------------------------------------------------------------
-    def _read_graph(self) -> tuple[int, list[Unit], list[tuple[str, str]]]:
+    def _read_graph(self) -> tuple[int, list[Unit], list[tuple[str, str]], list[str]]:
         version = self.graph_version()  # read first: a concurrent ingestion makes the index look stale
         with graph_errors():
             records, _, _ = self._driver.execute_query(
                 q.RETRIEVAL_UNITS, database_=self._database, routing_="r"
             )
             docs, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database, routing_="r")
+            terms, _, _ = self._driver.execute_query(
+                q.DEFINED_TERMS, max_chars=TERM_MAX_CHARS, database_=self._database, routing_="r"
+            )
         units: list[Unit] = []
         for r in records:
             title, number = r["doc_title"], r["number"] or ""
@@ -278,13 +291,14 @@ class IndexStore:
                     )
                 )
         documents = sorted((d["doc_id"], d["title"] or d["doc_id"]) for d in docs)
-        return version, units, documents
+        return version, units, documents, [t["name"] for t in terms]
 
     def _build(self, *, fresh: bool) -> IndexReport:
         with self._build_lock:
             t0 = time.perf_counter()
-            version, units, documents = self._read_graph()
-            tokens = [self.tokenizer.tokens(u.text) for u in units]
+            version, units, documents, terms = self._read_graph()
+            tokenizer = self._tokenizer_for(terms)
+            tokens = [tokenizer.tokens(u.text) for u in units]
             bm25 = Bm25Index(tokens)
             dense, model_key, embedded = None, None, 0
             if self.config.dense_enabled:
@@ -302,9 +316,7 @@ class IndexStore:
                 dense = DenseIndex.build(vectors, list(range(len(units))))
                 model_key = encoder.model_key
             built_at = datetime.now(UTC).isoformat(timespec="seconds")
-            index = RetrievalIndex(
-                units, documents, bm25, dense, version, built_at, model_key, self.tokenizer
-            )
+            index = RetrievalIndex(units, documents, bm25, dense, version, built_at, model_key, tokenizer)
             path = self._persist(index, model_key)
             self._swap(index)
             report = IndexReport(
@@ -338,6 +350,7 @@ class IndexStore:
             "model_path": str(self.encoder.path) if model_key else None,
             "documents": index.documents,
             "units": len(index.units),
+            "user_words": list(index.tokenizer.user_words),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         (tmp / "units.json").write_text(
@@ -382,5 +395,5 @@ class IndexStore:
             int(meta["graph_version"]),
             meta["built_at"],
             meta["model_key"],
-            self.tokenizer,
+            self._tokenizer_for(meta.get("user_words", [])),  # absent before user words: none were used
         )
