@@ -10,7 +10,13 @@ from zhtext import Span, sentence_spans, split_sentences
 
 def test_full_and_half_width_ends_and_line_breaks_split():
     text = "存货应当按照成本计量。发票丢失怎么办？请补办!逾期不得报销;\n附件一"
-    assert split_sentences(text) == ["存货应当按照成本计量。", "发票丢失怎么办？", "请补办!", "逾期不得报销;", "附件一"]
+    assert split_sentences(text) == [
+        "存货应当按照成本计量。",
+        "发票丢失怎么办？",
+        "请补办!",
+        "逾期不得报销;",
+        "附件一",
+    ]
 
 
 def test_a_run_of_end_marks_stays_with_its_sentence():
@@ -32,7 +38,11 @@ def test_spans_are_trimmed_and_index_the_text():
 def test_colons_end_sentences_only_when_asked():
     text = "同时满足下列条件：（一）合同已批准；（二）对价很可能收回。"
     assert split_sentences(text) == ["同时满足下列条件：（一）合同已批准；", "（二）对价很可能收回。"]
-    assert split_sentences(text, colon=True) == ["同时满足下列条件：", "（一）合同已批准；", "（二）对价很可能收回。"]
+    assert split_sentences(text, colon=True) == [
+        "同时满足下列条件：",
+        "（一）合同已批准；",
+        "（二）对价很可能收回。",
+    ]
     assert split_sentences("报销如下:机票", colon=True) == ["报销如下:", "机票"]
 
 

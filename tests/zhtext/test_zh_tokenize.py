@@ -47,7 +47,9 @@ def test_user_words_change_segmentation():
     assert custom.user_words == ("计量周期",)
     assert "计量周期" in custom.words(DEFINITION)
     assert {"计量", "周期", "计量周期"} <= set(custom.tokens(DEFINITION))  # sub-words stay searchable
-    assert "计量周期" not in default_tokenizer().words(DEFINITION), "user words never leak into the shared dictionary"
+    assert "计量周期" not in default_tokenizer().words(DEFINITION), (
+        "user words never leak into the shared dictionary"
+    )
 
 
 def test_unknown_words_become_whole_with_a_user_dictionary():
