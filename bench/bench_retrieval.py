@@ -1,109 +1,45 @@
-"""Retrieval quality and latency on eval/questions.jsonl: each retriever alone and the fusion.
+"""Retrieval and answers on real questions: plain BM25 beside each stage of kgqa, same graph, same run.
 
-Starts its own Neo4j (own data dir and free port) unless --uri is given, ingests the Markdown
-laws and standards of the shared corpus (../shared/corpus; skipped with a message when absent),
-builds the retrieval index (with the dense index, so that it can be measured) and prints, per
-retriever: document-level and article-level hit@1 / hit@5 and MRR@50 over the answerable
-questions; for the fusion also the share of unanswerable questions that got no evidence, the
-share of answerable ones wrongly refused, and the latency of ``retrieve(question, 5)``. Usage:
+Starts its own Neo4j (own data dir, free port) and, in two phases:
 
-    .venv/bin/python bench/bench_retrieval.py [--json] [--uri bolt://... --no-ingest]
+1. ingests the 47 Markdown files of ../shared/corpus/cas-all (the 42 accounting standards and
+   more) and asks the real consultation letters of ../shared/eval/dev (plus the questions of its
+   two 实施问答 pages) and eval/unanswerable_letters.jsonl. Rows: plain BM25 over clauses (jieba
+   tokens, no stop words: the floor), kgqa's first stage (the fused pool's order), the reranked
+   order without refusal, the full pipeline with refusal, and the answers of the service (the
+   citations an extractive answer carries, as ``kgqa ask --batch`` returns them);
+2. ingests the laws and standards of ../shared/corpus and asks eval/questions.jsonl (76 short
+   questions written here) through the full pipeline.
+
+It prints document- and article-level hit@1/@5, the share of answerable letters refused, the share
+of unanswerable ones refused, and retrieval + rerank latency (p50/p95). With ``--calibrate`` it
+also sweeps the refusal threshold, writes the curve to ``bench/out/refusal_curve.png`` and picks
+the operating point: the highest threshold that refuses at most ``--max-answerable-refused`` of
+the answerable letters (most unanswerable ones refused, within the budget for the real ones);
+``--write-threshold`` stores it in the model file. Usage:
+
+    .venv/bin/python bench/bench_retrieval.py [--json] [--calibrate [--write-threshold]]
+        [--model FILE] [--train] [--no-tidy]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from neo4j import GraphDatabase
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from devsets import Cited, Item, hits, load_letters, load_tidy, load_unanswerable, mean, shared_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-QUESTIONS = REPO / "eval" / "questions.jsonl"
-
-
-def _shared_corpus() -> Path:
-    return Path(os.environ.get("KGQA_SHARED_DIR", REPO.parent / "shared")) / "corpus"
-
-
-def load_questions(path: Path = QUESTIONS) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _doc_of(clause_id: str) -> str:
-    return clause_id.rsplit("/", 1)[0]
-
-
-def score_ranking(ranking: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
-    """hit@1/hit@5 at document and article level, and the reciprocal rank of the first gold clause."""
-    gold_set, gold_docs = set(gold), {_doc_of(g) for g in gold}
-    docs = [_doc_of(c) for c in ranking]
-    rr = next((1.0 / i for i, c in enumerate(ranking, 1) if c in gold_set), 0.0)
-    return {
-        "doc_hit@1": float(bool(docs[:1]) and docs[0] in gold_docs),
-        "doc_hit@5": float(any(d in gold_docs for d in docs[:5])),
-        "hit@1": float(bool(ranking[:1]) and ranking[0] in gold_set),
-        "hit@5": float(any(c in gold_set for c in ranking[:5])),
-        "mrr": rr,
-    }
-
-
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: round(statistics.fmean(r[k] for r in rows), 3) for k in rows[0]} if rows else {}
-
-
-def evaluate(retrievers: dict, questions: list[dict]) -> dict:
-    """Scores of every single retriever (from the default hybrid's rankings) and of each fusion."""
-    answerable = [q for q in questions if q["gold"]]
-    unanswerable = [q for q in questions if not q["gold"]]
-    main = retrievers["fusion"]
-    singles: dict[str, list[dict[str, float]]] = {}
-    for q in answerable:
-        ranked = main.rank(q["question"], expand=False)
-        for name in ("bm25", "dense", "fulltext", "direct"):
-            if name in ranked.rankings:
-                singles.setdefault(name, []).append(score_ranking(ranked.rankings[name], q["gold"]))
-    results: dict = {name: _mean(rows) for name, rows in singles.items()}
-    for label, retriever in retrievers.items():
-        rows, refused, latencies = [], 0, []
-        for q in answerable:
-            ranked = retriever.rank(q["question"])
-            order = [f.clause_id for f in ranked.fused] if ranked.evidence else []
-            refused += not ranked.evidence
-            rows.append(score_ranking(order, q["gold"]))
-        abstained = sum(not retriever.rank(q["question"]).evidence for q in unanswerable)
-        for q in questions:
-            t0 = time.perf_counter()
-            retriever.retrieve(q["question"], 5)
-            latencies.append((time.perf_counter() - t0) * 1000)
-        latencies.sort()
-        results[label] = {
-            **_mean(rows),
-            "unanswerable_no_evidence": round(abstained / len(unanswerable), 3) if unanswerable else None,
-            "answerable_refused": round(refused / len(answerable), 3),
-            "latency_ms_p50": round(statistics.median(latencies), 1),
-            "latency_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
-        }
-    by_kind: dict[str, list[dict[str, float]]] = {}
-    for q in answerable:
-        ranked = main.rank(q["question"])
-        order = [f.clause_id for f in ranked.fused] if ranked.evidence else []
-        by_kind.setdefault(q["kind"], []).append(score_ranking(order, q["gold"]))
-    return {
-        "questions": len(questions),
-        "answerable": len(answerable),
-        "unanswerable": len(unanswerable),
-        "retrievers": results,
-        "fusion_by_kind": {k: {"n": len(v), **_mean(v)} for k, v in sorted(by_kind.items())},
-    }
+OUT = REPO / "bench" / "out"
 
 
 def _free_port() -> int:
@@ -112,106 +48,271 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(uri: str, home: Path, *, ingest: bool, dense: bool, dense_weight: float) -> dict:
-    from kgqa.settings import Settings
-    from kgqa.wiring import build_ingest_service
-    from serving.retrieval import HybridRetriever, IndexStore, RetrievalConfig
+class PlainBm25:
+    """The floor: BM25 over each active clause's text, jieba tokens, nothing else."""
 
-    with GraphDatabase.driver(uri, auth=None, notifications_min_severity="OFF") as driver:
-        timings = {}
-        if ingest:
-            corpus = _shared_corpus()
-            files = sorted((corpus / "laws").glob("*.md")) + sorted((corpus / "standards").glob("*.md"))
-            t0 = time.perf_counter()
-            report = build_ingest_service(Settings(neo4j_uri=uri), driver).ingest(files)
-            if not report.ok:
-                raise SystemExit(f"ingestion failed: {report.failed}")
-            timings["ingest_s"] = round(time.perf_counter() - t0, 1)
-        config = RetrievalConfig(build_dense=dense, stale_check_s=0)
-        store = IndexStore(home, driver, config)
-        build = store.update()  # = rebuild on a fresh home; reuses embeddings with --home
-        timings["index_build_s"] = build.seconds
-        retrievers = {"fusion": HybridRetriever(store, driver)}
-        if dense:
-            weights = dict(config.weights, dense=dense_weight)
-            retrievers[f"fusion+dense({dense_weight:g})"] = HybridRetriever(
-                store, driver, RetrievalConfig(weights=weights, build_dense=True, stale_check_s=0)
-            )
-        retrievers["fusion-no-graph"] = HybridRetriever(
-            store, driver, RetrievalConfig(weights=dict(config.weights, graph=0.0), stale_check_s=0)
-        )
-        result = evaluate(retrievers, load_questions())
-        result["index"] = {
-            "units": build.units,
-            "clauses": build.clauses,
-            "documents": build.documents,
-            **timings,
-        }
-        return result
+    def __init__(self, clauses) -> None:
+        import bm25s
+        import jieba
+
+        self._jieba = jieba.Tokenizer()
+        self._ids = [c.clause_id for c in clauses]
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([self._tokens(c.text) or [""] for c in clauses], show_progress=False)
+
+    def _tokens(self, text: str) -> list[str]:
+        return [t for t in self._jieba.lcut(text) if t.strip()]
+
+    def rank(self, question: str, k: int = 5) -> list[str]:
+        vocab = self._bm25.vocab_dict
+        query = [t for t in self._tokens(question) if t in vocab]
+        if not query:
+            return []
+        ids, scores = self._bm25.retrieve([query], k=k, show_progress=False, n_threads=1)
+        return [self._ids[int(i)] for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
 
-def print_table(result: dict) -> None:
-    print(
-        f"retrieval on {result['questions']} questions ({result['answerable']} answerable, "
-        f"{result['unanswerable']} unanswerable); index: {result['index']}"
+def _cited(index, clause_ids: list[str]) -> list[Cited]:
+    out = []
+    for cid in clause_ids:
+        rec = index.clauses.get(cid)
+        if rec is not None:
+            out.append(Cited(cid, rec.doc_title, rec.number))
+    return out
+
+
+def _score(items: list[Item], ranked: dict[str, list[Cited]], refused: dict[str, bool]) -> dict:
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    row: dict = {}
+    for k in (1, 5):
+        rows = [hits(i, ranked[i.id], k) for i in answerable]
+        row[f"doc@{k}"] = mean(r["doc"] for r in rows)
+        row[f"art@{k}"] = mean(r["article"] for r in rows)
+    row["refused(ans)"] = mean(float(refused.get(i.id, False)) for i in answerable)
+    row["refused(unans)"] = (
+        mean(float(refused.get(i.id, False)) for i in unanswerable) if unanswerable else None
     )
-    head = f"{'retriever':24s} {'doc@1':>6s} {'doc@5':>6s} {'art@1':>6s} {'art@5':>6s} {'MRR':>6s}"
-    print(head + f" {'no-evid(unans)':>15s} {'refused(ans)':>13s} {'p50 ms':>8s} {'p95 ms':>8s}")
-    for name, r in result["retrievers"].items():
-        line = (
-            f"{name:24s} {r['doc_hit@1']:6.3f} {r['doc_hit@5']:6.3f} {r['hit@1']:6.3f} "
-            f"{r['hit@5']:6.3f} {r['mrr']:6.3f}"
-        )
-        if "latency_ms_p50" in r:
-            line += (
-                f" {r['unanswerable_no_evidence']:15.3f} {r['answerable_refused']:13.3f}"
-                f" {r['latency_ms_p50']:8.1f} {r['latency_ms_p95']:8.1f}"
-            )
-        print(line)
-    print("fusion by question kind:")
-    for kind, r in result["fusion_by_kind"].items():
-        print(f"  {kind:14s} n={r['n']:3d} art@1={r['hit@1']:.3f} art@5={r['hit@5']:.3f} mrr={r['mrr']:.3f}")
+    return row
+
+
+def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, dict]:
+    """Rows for each stage, and the answerability of every item (for calibration)."""
+    bm25 = PlainBm25(list(index.clauses.values()))
+    stages: dict[str, dict[str, list[Cited]]] = {"plain BM25": {}, "first stage": {}, "reranked": {}}
+    refused: dict[str, bool] = {}
+    answerability: dict[str, float] = {}
+    latencies = []
+    for item in items:
+        stages["plain BM25"][item.id] = _cited(index, bm25.rank(item.question))
+        t0 = time.perf_counter()
+        ranked = retriever.rank(item.question)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        stages["first stage"][item.id] = _cited(index, [f.clause_id for f in ranked.fused[:5]])
+        stages["reranked"][item.id] = _cited(index, [c.clause_id for c in ranked.candidates[:5]])
+        refused[item.id] = not ranked.evidence
+        answerability[item.id] = ranked.answerable
+    rows = {name: _score(items, cited, {}) for name, cited in stages.items()}
+    full = {i: ([] if refused[i] else c) for i, c in stages["reranked"].items()}
+    rows["full (with refusal)"] = _score(items, full, refused)
+    if service is not None:
+        answers, answer_refused = {}, {}
+        from serving.types import Caller, Role
+
+        caller = Caller("bench", Role.ADMIN)
+        for item in items:
+            result = service.ask(item.question, 5, caller)
+            answers[item.id] = [
+                Cited(c.clause_id, c.document_title, c.clause_number) for c in result.citations
+            ]
+            answer_refused[item.id] = result.status.value == "NO_EVIDENCE"
+        rows["answers (extractive)"] = _score(items, answers, answer_refused)
+    latencies.sort()
+    rows["full (with refusal)"]["p50 ms"] = round(statistics.median(latencies), 1)
+    rows["full (with refusal)"]["p95 ms"] = round(latencies[int(0.95 * (len(latencies) - 1))], 1)
+    return rows, answerability
+
+
+def calibrate(items: list[Item], answerability: dict[str, float], max_refused: float) -> dict:
+    """Refusal rates over thresholds and the chosen operating point; writes the curve PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ans = np.asarray([answerability[i.id] for i in items if i.answerable])
+    una = np.asarray([answerability[i.id] for i in items if not i.answerable])
+    grid = np.unique(np.concatenate([[0.0], ans, una, [1.0]]))
+    ans_refused = np.asarray([(ans < t).mean() for t in grid])
+    una_refused = np.asarray([(una < t).mean() for t in grid])
+    ok = np.where(ans_refused <= max_refused)[0]
+    best = ok[np.argmax(una_refused[ok] - 1e-9 * grid[ok])] if len(ok) else 0
+    t = float(grid[best])
+    above = ans[ans >= t]
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(grid, ans_refused, label=f"answerable letters refused (n={len(ans)})")
+    ax.plot(grid, una_refused, label=f"unanswerable letters refused (n={len(una)})")
+    ax.axvline(t, color="grey", linestyle="--", label=f"operating point {t:.3f}")
+    ax.axhline(max_refused, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("answerability threshold")
+    ax.set_ylabel("share refused")
+    ax.set_title("Refusal: real letters vs questions the standards do not answer")
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    png = OUT / "refusal_curve.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return {
+        "threshold": round(t, 4),
+        "answerable_refused": round(float((ans < t).mean()), 3),
+        "unanswerable_refused": round(float((una < t).mean()), 3),
+        "min_answerable_score": round(float(above.min()), 4) if len(above) else None,
+        "png": str(png),
+    }
+
+
+def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | None, train: bool):
+    """Start a Neo4j, ingest ``files``, build the index; return (server, driver, retriever, service)."""
+    from neo4j import GraphDatabase
+
+    from kg.local_server import LocalNeo4j
+    from kgqa.settings import Settings
+    from kgqa.wiring import build_ingest_service, build_qa_service
+    from serving.retrieval import HybridRetriever, IndexStore, load_model
+
+    server = LocalNeo4j(server_home, _free_port(), heap_mb=768, pagecache_mb=128)
+    server.start(timeout=240)
+    driver = GraphDatabase.driver(server.bolt_uri, auth=None, notifications_min_severity="OFF")
+    settings = Settings(neo4j_uri=server.bolt_uri, home=home)
+    t0 = time.perf_counter()
+    report = build_ingest_service(settings, driver).ingest(files)
+    ingest_s = round(time.perf_counter() - t0, 1)
+    if report.failed:
+        print(f"ingestion failures: {report.failed}", file=sys.stderr)
+    config = settings.retrieval_config()
+    config.stale_check_s = 0
+    store = IndexStore(home, driver, config)
+    build = store.update()
+    if train:
+        from kgqa.commands.index import train_retrieval_model
+
+        model_file = train_retrieval_model(settings, driver, store, quiet=True).path
+    model = load_model(home, Path(model_file) if model_file else None)
+    retriever = HybridRetriever(store, driver, model, config)
+    service = build_qa_service(settings, driver, retriever=retriever)
+    info = {
+        "ingest_s": ingest_s,
+        "index_build_s": build.seconds,
+        "units": build.units,
+        "clauses": build.clauses,
+    }
+    return server, driver, retriever, service, info
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--uri", help="an existing Neo4j to use (corpus ingested into it unless --no-ingest)")
-    ap.add_argument("--no-ingest", action="store_true", help="the graph at --uri already holds the corpus")
-    ap.add_argument("--no-dense", action="store_true", help="skip the dense index (faster)")
-    ap.add_argument("--dense-weight", type=float, default=0.3, help="dense weight of the extra fusion row")
-    ap.add_argument("--home", type=Path, help="keep the index (and its embedding cache) here between runs")
+    ap.add_argument("--model", type=Path, help="retrieval model JSON (default: the packaged one)")
+    ap.add_argument("--train", action="store_true", help="learn the model on the bench's graph first")
+    ap.add_argument("--calibrate", action="store_true", help="sweep the refusal threshold and plot it")
+    ap.add_argument("--write-threshold", action="store_true", help="store the chosen threshold in --model")
+    ap.add_argument("--max-answerable-refused", type=float, default=0.05)
+    ap.add_argument("--no-tidy", action="store_true", help="skip phase 2 (the 76 questions written here)")
+    ap.add_argument("--no-answers", action="store_true", help="skip the service's answers (faster)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from kgqa.logging import configure_logging
 
-    configure_logging("WARNING")  # stdout carries the table or the JSON only
-    if not args.no_ingest and not (_shared_corpus() / "laws").is_dir():
-        print(f"shared corpus not found at {_shared_corpus()} (set KGQA_SHARED_DIR); nothing to measure")
+    configure_logging("WARNING")
+    corpus = shared_dir() / "corpus"
+    if not (corpus / "cas-all").is_dir():
+        print(f"shared corpus not found at {corpus} (set KGQA_SHARED_DIR); nothing to measure")
         sys.exit(0)
-    from kg.local_server import LocalNeo4j
-
-    server = None
-    uri = args.uri
     work = Path(tempfile.mkdtemp(prefix="kgqa-bench-retrieval-"))
-    if uri is None:
-        server = LocalNeo4j(work / "neo4j", _free_port(), heap_mb=768, pagecache_mb=128)
-        server.start(timeout=240)
-        uri = server.bolt_uri
+    result: dict = {}
+    server, driver, retriever, service, info = _phase(
+        work / "neo4j-cas",
+        sorted((corpus / "cas-all").glob("*.md")),
+        work / "home-cas",
+        args.model,
+        args.train,
+    )
     try:
-        result = run(
-            uri,
-            args.home or work / "home",
-            ingest=not args.no_ingest,
-            dense=not args.no_dense,
-            dense_weight=args.dense_weight,
-        )
+        index = retriever.store.current()
+        items = load_letters(index.documents) + load_unanswerable()
+        rows, answerability = _evaluate(retriever, index, items, None if args.no_answers else service)
+        result["letters"] = {
+            "graph": info,
+            "answerable": sum(i.answerable for i in items),
+            "with_articles": sum(bool(i.articles) for i in items),
+            "unanswerable": sum(not i.answerable for i in items),
+            "rows": rows,
+        }
+        dev31 = [i for i in items if i.source in ("letters", "unanswerable")]
+        result["letters"]["rows_dev31"] = _evaluate(retriever, index, dev31)[0]
+        if args.calibrate:
+            point = calibrate(items, answerability, args.max_answerable_refused)
+            result["calibration"] = point
+            if args.write_threshold:
+                from serving.retrieval import RetrievalModel
+
+                target = args.model or retriever_model_path(work / "home-cas")
+                model = RetrievalModel.load(target)
+                model.threshold = point["threshold"]
+                model.meta["calibration"] = point
+                model.save(target)
+                result["calibration"]["written_to"] = str(target)
     finally:
-        if server is not None:
+        driver.close()
+        server.stop()
+    if not args.no_tidy:
+        files = sorted((corpus / "laws").glob("*.md")) + sorted((corpus / "standards").glob("*.md"))
+        server, driver, retriever, service, info = _phase(
+            work / "neo4j-tidy", files, work / "home-tidy", args.model, False
+        )
+        try:
+            items = load_tidy()
+            rows, _ = _evaluate(
+                retriever, retriever.store.current(), items, None if args.no_answers else service
+            )
+            result["tidy"] = {"graph": info, "questions": len(items), "rows": rows}
+        finally:
+            driver.close()
             server.stop()
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        print_table(result)
+        print_tables(result)
+
+
+def retriever_model_path(home: Path) -> Path:
+    from serving.retrieval import model_path
+
+    return model_path(home)
+
+
+def print_tables(result: dict) -> None:
+    cols = ["doc@1", "doc@5", "art@1", "art@5", "refused(ans)", "refused(unans)", "p50 ms", "p95 ms"]
+
+    def table(title: str, rows: dict) -> None:
+        print(title)
+        print(f"  {'':22s}" + "".join(f"{c:>15s}" for c in cols))
+        for name, row in rows.items():
+            cells = "".join(f"{'' if row.get(c) is None else row[c]:>15}" for c in cols)
+            print(f"  {name:22s}{cells}")
+
+    letters = result["letters"]
+    table(
+        f"Real letters: {letters['answerable']} answerable ({letters['with_articles']} with gold articles), "
+        f"{letters['unanswerable']} unanswerable; graph {letters['graph']}",
+        letters["rows"],
+    )
+    table("The 31 letters of citation_dev.jsonl alone (+ the unanswerable set)", letters["rows_dev31"])
+    if "calibration" in result:
+        print(f"calibration: {result['calibration']}")
+    if "tidy" in result:
+        tidy = result["tidy"]
+        table(f"eval/questions.jsonl ({tidy['questions']} written here); graph {tidy['graph']}", tidy["rows"])
 
 
 if __name__ == "__main__":

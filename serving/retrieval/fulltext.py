@@ -8,7 +8,6 @@ import neo4j
 
 from kg import queries as q
 from kg.writer import graph_errors
-from serving.types import RetrievedClause
 
 # Lucene query syntax characters; the question is matched as plain terms, never as syntax.
 _LUCENE_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/]|&&|\|\|)')
@@ -20,8 +19,15 @@ def escape_lucene(text: str) -> str:
     return re.sub(r"\b(AND|OR|NOT)\b", lambda m: m.group(1).lower(), cleaned)
 
 
+def terms_query(terms: list[str]) -> str:
+    """A Lucene query that ORs each term as a phrase: bounded by the number of terms, not by
+    the length of the question (the ``cjk`` analyzer turns a phrase into its bigrams)."""
+    parts = [f'"{escape_lucene(t)}"' for t in terms if t.strip()]
+    return " OR ".join(parts)
+
+
 class FulltextRetriever:
-    """Clauses ranked by Neo4j's full-text score for the question.
+    """Clauses ranked by Neo4j's full-text score for a question's key terms.
 
     Args:
         driver: an open ``neo4j.Driver``.
@@ -34,28 +40,13 @@ class FulltextRetriever:
         self._driver = driver
         self._database = database
 
-    def retrieve(self, question: str, k: int) -> list[RetrievedClause]:
-        query = escape_lucene(question).strip()
+    def search_terms(self, terms: list[str], k: int) -> list[str]:
+        """Active clause ids by full-text score for a bounded list of key terms."""
+        query = terms_query(terms)
         if not query:
             return []
         with graph_errors():
             records, _, _ = self._driver.execute_query(
-                q.FULLTEXT_CLAUSES, query=query, k=k, fetch=k * 4, database_=self._database, routing_="r"
+                q.FULLTEXT_CLAUSE_IDS, query=query, k=k, fetch=k * 4, database_=self._database, routing_="r"
             )
-        return [
-            RetrievedClause(
-                clause_id=r["clause_id"],
-                version=r["version"],
-                doc_id=r["doc_id"],
-                doc_title=r["doc_title"],
-                doc_version=r["doc_version"] or 1,
-                number=r["number"],
-                text=r["text"],
-                section_path=list(r["section_path"] or []),
-                page_start=r["page_start"],
-                page_end=r["page_end"],
-                score=float(r["score"]),
-                sources={self.name: rank},
-            )
-            for rank, r in enumerate(records, start=1)
-        ]
+        return [r["clause_id"] for r in records]

@@ -1,16 +1,17 @@
-"""Hybrid retrieval: direct references, BM25, dense, Neo4j full-text and graph expansion, fused.
+"""Hybrid retrieval in two stages: many first-stage rankings fused, then a learned rerank.
 
 The order of work for one question:
 
-1. named documents/articles (``收入准则第五条``) are resolved against the alias table;
-2. BM25, dense and full-text each rank clauses (chunks count for their clause: best unit wins);
-3. the "min evidence" rule: unless the question names a clause, some lexical candidate must
-   contain enough of the question's content words — otherwise there is nothing to cite and the
-   service answers NO_EVIDENCE instead of letting a model improvise over unrelated clauses;
-4. weighted RRF fuses the rankings (plus ``doc``: candidates from a named document);
-5. the graph adds neighbours of the top hits as a low-weight ranking;
-6. named clauses go first, then the fused order; the top k are read from the graph (the active
-   version, with provenance) and returned.
+1. the question is cut into greeting, quotes, background and ask (serving/retrieval/question.py);
+2. first stage, each ranking clauses from one angle: standards and articles the letter names
+   (``direct``, and the named documents' best clauses, ``doc``), BM25 over the whole letter and
+   over the ask alone, dense bge-small-zh over the ask, Neo4j full-text over the letter's key
+   terms, the quote lookup, and graph neighbours of the best hits;
+3. weighted RRF fuses them into a pool of candidates (``rerank_depth``);
+4. second stage: the reranker scores each candidate on features that see the whole question
+   (serving/retrieval/features.py), and the answerability model scores the question from the
+   reranked top; below the calibrated threshold the service answers NO_EVIDENCE;
+5. the top k come back from the in-process snapshot (provenance included), with no graph read.
 """
 
 from __future__ import annotations
@@ -19,38 +20,70 @@ import time
 from dataclasses import dataclass, field
 
 import neo4j
+import numpy as np
 import structlog
 
-from kg import queries as q
-from kg.writer import graph_errors
-from kgqa.errors import GraphUnavailable
+from kgqa.errors import ConfigError, GraphUnavailable
 from serving.retrieval.config import RetrievalConfig
-from serving.retrieval.expansion import GraphExpander
+from serving.retrieval.direct import DirectMatch
+from serving.retrieval.features import (
+    CandidateScorer,
+    Signals,
+    best_by_clause,
+    merge_max,
+    wants_quantity,
+)
 from serving.retrieval.fulltext import FulltextRetriever
 from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.index import IndexStore, RetrievalIndex
+from serving.retrieval.question import Question, parse_question
+from serving.retrieval.rerank import RetrievalModel
 from serving.types import RetrievedClause
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
-class Rankings:
-    """Everything retrieval decided for one question, before reading clauses from the graph.
+class Candidate:
+    """A reranked candidate: its clause, reranker log-odds and the first-stage ranks it had."""
 
-    ``rankings`` holds each retriever's clause ids (best first); ``fused`` the final order;
-    ``evidence`` whether the min-evidence rule let the question through.
+    clause_id: str
+    doc_id: str
+    logit: float
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Rankings:
+    """Everything retrieval decided for one question (the benchmark and the trainer read it).
+
+    Attributes:
+        question: the question as asked.
+        parsed: its parts.
+        signals: the first stage's rankings and per-clause signals.
+        fused: the RRF pool, best first.
+        candidates: the pool reranked, best first.
+        answerable: P(the manuals answer it), from the answerability model.
+        evidence: whether the service answers (answerable above the threshold, or an article
+            named outright).
     """
 
     question: str
-    tokens: list[str]
-    rankings: dict[str, list[str]] = field(default_factory=dict)
-    direct_docs: list[str] = field(default_factory=list)
-    coverage: float = 0.0
-    matched_terms: int = 0
-    corpus_share: float = 0.0
-    evidence: bool = True
+    parsed: Question
+    signals: Signals
     fused: list[Fused] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    answerable: float = 1.0
+    evidence: bool = True
+
+    @property
+    def rankings(self) -> dict[str, list[str]]:
+        return self.signals.rankings
+
+    @property
+    def order(self) -> list[str]:
+        """The final clause order (empty when refused)."""
+        return [c.clause_id for c in self.candidates] if self.evidence else []
 
 
 class HybridRetriever:
@@ -58,8 +91,10 @@ class HybridRetriever:
 
     Args:
         store: the index store (loaded; a stale index is refreshed in the background).
-        driver: an open ``neo4j.Driver`` (full-text, expansion, reading the returned clauses).
-        config: weights and rules; defaults to ``store.config``.
+        driver: an open ``neo4j.Driver`` (the full-text ranking).
+        model: the learned reranker and answerability model (``load_model``); ``None`` only to
+            collect first-stage signals for training one.
+        config: weights and depths; defaults to ``store.config``.
         database: Neo4j database; ``None`` = the server default.
     """
 
@@ -69,116 +104,158 @@ class HybridRetriever:
         self,
         store: IndexStore,
         driver: neo4j.Driver,
+        model: RetrievalModel | None,
         config: RetrievalConfig | None = None,
         database: str | None = None,
     ) -> None:
         self.store = store
+        self.model = model
         self.config = config or store.config
-        self._driver = driver
-        self._database = database
         self._fulltext = FulltextRetriever(driver, database)
-        self._expander = GraphExpander(driver, database)
 
     # -- the Retriever protocol ---------------------------------------------------------------
     def retrieve(self, question: str, k: int) -> list[RetrievedClause]:
         t0 = time.perf_counter()
         ranked = self.rank(question)
         if not ranked.evidence:
-            log.debug("retrieval.no_evidence", coverage=round(ranked.coverage, 3), terms=ranked.matched_terms)
+            log.debug("retrieval.no_evidence", answerable=round(ranked.answerable, 3))
             return []
-        fused = ranked.fused
-        clauses = self._read_clauses([f.clause_id for f in fused[: k * 2]])
+        index = self.store.current()
         out: list[RetrievedClause] = []
-        for f in fused:
-            clause = clauses.get(f.clause_id)
-            if clause is None:
+        for cand in ranked.candidates[:k]:
+            record = index.clauses.get(cand.clause_id)
+            if record is None:
                 continue
-            clause.score = round(f.score, 6)
-            clause.sources = dict(f.sources)
-            out.append(clause)
-            if len(out) == k:
-                break
+            out.append(
+                RetrievedClause(
+                    clause_id=record.clause_id,
+                    version=record.version,
+                    doc_id=record.doc_id,
+                    doc_title=record.doc_title,
+                    doc_version=record.doc_version,
+                    number=record.number,
+                    text=record.text,
+                    section_path=list(record.section_path),
+                    page_start=record.page_start,
+                    page_end=record.page_end,
+                    score=round(cand.logit, 4),
+                    sources=dict(cand.sources),
+                )
+            )
         log.debug("retrieval.done", k=k, returned=len(out), ms=round((time.perf_counter() - t0) * 1000, 1))
         return out
 
-    # -- ranking ------------------------------------------------------------------------------
-    def rank(self, question: str, *, expand: bool = True) -> Rankings:
-        """All rankings and the fused order for ``question`` (the benchmark scores each one)."""
+    # -- first stage --------------------------------------------------------------------------
+    def signals(self, question: str) -> tuple[Question, Signals]:
+        """Parse the question and run every first-stage ranking (no reranking yet)."""
         self._refresh()
         index = self.store.current()
         cfg = self.config
-        ranked = Rankings(question, index.tokenizer.tokens(question))
-        direct = index.direct.resolve(question)
-        ranked.direct_docs = direct.doc_ids
-        ranked.rankings["direct"] = [c for c in direct.clause_ids if c in index.clause_docs]
-        bm25_units = index.bm25.search(ranked.tokens, cfg.depth * 3)
-        ranked.rankings["bm25"] = _clauses_of(index, [u for u, _ in bm25_units], cfg.depth)
-        if index.dense is not None and (cfg.weight("dense") > 0 or cfg.build_dense):
-            vector = self.store.encoder.encode([question])[0]
-            dense_units = index.dense.search(vector, cfg.depth * 3)
-            ranked.rankings["dense"] = _clauses_of(index, [u for u, _ in dense_units], cfg.depth)
-        if cfg.weight("fulltext") > 0:
-            hits = self._fulltext.retrieve(question, cfg.depth)
-            ranked.rankings["fulltext"] = [h.clause_id for h in hits if h.clause_id in index.clause_docs]
-        self._judge_evidence(index, ranked, [u for u, _ in bm25_units[: cfg.depth]])
-        if direct.doc_ids and cfg.weight("doc") > 0:
-            pool = weighted_rrf(
-                {n: ranked.rankings[n] for n in ("bm25", "dense", "fulltext") if n in ranked.rankings},
-                cfg.weights,
-                cfg.rrf_k,
+        parsed = parse_question(question)
+        tok = index.tokenizer
+        ask_tokens = tok.tokens(parsed.ask)
+        body_tokens = tok.tokens(" ".join([parsed.body, *parsed.quotes]))
+        ask_terms = _terms(ask_tokens)
+        body_terms = _key_terms(index, body_tokens, cfg.max_query_terms)
+        direct = index.direct.resolve(parsed.text)
+        rankings: dict[str, list[str]] = {"direct": [c for c in direct.clause_ids if c in index.clause_docs]}
+        depth = cfg.depth
+        rankings["bm25"] = list(best_by_clause(index.bm25.search(body_terms, depth * 3), index.units, depth))
+        rankings["bm25_ask"] = list(
+            best_by_clause(index.bm25.search(ask_terms, depth * 3), index.units, depth)
+        )
+        dense_sims: dict[str, float] = {}
+        if index.dense is not None and index.vectors is not None and cfg.weight("dense") > 0:
+            vector = self.store.encoder.encode_queries([_dense_query(parsed, cfg.dense_query_chars)])[0]
+            sims = index.vectors @ vector
+            top = np.argsort(-sims)[: depth * 3]
+            by_clause = best_by_clause(((int(u), float(sims[u])) for u in top), index.units, depth)
+            rankings["dense"] = list(by_clause)
+            dense_sims = _clause_sims(index, sims)
+        if cfg.weight("fulltext") > 0 and body_terms:
+            hits = self._fulltext.search_terms(body_terms[: cfg.fulltext_terms], depth)
+            rankings["fulltext"] = [c for c in hits if c in index.clause_docs]
+        quote_scores = merge_max(
+            best_by_clause(index.quotes.lookup(quote, depth), index.units, 10) for quote in parsed.quotes
+        )
+        rankings["quote"] = sorted(quote_scores, key=lambda c: -quote_scores[c])
+        signals = Signals(
+            ask_terms=ask_terms,
+            body_terms=body_terms,
+            rankings=rankings,
+            direct=direct,
+            quote_scores=quote_scores,
+            dense_sims=dense_sims,
+            wants_quantity=wants_quantity(parsed.ask),
+        )
+        rankings["doc"] = self._named_document_clauses(index, signals)
+        pool = self._fuse(rankings)
+        seeds = [f.clause_id for f in pool[: cfg.expand_top]]
+        neighbours: list[str] = []
+        for seed in seeds:
+            neighbours.extend(n for n in index.neighbours.get(seed, []) if n not in neighbours)
+        rankings["graph"] = [n for n in neighbours if n not in seeds]
+        return parsed, signals
+
+    def _named_document_clauses(self, index: RetrievalIndex, signals: Signals) -> list[str]:
+        """The best clauses of each document the question names, by coverage of the ask.
+
+        A letter that names 《企业会计准则第21号——租赁》 and asks about 初始直接费用 wants the
+        lease clause on initial direct costs even when no lexical ranking put it in the pool.
+        """
+        direct: DirectMatch = signals.direct
+        if not direct.doc_ids or not signals.ask_terms:
+            return []
+        scorer = CandidateScorer(index)
+        out: list[tuple[float, str]] = []
+        for doc in direct.doc_ids[:4]:
+            clauses = [c for c, d in index.clause_docs.items() if d == doc]
+            scored = sorted(((scorer.coverage(signals.ask_terms, c), c) for c in clauses), reverse=True)
+            out.extend(
+                (s * direct.confidence.get(doc, 0.5), c)
+                for s, c in scored[: self.config.doc_clauses]
+                if s > 0
             )
-            wanted = set(direct.doc_ids)
-            ranked.rankings["doc"] = [
-                f.clause_id for f in pool if index.clause_docs.get(f.clause_id) in wanted
-            ]
-        fused = self._fuse(ranked.rankings)
-        if expand and cfg.weight("graph") > 0 and fused:
-            seeds = [f.clause_id for f in fused[: cfg.expand_top]]
-            ranked.rankings["graph"] = self._expander.neighbours(
-                seeds, max_entity_clauses=cfg.expand_max_entity_clauses
-            )
-            fused = self._fuse(ranked.rankings)
-        ranked.fused = self._order(fused, ranked.rankings["direct"])
-        return ranked
+        return [c for _, c in sorted(out, key=lambda p: -p[0])]
+
+    def pool(self, signals: Signals) -> list[str]:
+        """The candidates the reranker scores: the fused top ``rerank_depth``."""
+        return [f.clause_id for f in self._fuse(signals.rankings)[: self.config.rerank_depth]]
 
     def _fuse(self, rankings: dict[str, list[str]]) -> list[Fused]:
         fused = weighted_rrf(rankings, self.config.weights, self.config.rrf_k)
         return [f for f in fused if f.score > 0]
 
-    def _order(self, fused: list[Fused], direct: list[str]) -> list[Fused]:
-        """Named clauses first (whatever the other retrievers think), the fused order after."""
-        if not self.config.direct_first or not direct:
-            return fused
-        by_id = {f.clause_id: f for f in fused}
-        head = [by_id[c] for c in direct if c in by_id]
-        return head + [f for f in fused if f.clause_id not in set(direct)]
+    # -- second stage -------------------------------------------------------------------------
+    def rank(self, question: str) -> Rankings:
+        """Both stages for ``question``: the reranked candidates and the refusal decision."""
+        parsed, signals = self.signals(question)
+        return self.rerank(question, parsed, signals)
 
-    def _judge_evidence(self, index: RetrievalIndex, ranked: Rankings, bm25_units: list[int]) -> None:
-        """The min-evidence rule, on the question's multi-character content words.
-
-        Two measures, both IDF-weighted: how much of the question the corpus knows at all, and
-        how much of it the best lexical candidate (a BM25 unit or a full-text clause) contains.
-        """
-        cfg = self.config
-        terms = [t for t in dict.fromkeys(ranked.tokens) if len(t) >= 2] or list(dict.fromkeys(ranked.tokens))
-        units = list(bm25_units)
-        for cid in ranked.rankings.get("fulltext", [])[: cfg.depth]:
-            units.extend(index.units_of(cid))
-        best = (0.0, 0)
-        for u in dict.fromkeys(units):
-            best = max(best, index.bm25.support(terms, u, index.units[u].text))
-        ranked.coverage, ranked.matched_terms = best
-        ranked.corpus_share = index.bm25.corpus_share(terms)
-        if ranked.rankings["direct"] or cfg.min_coverage <= 0:
-            ranked.evidence = True
-            return
-        need = min(cfg.min_matched_terms, len(terms))
-        ranked.evidence = (
-            bool(terms)
-            and best[0] >= cfg.min_coverage
-            and best[1] >= need
-            and ranked.corpus_share >= cfg.min_corpus_share
-        )
+    def rerank(
+        self, question: str, parsed: Question, signals: Signals, exclude: set[str] | None = None
+    ) -> Rankings:
+        """Rerank the pool and decide answerability; ``exclude`` hides documents (training)."""
+        if self.model is None:
+            raise ConfigError("this retriever has no retrieval model; load one with load_model()")
+        index = self.store.current()
+        fused = self._fuse(signals.rankings)
+        pool = [f.clause_id for f in fused[: self.config.rerank_depth]]
+        scorer = CandidateScorer(index)
+        ids, matrix = scorer.features(signals, pool, exclude)
+        logits = self.model.reranker.logits(matrix)
+        answer_x = scorer.answerability(signals, ids, matrix, logits, exclude)
+        answerable = float(self.model.answerability.probabilities(answer_x.reshape(1, -1))[0])
+        sources = {f.clause_id: f.sources for f in fused}
+        order = np.argsort(-logits, kind="stable") if len(ids) else []
+        candidates = [
+            Candidate(ids[i], index.clause_docs[ids[i]], float(logits[i]), dict(sources.get(ids[i], {})))
+            for i in order
+        ]
+        threshold = self.model.threshold if self.config.refuse else None
+        named_article = any(c in signals.direct.clause_ids for c in ids)
+        evidence = bool(candidates) and (threshold is None or answerable >= threshold or named_article)
+        return Rankings(question, parsed, signals, fused, candidates, answerable, evidence)
 
     def _refresh(self) -> None:
         try:
@@ -186,37 +263,41 @@ class HybridRetriever:
         except GraphUnavailable:
             log.warning("retrieval.stale_check_failed")
 
-    # -- reading clauses ------------------------------------------------------------------------
-    def _read_clauses(self, clause_ids: list[str]) -> dict[str, RetrievedClause]:
-        if not clause_ids:
-            return {}
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(
-                q.RETRIEVAL_CLAUSES, clause_ids=clause_ids, database_=self._database, routing_="r"
-            )
-        return {
-            r["clause_id"]: RetrievedClause(
-                clause_id=r["clause_id"],
-                version=r["version"],
-                doc_id=r["doc_id"],
-                doc_title=r["doc_title"],
-                doc_version=r["doc_version"] or 1,
-                number=r["number"] or "",
-                text=r["text"] or "",
-                section_path=list(r["section_path"] or []),
-                page_start=r["page_start"] or 0,
-                page_end=r["page_end"] or 0,
-                score=0.0,
-            )
-            for r in records
-        }
+
+def _terms(tokens: list[str]) -> list[str]:
+    """Distinct content terms (two characters or more when there are any)."""
+    distinct = list(dict.fromkeys(tokens))
+    return [t for t in distinct if len(t) >= 2] or distinct
 
 
-def _clauses_of(index: RetrievalIndex, units: list[int], limit: int) -> list[str]:
-    """Unit hits -> clause ids, each clause at the rank of its best unit."""
-    out: dict[str, None] = {}
-    for u in units:
-        out.setdefault(index.units[u].clause_id, None)
-        if len(out) >= limit:
-            break
-    return list(out)
+def _key_terms(index: RetrievalIndex, tokens: list[str], limit: int) -> list[str]:
+    """The ``limit`` most informative distinct terms of a long text (IDF × frequency, capped)."""
+    counts: dict[str, int] = {}
+    for t in tokens:
+        if len(t) >= 2:
+            counts[t] = counts.get(t, 0) + 1
+    if not counts:
+        return list(dict.fromkeys(tokens))[:limit]
+    bm25 = index.bm25
+    ranked = sorted(counts, key=lambda t: -(bm25.idf(t) * (1 + np.log(counts[t]))))
+    return ranked[:limit]
+
+
+def _dense_query(parsed: Question, limit: int) -> str:
+    """What the encoder reads: the ask, with the last background sentence when the ask is bare."""
+    ask = parsed.ask
+    if len(ask) < 20 and parsed.background:
+        ask = parsed.background[-1] + ask
+    return ask[:limit]
+
+
+def _clause_sims(index: RetrievalIndex, sims: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for u, unit in enumerate(index.units):
+        s = float(sims[u])
+        if s > out.get(unit.clause_id, -1.0):
+            out[unit.clause_id] = s
+    return out
+
+
+__all__ = ["Candidate", "HybridRetriever", "Rankings"]

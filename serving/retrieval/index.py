@@ -5,6 +5,8 @@ Layout under ``$KGQA_HOME/index`` (or ``RetrievalConfig.index_dir``)::
     CURRENT                      name of the snapshot in use (replaced atomically)
     snapshots/<name>/meta.json   graph version it was built at, model, counts, tokenizer user words
     snapshots/<name>/units.json  indexed units (clauses and chunks of long clauses)
+    snapshots/<name>/clauses.json the active clauses with provenance (what Ask returns, no graph read)
+    snapshots/<name>/neighbours.json graph neighbours of each clause (for expansion)
     snapshots/<name>/bm25/       bm25s matrices + token lists
     snapshots/<name>/dense.faiss IndexIDMap2(IndexFlatIP), when dense retrieval is on
     embeddings/<model>.npz       vectors by text SHA-256 (survives snapshots)
@@ -16,6 +18,7 @@ reference are swapped. Readers holding the old :class:`RetrievalIndex` finish th
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import threading
@@ -26,22 +29,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import neo4j
+import numpy as np
 import structlog
 
-from kg import queries as q
-from kg.writer import graph_errors
+from kg.snapshot import ChunkText, ClauseRecord, GraphSnapshot, read_snapshot
+from kg.snapshot import graph_version as read_graph_version
 from kgqa.errors import NotReady
 from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.dense import DenseIndex, EmbeddingCache, Encoder
-from serving.retrieval.direct import AliasTable, DirectResolver
+from serving.retrieval.direct import AliasTable, DirectResolver, StandardNames
+from serving.retrieval.quotes import QuoteIndex
 from zhtext import Tokenizer
 
 log = structlog.get_logger(__name__)
 
-FORMAT = 1
-TERM_MAX_CHARS = 8
-"""Longest defined term made a user word (see ``kg.queries.DEFINED_TERMS``)."""
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ class IndexReport:
 
 
 class RetrievalIndex:
-    """One immutable snapshot: units, BM25, optional dense index, and the document alias table.
+    """One immutable snapshot: clauses, units, BM25, dense vectors, quotes, names and neighbours.
+
+    Everything an Ask needs to choose its clauses is here, in memory: retrieval makes no Neo4j
+    read (the answer's verification does, against the current graph).
 
     ``tokenizer`` is the one the snapshot's BM25 tokens were made with (the graph's defined terms
     as user words): questions must be cut the same way to meet them.
@@ -79,7 +85,9 @@ class RetrievalIndex:
     def __init__(
         self,
         units: list[Unit],
+        clauses: list[ClauseRecord],
         documents: list[tuple[str, str]],
+        neighbours: dict[str, list[str]],
         bm25: Bm25Index,
         dense: DenseIndex | None,
         graph_version: int,
@@ -88,7 +96,10 @@ class RetrievalIndex:
         tokenizer: Tokenizer,
     ) -> None:
         self.units = units
+        self.clauses = {c.clause_id: c for c in clauses}
         self.documents = documents
+        self.doc_titles = dict(documents)
+        self.neighbours = neighbours
         self.bm25 = bm25
         self.dense = dense
         self.graph_version = graph_version
@@ -99,18 +110,57 @@ class RetrievalIndex:
         self._units_by_clause: dict[str, list[int]] = {}
         for i, u in enumerate(units):
             self._units_by_clause.setdefault(u.clause_id, []).append(i)
+        self.quotes = QuoteIndex([u.text for u in units])
+        self.vectors: np.ndarray | None = dense.vectors() if dense is not None else None
         self.direct = DirectResolver(
             AliasTable(documents),
             DirectResolver.article_map((u.clause_id, u.doc_id, u.number) for u in units if u.chunk < 0),
+            StandardNames(documents),
         )
+        # term -> document -> occurrences (chunks excluded: they repeat their clause's words)
+        self._term_docs: dict[str, dict[str, int]] = {}
+        for i, u in enumerate(units):
+            if u.chunk >= 0:
+                continue
+            for tok in bm25.unit_tokens(i):
+                per_doc = self._term_docs.setdefault(tok, {})
+                per_doc[u.doc_id] = per_doc.get(u.doc_id, 0) + 1
+        self._doc_totals: dict[str, int] = {}
+        for per_doc in self._term_docs.values():
+            for doc, n in per_doc.items():
+                self._doc_totals[doc] = self._doc_totals.get(doc, 0) + n
+        self._total_terms = sum(self._doc_totals.values())
 
     def units_of(self, clause_id: str) -> list[int]:
         """Positions of the clause's own unit and of its chunks."""
         return self._units_by_clause.get(clause_id, [])
 
+    def term_docs(self, term: str) -> set[str]:
+        """Documents that use ``term`` as a word."""
+        return set(self._term_docs.get(term, ()))
+
+    def logprob(self, term: str, exclude: set[str] | frozenset[str] = frozenset()) -> float:
+        """log P(term) in the indexed clauses (add-half smoothed unigram), without ``exclude``'s documents."""
+        per_doc = self._term_docs.get(term, {})
+        count = sum(n for d, n in per_doc.items() if d not in exclude)
+        total = self._total_terms - sum(self._doc_totals.get(d, 0) for d in exclude)
+        return math.log((count + 0.5) / max(1, total))
+
     @property
     def clause_count(self) -> int:
         return len(self.clause_docs)
+
+
+def units_of(clauses: list[ClauseRecord]) -> list[Unit]:
+    """The indexed units: each clause whole, and each chunk of a long clause on its own."""
+    units: list[Unit] = []
+    for c in clauses:
+        units.append(Unit(c.clause_id, c.doc_id, c.number, -1, unit_text(c.doc_title, c.number, c.text)))
+        units.extend(
+            Unit(c.clause_id, c.doc_id, c.number, k.ord, unit_text(c.doc_title, c.number, k.text))
+            for k in c.chunks
+        )
+    return units
 
 
 def unit_text(doc_title: str, number: str, text: str) -> str:
@@ -189,11 +239,7 @@ class IndexStore:
         return tokenizer
 
     def graph_version(self) -> int:
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(
-                q.GRAPH_VERSION, database_=self._database, routing_="r"
-            )
-        return int(records[0]["version"]) if records else 0
+        return read_graph_version(self._driver, self._database)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def rebuild(self) -> IndexReport:
@@ -264,40 +310,19 @@ class IndexStore:
             log.exception("retrieval.index_update_failed")
 
     # -- building -----------------------------------------------------------------------------
-    def _read_graph(self) -> tuple[int, list[Unit], list[tuple[str, str]], list[str]]:
-        version = self.graph_version()  # read first: a concurrent ingestion makes the index look stale
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(
-                q.RETRIEVAL_UNITS, database_=self._database, routing_="r"
-            )
-            docs, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database, routing_="r")
-            terms, _, _ = self._driver.execute_query(
-                q.DEFINED_TERMS, max_chars=TERM_MAX_CHARS, database_=self._database, routing_="r"
-            )
-        units: list[Unit] = []
-        for r in records:
-            title, number = r["doc_title"], r["number"] or ""
-            units.append(
-                Unit(r["clause_id"], r["doc_id"], number, -1, unit_text(title, number, r["text"] or ""))
-            )
-            for chunk in r["chunks"]:
-                units.append(
-                    Unit(
-                        r["clause_id"],
-                        r["doc_id"],
-                        number,
-                        int(chunk["ord"]),
-                        unit_text(title, number, chunk["text"]),
-                    )
-                )
-        documents = sorted((d["doc_id"], d["title"] or d["doc_id"]) for d in docs)
-        return version, units, documents, [t["name"] for t in terms]
+    def _read_graph(self) -> GraphSnapshot:
+        return read_snapshot(
+            self._driver,
+            self._database,
+            max_entity_clauses=self.config.expand_max_entity_clauses,
+        )
 
     def _build(self, *, fresh: bool) -> IndexReport:
         with self._build_lock:
             t0 = time.perf_counter()
-            version, units, documents, terms = self._read_graph()
-            tokenizer = self._tokenizer_for(terms)
+            snapshot = self._read_graph()
+            units = units_of(snapshot.clauses)
+            tokenizer = self._tokenizer_for(snapshot.terms)
             tokens = [tokenizer.tokens(u.text) for u in units]
             bm25 = Bm25Index(tokens)
             dense, model_key, embedded = None, None, 0
@@ -316,12 +341,23 @@ class IndexStore:
                 dense = DenseIndex.build(vectors, list(range(len(units))))
                 model_key = encoder.model_key
             built_at = datetime.now(UTC).isoformat(timespec="seconds")
-            index = RetrievalIndex(units, documents, bm25, dense, version, built_at, model_key, tokenizer)
+            index = RetrievalIndex(
+                units,
+                snapshot.clauses,
+                snapshot.documents,
+                snapshot.neighbours,
+                bm25,
+                dense,
+                snapshot.graph_version,
+                built_at,
+                model_key,
+                tokenizer,
+            )
             path = self._persist(index, model_key)
             self._swap(index)
             report = IndexReport(
-                graph_version=version,
-                documents=len(documents),
+                graph_version=snapshot.graph_version,
+                documents=len(snapshot.documents),
                 clauses=index.clause_count,
                 units=len(units),
                 embedded=embedded,
@@ -356,6 +392,12 @@ class IndexStore:
         (tmp / "units.json").write_text(
             json.dumps([asdict(u) for u in index.units], ensure_ascii=False), encoding="utf-8"
         )
+        (tmp / "clauses.json").write_text(
+            json.dumps([asdict(c) for c in index.clauses.values()], ensure_ascii=False), encoding="utf-8"
+        )
+        (tmp / "neighbours.json").write_text(
+            json.dumps(index.neighbours, ensure_ascii=False), encoding="utf-8"
+        )
         index.bm25.save(tmp / "bm25")
         if index.dense is not None:
             index.dense.save(tmp / "dense.faiss")
@@ -380,6 +422,10 @@ class IndexStore:
                 log.warning("retrieval.index_format_changed", path=str(path), action="rebuilding")
                 return None
             units = [Unit(**u) for u in json.loads((path / "units.json").read_text(encoding="utf-8"))]
+            clauses = [
+                _clause_record(c) for c in json.loads((path / "clauses.json").read_text(encoding="utf-8"))
+            ]
+            neighbours = json.loads((path / "neighbours.json").read_text(encoding="utf-8"))
             bm25 = Bm25Index.load(path / "bm25")
             dense_path = path / "dense.faiss"
             dense = DenseIndex.load(dense_path) if dense_path.is_file() else None
@@ -389,7 +435,9 @@ class IndexStore:
         documents = [(d[0], d[1]) for d in meta["documents"]]
         return RetrievalIndex(
             units,
+            clauses,
             documents,
+            neighbours,
             bm25,
             dense,
             int(meta["graph_version"]),
@@ -397,3 +445,13 @@ class IndexStore:
             meta["model_key"],
             self._tokenizer_for(meta.get("user_words", [])),  # absent before user words: none were used
         )
+
+
+def _clause_record(data: dict) -> ClauseRecord:
+    return ClauseRecord(
+        **{
+            **data,
+            "section_path": tuple(data.get("section_path") or ()),
+            "chunks": tuple(ChunkText(**k) for k in data.get("chunks") or ()),
+        }
+    )
