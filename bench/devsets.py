@@ -1,0 +1,173 @@
+"""Question sets for the retrieval and answer benchmarks, in one shape.
+
+- ``letters``: the real consultation letters of ../shared/eval/dev/citation_dev.jsonl, plus the
+  questions of the two 实施问答 pages (145.md 收入, 151.md 金融工具), whose gold standards and
+  articles are read from the official answers (the standards and articles each answer cites);
+- ``unanswerable``: eval/unanswerable_letters.jsonl, letters in the same style about what the
+  accounting standards do not regulate (tax rates, labour law, registrations, social insurance);
+- ``tidy``: eval/questions.jsonl, the 76 short questions written here (clause-level gold over the
+  laws and standards of ../shared/corpus).
+
+Scores are by standard number and article, as the real check scores them: a citation's document
+counts through its title's 第N号 (application guides never count), an article through
+(standard number, 第X条).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("KGQA_SHARED_DIR", REPO.parent / "shared"))
+
+
+@dataclass
+class Item:
+    """One question with its gold: standards (numbers), articles ((number, 第X条)) or clause ids."""
+
+    id: str
+    question: str
+    answerable: bool
+    standards: list[int] = field(default_factory=list)
+    articles: list[tuple[int, str]] = field(default_factory=list)
+    clauses: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def standard_number(title: str) -> int | None:
+    """第N号 of an accounting standard's title; None for guides, interpretations and other texts."""
+    if "应用指南" in title or "解释" in title:
+        return None
+    m = re.search(r"企业会计准则第\s*(\d+)\s*号", title)
+    return int(m.group(1)) if m else None
+
+
+def load_letters(documents: Sequence[tuple[str, str]]) -> list[Item]:
+    """The dev letters and the 实施问答 questions (gold read from the official answers)."""
+    dev = shared_dir() / "eval" / "dev"
+    items = []
+    for line in (dev / "citation_dev.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            items.append(
+                Item(
+                    row["id"],
+                    row["question"],
+                    True,
+                    list(row["gold_standards"]),
+                    [(int(n), a) for n, a in row.get("gold_articles") or []],
+                    source="letters",
+                )
+            )
+    for page in ("145", "151"):
+        items.extend(_qa_page(dev / f"{page}.md", page, documents))
+    return items
+
+
+_QA = re.compile(r"^问[：:](?P<q>.+?)\n+答[：:](?P<a>.+?)(?=\n+问[：:]|\n+\* \* \*|\Z)", re.S | re.M)
+_ARTICLES = re.compile(r"第?([零一二三四五六七八九十百]+)条")
+
+
+def _qa_page(path: Path, page: str, documents: Sequence[tuple[str, str]]) -> list[Item]:
+    """问/答 pairs whose answer cites at least one accounting standard."""
+    from serving.retrieval.direct import StandardNames, normalize_question
+
+    names = StandardNames(documents)
+    number_of = {doc_id: standard_number(title) for doc_id, title in documents}
+    text = path.read_text(encoding="utf-8")
+    items = []
+    for i, m in enumerate(_QA.finditer(text)):
+        answer = normalize_question(m.group("a"))
+        standards: list[int] = []
+        articles: list[tuple[int, str]] = []
+        for _start, end, docs in names.mentions(answer):
+            confident = [d for d, conf in docs.items() if conf >= 0.8]
+            numbers = [n for d in confident if (n := number_of.get(d)) is not None]
+            standards.extend(n for n in numbers if n not in standards)
+            tail = re.split(r"[，。；]", answer[end:], maxsplit=1)[0]
+            for a in _ARTICLES.finditer(tail):
+                for n in numbers:
+                    articles.append((n, f"第{a.group(1)}条"))
+        if standards:
+            items.append(
+                Item(f"{page}-{i}", m.group("q").strip(), True, standards, articles, source=f"qa{page}")
+            )
+    return items
+
+
+def load_unanswerable(path: Path = REPO / "eval" / "unanswerable_letters.jsonl") -> list[Item]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Item(r["id"], r["question"], False, source="unanswerable") for r in rows]
+
+
+def load_tidy(path: Path = REPO / "eval" / "questions.jsonl") -> list[Item]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Item(r["id"], r["question"], bool(r["gold"]), clauses=list(r["gold"]), source="tidy") for r in rows
+    ]
+
+
+@dataclass
+class Cited:
+    """A ranked list of citations: (clause id, document title, clause number), best first."""
+
+    clause_id: str
+    title: str
+    number: str
+
+
+def hits(item: Item, cited: Sequence[Cited], k: int) -> dict[str, float | None]:
+    """Document- and article-level hit@k (None where the item has no gold of that level)."""
+    top = cited[:k]
+    if item.clauses:
+        gold = set(item.clauses)
+        docs = {c.split("/", 1)[0] for c in gold}
+        return {
+            "doc": float(any(c.clause_id.split("/", 1)[0] in docs for c in top)),
+            "article": float(any(c.clause_id in gold for c in top)),
+        }
+    numbers = [standard_number(c.title) for c in top]
+    doc = float(any(n in item.standards for n in numbers if n is not None)) if item.standards else None
+    article = None
+    if item.articles:
+        gold_articles = {(n, _canonical_article(a)) for n, a in item.articles}
+        article = float(
+            any(
+                (n, _canonical_article(c.number)) in gold_articles
+                for n, c in zip(numbers, top, strict=True)
+                if n is not None
+            )
+        )
+    return {"doc": doc, "article": article}
+
+
+def _canonical_article(number: str) -> str:
+    from kg.normalize import article_number
+
+    parsed = article_number(number or "")
+    return f"{parsed[0]}{parsed[1]}" if parsed else number
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(sum(vals) / len(vals), 3) if vals else None
+
+
+__all__ = [
+    "Cited",
+    "Item",
+    "hits",
+    "load_letters",
+    "load_tidy",
+    "load_unanswerable",
+    "mean",
+    "standard_number",
+]

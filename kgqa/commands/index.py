@@ -1,0 +1,131 @@
+"""`kgqa index`: the retrieval index (BM25, dense, quotes, snapshot) and the learned second stage."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
+
+index_app = typer.Typer(
+    help="The retrieval index kept under $KGQA_HOME and the reranker learned from the graph.",
+    no_args_is_help=True,
+)
+
+
+def _index_command(rebuild: bool, as_json: bool) -> None:
+    from kgqa.wiring import build_driver, build_index_store
+
+    settings = load_settings()
+    with build_driver(settings) as driver:
+        store = build_index_store(settings, driver)
+        report = store.rebuild() if rebuild else store.update()
+    if as_json:
+        print_json(asdict(report))
+    else:
+        out.print(", ".join(f"{k}={v}" for k, v in asdict(report).items()))
+
+
+@index_app.command("rebuild")
+def index_rebuild(as_json: JsonOpt = False) -> None:
+    """Rebuild the retrieval index from the graph's active clauses and chunks."""
+    _index_command(True, as_json)
+
+
+@index_app.command("update")
+def index_update(as_json: JsonOpt = False) -> None:
+    """Bring the index up to the graph version, embedding only new or changed texts."""
+    _index_command(False, as_json)
+
+
+def train_retrieval_model(
+    settings,
+    driver,
+    store,
+    *,
+    pairs: Path | None = None,
+    max_questions: int | None = None,
+    seed: int = 0,
+    quiet: bool = False,
+):
+    """Learn the reranker and answerability model on this graph's own questions.
+
+    The questions come from ``pairs`` (a ``kgqa dataset build`` folder) or from a dataset built
+    here and now with the default dataset config. The refusal threshold is kept from the model
+    served so far (it is calibrated on real letters by ``bench/bench_retrieval.py --calibrate``).
+    """
+    from serving.retrieval import HybridRetriever, load_model, model_path
+    from serving.retrieval.training import TrainConfig, questions_from_pairs, train
+
+    store.update()
+    if pairs is None:
+        from training.datagen.source import GraphSource
+        from training.dataset import DatasetBuilder
+        from training.dataset_config import DatasetConfig
+
+        work = Path(tempfile.mkdtemp(prefix="kgqa-retrieval-pairs-"))
+        builder = DatasetBuilder.from_config(
+            DatasetConfig.load(None), GraphSource(driver, settings.neo4j_database)
+        )
+        builder.build(work)
+        pairs = work
+    questions = questions_from_pairs(pairs)
+    config = TrainConfig(seed=seed)
+    if max_questions:
+        config.max_questions = max_questions
+    previous = load_model(settings.home, settings.retrieval_config().model_path)
+    retriever = HybridRetriever(store, driver, None, store.config, database=settings.neo4j_database)
+    progress = None
+    if not quiet:
+        from tqdm import tqdm
+
+        def progress(it):
+            return tqdm(list(it), desc="questions", unit="q", file=err.file)
+
+    _, report = train(
+        retriever,
+        questions,
+        model_path(settings.home),
+        config,
+        threshold=previous.threshold,
+        progress=progress,
+    )
+    return report
+
+
+@index_app.command("train")
+def index_train(
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="A `kgqa dataset build` folder (default: build one from the graph now)."),
+    ] = None,
+    max_questions: Annotated[int | None, typer.Option(help="Questions to learn from (default 2500).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling and letter dressing seed.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn the reranker and the answerability model from the graph's own questions.
+
+    Writes $KGQA_HOME/retrieval/model.json, which serving then prefers to the packaged model.
+    """
+    from kgqa.wiring import build_driver, build_index_store
+
+    settings = load_settings()
+    with build_driver(settings) as driver:
+        store = build_index_store(settings, driver)
+        report = train_retrieval_model(
+            settings, driver, store, pairs=pairs, max_questions=max_questions, seed=seed, quiet=as_json
+        )
+    if as_json:
+        print_json(asdict(report))
+        return
+    out.print(
+        f"learned from {report.questions} questions ({report.letters} dressed as letters) in {report.seconds} s"
+    )
+    out.print(f"held out: {report.heldout}")
+    out.print(f"reranker weights: {report.reranker_weights}")
+    out.print(f"answerability weights: {report.answerability_weights}")
+    err.print(f"model: {report.path}")

@@ -1,0 +1,281 @@
+"""Features of the second stage: what the reranker and the answerability model see.
+
+The first stage (BM25, dense, full-text, quotes, named standards, graph neighbours) each rank
+clauses from one angle; fusing their ranks finds candidates but cannot weigh the angles against
+the question at hand. These features look at each candidate with the whole question in view:
+how close it is to the *ask* (not to the background a letter quotes back), whether it holds the
+quoted text, whether its document is the one the letter names, whether it can supply the number
+the ask wants. They are cheap (set lookups over a few dozen candidates) and bounded to [0, 1]
+or close, so a linear model over them stays readable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serving.retrieval.direct import DirectMatch
+
+RANKINGS = ("direct", "doc", "bm25", "bm25_ask", "dense", "fulltext", "quote", "graph")
+"""The first-stage rankings a candidate may come from (also the keys of its ``sources``)."""
+
+CANDIDATE_FEATURES = (
+    *(f"rr_{name}" for name in RANKINGS),
+    "dense_sim",
+    "dense_gap",
+    "ask_cover",
+    "body_cover",
+    "title_cover",
+    "quote",
+    "doc_named",
+    "article_named",
+    "doc_share",
+    "quantity_gap",
+    "opening_article",
+    "log_len",
+)
+
+ANSWERABILITY_FEATURES = (
+    "top_logit",
+    "margin",
+    "ask_domain",
+    "top_dense",
+    "top_ask_cover",
+    "top_quote",
+    "named",
+    "ask_known",
+    "ask_terms",
+    "top_quantity_gap",
+)
+
+_WANTS_QUANTITY = re.compile(
+    r"多少|几(?:天|日|年|个月|月|倍|成|级|项|次)|比例|比率|税率|费率|利率是|征收率|期限|时限|多长|多久|上限|下限|标准是|幅度"
+)
+_HAS_QUANTITY = re.compile(
+    r"[0-9０-９]|百分之|千分之|[一二三四五六七八九十百千]+(?:日|天|年|个月|倍|元|万元|%|个工作日)"
+)
+_OPENING = re.compile(r"^第[一二]条$")
+
+
+@dataclass
+class Signals:
+    """Everything the first stage found for one question, before any candidate is scored.
+
+    Rankings are clause ids best first; ``exclude`` removes documents from every view (the
+    trainer asks "what if the manuals lacked this document?" to learn what silence looks like).
+    """
+
+    ask_terms: list[str]
+    body_terms: list[str]
+    rankings: dict[str, list[str]]
+    direct: DirectMatch
+    quote_scores: dict[str, float] = field(default_factory=dict)
+    dense_sims: dict[str, float] = field(default_factory=dict)
+    wants_quantity: bool = False
+
+
+def wants_quantity(ask: str) -> bool:
+    """Does the ask want a number (多少, 比例, 期限…)? A clause with no number cannot give it."""
+    return bool(_WANTS_QUANTITY.search(ask))
+
+
+def has_quantity(text: str) -> bool:
+    return bool(_HAS_QUANTITY.search(text))
+
+
+def reciprocal_ranks(ids: Sequence[str], keep: Iterable[str] | None = None) -> dict[str, float]:
+    """1/rank of each id (first occurrence), counting only ids in ``keep`` when given."""
+    allowed = set(keep) if keep is not None else None
+    out: dict[str, float] = {}
+    rank = 0
+    for cid in ids:
+        if cid in out or (allowed is not None and cid not in allowed):
+            continue
+        rank += 1
+        out[cid] = 1.0 / rank
+    return out
+
+
+class CandidateScorer:
+    """Computes candidate features against one index (clause texts, IDF, titles).
+
+    Args:
+        index: the RetrievalIndex the signals came from (duck-typed: ``clauses``, ``bm25``,
+            ``units_of``, ``units``, ``clause_docs``, ``term_docs``).
+    """
+
+    def __init__(self, index) -> None:  # noqa: ANN001 - RetrievalIndex, imported lazily to avoid a cycle
+        self._index = index
+
+    def coverage(self, terms: Sequence[str], clause_id: str) -> float:
+        """IDF-weighted share of ``terms`` present in the clause (best of its units)."""
+        if not terms:
+            return 0.0
+        index = self._index
+        best = 0.0
+        for u in index.units_of(clause_id):
+            share, _ = index.bm25.support(terms, u, index.units[u].text)
+            best = max(best, share)
+        return best
+
+    def title_coverage(self, terms: Sequence[str], clause_id: str) -> float:
+        """IDF-weighted share of ``terms`` in the clause's document title and section path."""
+        if not terms:
+            return 0.0
+        c = self._index.clauses.get(clause_id)
+        if c is None:
+            return 0.0
+        heading = (c.doc_title + " " + " ".join(c.section_path)).lower()
+        bm25 = self._index.bm25
+        total = sum(bm25.idf(t) for t in terms)
+        return sum(bm25.idf(t) for t in terms if t in heading) / total if total else 0.0
+
+    def known_share(self, terms: Sequence[str], exclude: set[str]) -> float:
+        """IDF-weighted share of ``terms`` some document outside ``exclude`` uses as a word."""
+        if not terms:
+            return 0.0
+        bm25 = self._index.bm25
+        total = sum(bm25.idf(t) for t in terms)
+        known = sum(bm25.idf(t) for t in terms if self._index.term_docs(t) - exclude)
+        return known / total if total else 0.0
+
+    def domain(self, terms: Sequence[str], exclude: set[str] | None = None) -> float:
+        """How much the ask speaks the manuals' language: the mean log-ratio of each term's
+        frequency in the indexed corpus to its frequency in general Chinese (jieba's dictionary).
+
+        Questions about what the manuals regulate use their vocabulary (计入, 确认, 摊销, 合同履约
+        成本) far more than everyday text does; questions about other fields (试用期, 征收率, 产假)
+        do not, even when a few of their words occur somewhere in the manuals.
+        """
+        if not terms:
+            return 0.0
+        index = self._index
+        hidden = exclude or set()
+        return float(
+            np.mean([index.logprob(t, hidden) - index.tokenizer.background_logprob(t) for t in terms])
+        )
+
+    def features(
+        self, signals: Signals, pool: Sequence[str], exclude: set[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Feature rows (``CANDIDATE_FEATURES`` order) for the pool's clauses outside ``exclude``.
+
+        Returns:
+            The kept clause ids and a ``(len(ids), len(CANDIDATE_FEATURES))`` matrix.
+        """
+        exclude = exclude or set()
+        docs = self._index.clause_docs
+        ids = [c for c in dict.fromkeys(pool) if c in docs and docs[c] not in exclude]
+        keep = set(ids)
+        ranks = {
+            name: reciprocal_ranks(
+                [c for c in signals.rankings.get(name, []) if docs.get(c) not in exclude], keep
+            )
+            for name in RANKINGS
+        }
+        best_dense = max((signals.dense_sims.get(c, 0.0) for c in ids), default=0.0)
+        head = ids[:20]
+        doc_counts: dict[str, int] = {}
+        for c in head:
+            doc_counts[docs[c]] = doc_counts.get(docs[c], 0) + 1
+        named_articles = set(signals.direct.clause_ids)
+        rows = []
+        for c in ids:
+            record = self._index.clauses.get(c)
+            text = record.text if record else ""
+            number = record.number if record else ""
+            dense = signals.dense_sims.get(c, 0.0)
+            rows.append(
+                [
+                    *(ranks[name].get(c, 0.0) for name in RANKINGS),
+                    dense,
+                    dense - best_dense,
+                    self.coverage(signals.ask_terms, c),
+                    self.coverage(signals.body_terms, c),
+                    self.title_coverage(signals.ask_terms, c),
+                    signals.quote_scores.get(c, 0.0),
+                    signals.direct.confidence.get(docs[c], 0.0),
+                    1.0 if c in named_articles else 0.0,
+                    doc_counts.get(docs[c], 0) / max(1, len(head)),
+                    1.0 if signals.wants_quantity and not has_quantity(text) else 0.0,
+                    1.0 if _OPENING.match(number) else 0.0,
+                    math.log1p(len(text)) / 8.0,
+                ]
+            )
+        matrix = np.asarray(rows, dtype=np.float64).reshape(len(ids), len(CANDIDATE_FEATURES))
+        return ids, matrix
+
+    def answerability(
+        self,
+        signals: Signals,
+        ids: Sequence[str],
+        matrix: np.ndarray,
+        logits: np.ndarray,
+        exclude: set[str] | None = None,
+    ) -> np.ndarray:
+        """The question's features (``ANSWERABILITY_FEATURES`` order) from its reranked candidates."""
+        exclude = exclude or set()
+        col = {name: i for i, name in enumerate(CANDIDATE_FEATURES)}
+        values = {
+            "top_logit": -10.0,
+            "margin": 0.0,
+            "ask_domain": self.domain(signals.ask_terms, exclude),
+            "top_dense": 0.0,
+            "top_ask_cover": 0.0,
+            "top_quote": 0.0,
+            "named": max((v for d, v in signals.direct.confidence.items() if d not in exclude), default=0.0),
+            "ask_known": self.known_share(signals.ask_terms, exclude),
+            "ask_terms": math.log1p(len(signals.ask_terms)),
+            "top_quantity_gap": 1.0 if signals.wants_quantity else 0.0,
+        }
+        if len(ids):
+            order = np.argsort(-logits, kind="stable")
+            top = order[0]
+            second = logits[order[1]] if len(order) > 1 else logits[top] - 5.0
+            values.update(
+                top_logit=logits[top],
+                margin=logits[top] - second,
+                top_dense=matrix[top, col["dense_sim"]],
+                top_ask_cover=matrix[top, col["ask_cover"]],
+                top_quote=matrix[top, col["quote"]],
+                top_quantity_gap=matrix[top, col["quantity_gap"]],
+            )
+        return np.asarray([values[name] for name in ANSWERABILITY_FEATURES], dtype=np.float64)
+
+
+def best_by_clause(unit_scores: Iterable[tuple[int, float]], units: Sequence, limit: int) -> dict[str, float]:
+    """Unit scores -> the best score per clause, at most ``limit`` clauses (in score order)."""
+    out: dict[str, float] = {}
+    for u, score in sorted(unit_scores, key=lambda p: -p[1]):
+        cid = units[u].clause_id
+        if cid not in out:
+            out[cid] = score
+            if len(out) >= limit:
+                break
+    return out
+
+
+def merge_max(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = max(v, out.get(k, 0.0))
+    return out
+
+
+__all__ = [
+    "ANSWERABILITY_FEATURES",
+    "CANDIDATE_FEATURES",
+    "RANKINGS",
+    "CandidateScorer",
+    "Signals",
+    "best_by_clause",
+    "has_quantity",
+    "merge_max",
+    "reciprocal_ranks",
+    "wants_quantity",
+]

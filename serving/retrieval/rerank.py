@@ -1,0 +1,203 @@
+"""The second stage's learned parts: a clause reranker and an answerability model.
+
+Both are logistic regressions over a few features that see the whole question (serving/retrieval/
+features.py). They are learned from questions the graph itself generates (the dataset builder's
+question -> clause pairs; ``kgqa index train``), not from the letters we evaluate on, and they are
+small enough to read: a JSON file of feature names, standardization and weights.
+
+- The **reranker** scores each fused candidate: P(this clause answers the question).
+- The **answerability model** scores the question given its reranked candidates: P(the manuals
+  answer it). The service refuses below ``threshold``, an operating point picked on the curve that
+  ``bench/bench_retrieval.py --calibrate`` plots from answerable and unanswerable letters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgqa.errors import ConfigError
+
+PACKAGED_MODEL = Path(__file__).with_name("model.json")
+"""The model shipped with kgqa: learned by ``kgqa index train`` on the 42 accounting standards."""
+
+FORMAT = 1
+
+
+@dataclass
+class LinearModel:
+    """A standardized logistic regression: ``p = σ(coef · (x - mean) / scale + intercept)``."""
+
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.mean) == len(self.scale) == len(self.coef) == n):
+            raise ConfigError(f"linear model has {n} features but {len(self.coef)} weights")
+        self._mean = np.asarray(self.mean, dtype=np.float64)
+        self._scale = np.asarray(self.scale, dtype=np.float64)
+        self._coef = np.asarray(self.coef, dtype=np.float64)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Log-odds for each row of ``x`` (rows are feature vectors in ``features`` order)."""
+        if x.size == 0:
+            return np.zeros(0)
+        return ((x - self._mean) / self._scale) @ self._coef + self.intercept
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(x)))
+
+    @classmethod
+    def fit(
+        cls, features: Sequence[str], x: np.ndarray, y: np.ndarray, *, c: float = 1.0, balanced: bool = False
+    ) -> LinearModel:
+        """Fit on rows ``x`` with 0/1 labels ``y`` (scikit-learn's L2 logistic regression)."""
+        from sklearn.linear_model import LogisticRegression
+
+        if len(set(y.tolist())) < 2:
+            raise ConfigError("training data has only one class; generate more questions")
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
+        clf.fit((x - mean) / scale, y)
+        return cls(
+            list(features),
+            mean.round(6).tolist(),
+            scale.round(6).tolist(),
+            clf.coef_[0].round(6).tolist(),
+            round(float(clf.intercept_[0]), 6),
+        )
+
+    @classmethod
+    def fit_pairwise(
+        cls,
+        features: Sequence[str],
+        groups: Sequence[tuple[np.ndarray, np.ndarray]],
+        *,
+        negatives: int = 15,
+        c: float = 1.0,
+    ) -> LinearModel:
+        """Fit a ranking: within each question, a gold candidate should outscore the others.
+
+        Each group is one question's candidate matrix (pool order) and 0/1 labels. Every gold row
+        is paired with the first ``negatives`` non-gold rows (the hardest: the pool ranked them
+        high); a logistic regression without intercept learns from the differences. Pointwise
+        training would spend its weights telling the 49 easy negatives of a question apart from
+        each other; a reranker only has to order the few that compete.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        usable = [(x, y) for x, y in groups if len(y) and 0 < y.sum() < len(y)]
+        if not usable:
+            raise ConfigError("no question has both a gold and another candidate in its pool")
+        stacked = np.vstack([x for x, _ in usable])
+        mean = stacked.mean(axis=0)
+        scale = stacked.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        diffs = []
+        for x, y in usable:
+            z = (x - mean) / scale
+            gold = z[y > 0]
+            other = z[y <= 0][:negatives]
+            diffs.append((gold[:, None, :] - other[None, :, :]).reshape(-1, z.shape[1]))
+        d = np.vstack(diffs)
+        clf = LogisticRegression(C=c, max_iter=2000, fit_intercept=False)
+        clf.fit(np.vstack([d, -d]), np.concatenate([np.ones(len(d)), np.zeros(len(d))]))
+        return cls(
+            list(features),
+            mean.round(6).tolist(),
+            scale.round(6).tolist(),
+            clf.coef_[0].round(6).tolist(),
+            0.0,
+        )
+
+    def weights(self) -> dict[str, float]:
+        """Feature -> standardized weight, largest magnitude first (for reports)."""
+        pairs = sorted(zip(self.features, self.coef, strict=True), key=lambda p: -abs(p[1]))
+        return {name: round(w, 3) for name, w in pairs}
+
+
+@dataclass
+class RetrievalModel:
+    """Reranker, answerability model and the refusal threshold, saved together.
+
+    Attributes:
+        reranker: P(candidate answers the question) from candidate features.
+        answerability: P(the manuals answer the question) from the top candidates' features.
+        threshold: refuse when answerability is below this (``None`` = never refuse).
+        meta: how it was learned (graph version, question counts, held-out scores).
+    """
+
+    reranker: LinearModel
+    answerability: LinearModel
+    threshold: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        def linear(m: LinearModel) -> dict[str, Any]:
+            return {k: getattr(m, k) for k in ("features", "mean", "scale", "coef", "intercept")}
+
+        return {
+            "format": FORMAT,
+            "reranker": linear(self.reranker),
+            "answerability": linear(self.answerability),
+            "threshold": self.threshold,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrievalModel:
+        if data.get("format") != FORMAT:
+            raise ConfigError(f"retrieval model format {data.get('format')} is not {FORMAT}; retrain it")
+        return cls(
+            LinearModel(**data["reranker"]),
+            LinearModel(**data["answerability"]),
+            data.get("threshold"),
+            dict(data.get("meta") or {}),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write atomically, so a serving process never reads half a model."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> RetrievalModel:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"cannot read the retrieval model {path}: {exc}") from exc
+
+
+def model_path(home: Path) -> Path:
+    """Where ``kgqa index train`` writes the model learned on this graph."""
+    return Path(home) / "retrieval" / "model.json"
+
+
+def load_model(home: Path | None, override: Path | None = None) -> RetrievalModel:
+    """The model to serve with: ``override``, else the one learned under ``home``, else the packaged one."""
+    for path in (override, model_path(home) if home else None, PACKAGED_MODEL):
+        if path is not None and Path(path).is_file():
+            return RetrievalModel.load(Path(path))
+    raise ConfigError(f"no retrieval model at {PACKAGED_MODEL}; run `kgqa index train`")
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+__all__ = ["PACKAGED_MODEL", "LinearModel", "RetrievalModel", "load_model", "model_path", "sigmoid"]

@@ -1,0 +1,360 @@
+"""Learning the second stage from questions the graph itself generates.
+
+The dataset builder (``kgqa dataset build``) turns every clause into template questions with the
+clause as their answer. Those questions are short and tidy; the people who ask are not. So each
+question also goes out dressed as a letter (a greeting, some background from its document, now
+and then a quoted sentence or a named — sometimes misnumbered — standard, then the ask, then
+thanks), and the reranker learns from both kinds which features pick the right clause.
+
+Silence is learned from the graph too: a question asked as if its document were missing (every
+candidate of that document hidden) is a question the remaining manuals do not answer — close to
+them in vocabulary, like the real unanswerable questions staff send (a tax rate, a labour-law
+period). The answerability model learns to tell the two apart; its threshold is chosen later,
+on real letters (``bench/bench_retrieval.py --calibrate``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from kgqa.errors import ConfigError
+from serving.retrieval.features import ANSWERABILITY_FEATURES, CANDIDATE_FEATURES, CandidateScorer
+from serving.retrieval.hybrid import HybridRetriever
+from serving.retrieval.rerank import LinearModel, RetrievalModel
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingQuestion:
+    """A question with the clauses that answer it (all from ``doc_id``)."""
+
+    question: str
+    gold: tuple[str, ...]
+    doc_id: str
+    group: str
+    """Questions of one clause share a group: held-out scoring never sees a trained clause."""
+
+
+@dataclass
+class TrainConfig:
+    """How the second stage is learned.
+
+    Attributes:
+        max_questions: questions sampled from the dataset (the rest add time, not accuracy).
+        letter_share: share of questions also asked dressed as a letter.
+        holdout_share: share of clause groups kept out of training to report held-out scores.
+        negatives_share: share of questions also asked with their document hidden (silence).
+        c: inverse L2 regularization of both logistic regressions.
+        seed: sampling and letter dressing are deterministic for a seed.
+    """
+
+    max_questions: int = 2500
+    letter_share: float = 0.6
+    holdout_share: float = 0.2
+    negatives_share: float = 1.0
+    c: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class TrainReport:
+    """What ``kgqa index train --json`` prints."""
+
+    questions: int
+    letters: int
+    candidates: int
+    gold_in_pool: float
+    heldout: dict[str, float] = field(default_factory=dict)
+    reranker_weights: dict[str, float] = field(default_factory=dict)
+    answerability_weights: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    path: str = ""
+
+
+def _pair_rows(path: Path) -> list[dict]:
+    file = path / "pairs.jsonl" if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"{file} not found; run `kgqa dataset build --out DIR` first or omit --pairs")
+    with file.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def unanswerable_from_pairs(path: Path) -> list[str]:
+    """The dataset's unanswerable questions: topics none of the graph's clauses mention."""
+    return [
+        row["question"]
+        for row in _pair_rows(path)
+        if row.get("qtype") == "unanswerable" and not row.get("reject_reason")
+    ]
+
+
+def questions_from_pairs(path: Path) -> list[TrainingQuestion]:
+    """Answerable, verified pairs of a dataset build (``pairs.jsonl``) as training questions."""
+    out: list[TrainingQuestion] = []
+    for row in _pair_rows(path):
+        gold = tuple(row.get("gold") or ())
+        if not gold or row.get("reject_reason") or row.get("qtype") == "unanswerable":
+            continue
+        doc = gold[0].split("/", 1)[0]
+        if any(g.split("/", 1)[0] != doc for g in gold):
+            continue  # cross-document questions have no single document to hide
+        out.append(TrainingQuestion(row["question"], gold, doc, row.get("parent_id") or gold[0]))
+    return out
+
+
+# -- dressing a question as a letter -------------------------------------------------------------
+
+_GREETINGS = (
+    "尊敬的领导，您好！",
+    "您好，",
+    "老师您好！",
+    "你好，",
+    "尊敬的财政部会计司领导：",
+    "各位老师好，",
+    "",
+)
+_THANKS = ("谢谢！", "非常感谢！", "诚盼回复。", "麻烦给予解答，谢谢。", "谢谢解答。", "")
+_WHO = (
+    "我是一家制造业企业的会计人员，",
+    "我单位是一家国有控股集团公司，",
+    "我公司是一家上市公司，",
+    "本人在一家会计师事务所工作，",
+    "我们是一家商贸企业，",
+    "",
+)
+_ASK_LEAD = ("请问", "想请教一下，", "烦请领导予以指导：", "我们的问题是：", "")
+
+
+def dress_as_letter(
+    q: TrainingQuestion,
+    clause_texts: dict[str, str],
+    doc_clauses: Sequence[str],
+    title: str,
+    rng: random.Random,
+) -> TrainingQuestion:
+    """The question inside a letter: greeting, background, maybe a quote or a named standard."""
+    parts = [rng.choice(_GREETINGS), rng.choice(_WHO)]
+    others = [c for c in doc_clauses if c not in q.gold]
+    if others and rng.random() < 0.7:  # background in the document's own vocabulary
+        other = clause_texts.get(rng.choice(others), "")
+        sentence = _a_sentence(other, rng)
+        if sentence:
+            parts.append(f"在实务中我们遇到这样的情况：{sentence}")
+    roll = rng.random()
+    if roll < 0.25:
+        parts.append(f"我们查阅了{_misnamed(title, rng)}的有关规定，")
+    elif roll < 0.45:
+        quotable = list(q.gold) if q.gold and (rng.random() < 0.7 or not others) else others
+        source = rng.choice(quotable) if quotable else ""
+        sentence = _a_sentence(clause_texts.get(source, ""), rng)
+        if sentence:
+            parts.append(f"准则规定：“{sentence}”")
+    parts.append(rng.choice(_ASK_LEAD) + q.question)
+    parts.append(rng.choice(_THANKS))
+    return TrainingQuestion("".join(parts), q.gold, q.doc_id, q.group)
+
+
+def _a_sentence(text: str, rng: random.Random) -> str:
+    sentences = [s for s in text.replace("；", "。").split("。") if len(s) >= 12]
+    return (rng.choice(sentences)[:80] + "。") if sentences else ""
+
+
+def _misnamed(title: str, rng: random.Random) -> str:
+    """The title as letters write it: with book-title marks, and now and then misnumbered."""
+    import re
+
+    m = re.search(r"第(\d+)号", title)
+    if m and rng.random() < 0.3:
+        wrong = max(1, int(m.group(1)) + rng.choice((-1, 1)))
+        title = title[: m.start(1)] + str(wrong) + title[m.end(1) :]
+    return f"《{re.sub(r'（[^）]*）$', '', title)}》"
+
+
+def _dressed(
+    questions: Sequence[str],
+    texts: dict[str, str],
+    by_doc: dict[str, list[str]],
+    titles: dict[str, str],
+    rng: random.Random,
+    share: float,
+) -> list[str]:
+    """Unanswerable questions as asked, and a share of them dressed as letters (with background
+    from a random document: letters about other fields still mention the reader's world)."""
+    out = list(questions)
+    docs = sorted(by_doc)
+    for q in questions:
+        if docs and rng.random() < share:
+            doc = rng.choice(docs)
+            stub = TrainingQuestion(q, (), doc, q)
+            out.append(dress_as_letter(stub, texts, by_doc[doc], titles.get(doc, doc), rng).question)
+    return out
+
+
+# -- collecting features -------------------------------------------------------------------------
+
+
+@dataclass
+class _Asked:
+    question: TrainingQuestion
+    signals: object
+    ids: list[str]
+    matrix: np.ndarray
+
+
+def train(
+    retriever: HybridRetriever,
+    questions: Sequence[TrainingQuestion],
+    unanswerable: Sequence[str],
+    out: Path,
+    config: TrainConfig | None = None,
+    *,
+    threshold: float | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> tuple[RetrievalModel, TrainReport]:
+    """Learn the reranker and the answerability model; save them to ``out``.
+
+    Args:
+        retriever: a retriever over the graph the questions came from (its model is not used).
+        questions: the graph's own questions (``questions_from_pairs``).
+        unanswerable: questions about topics the graph never mentions (``unanswerable_from_pairs``);
+            with the hidden-document questions they teach the answerability model what silence
+            looks like, both near the manuals' subjects and far from them.
+        out: the model JSON to write (``$KGQA_HOME/retrieval/model.json``).
+        config: sampling and regularization.
+        threshold: the refusal threshold to store with the model (a calibrated value).
+        progress: wraps iterables to show progress (``tqdm``), or None.
+    """
+    cfg = config or TrainConfig()
+    t0 = time.perf_counter()
+    if not questions:
+        raise ConfigError("no training questions: the graph produced no answerable pairs")
+    rng = random.Random(cfg.seed)
+    sample = list(questions)
+    rng.shuffle(sample)
+    sample = sample[: cfg.max_questions]
+    index = retriever.store.current()
+    texts = {cid: rec.text for cid, rec in index.clauses.items()}
+    by_doc: dict[str, list[str]] = {}
+    for cid, doc in index.clause_docs.items():
+        by_doc.setdefault(doc, []).append(cid)
+    groups = sorted({q.group for q in sample})
+    held = set(rng.sample(groups, int(len(groups) * cfg.holdout_share)))
+    asked_questions: list[TrainingQuestion] = []
+    letters = 0
+    for q in sample:
+        if q.doc_id not in by_doc:
+            continue
+        asked_questions.append(q)
+        if rng.random() < cfg.letter_share:
+            asked_questions.append(
+                dress_as_letter(q, texts, by_doc[q.doc_id], index.doc_titles.get(q.doc_id, q.doc_id), rng)
+            )
+            letters += 1
+    wrap = progress or (lambda it: it)
+    scorer = CandidateScorer(index)
+    asked: list[_Asked] = []
+    for q in wrap(asked_questions):
+        _, signals = retriever.signals(q.question)
+        ids, matrix = scorer.features(signals, retriever.pool(signals))
+        asked.append(_Asked(q, signals, ids, matrix))
+    train_rows = [a for a in asked if a.question.group not in held]
+    ranking_groups = [
+        (a.matrix, np.asarray([1.0 if c in a.question.gold else 0.0 for c in a.ids]))
+        for a in train_rows
+        if len(a.ids)
+    ]
+    reranker = LinearModel.fit_pairwise(CANDIDATE_FEATURES, ranking_groups, c=cfg.c)
+    ans_x, ans_y = [], []
+    for text in wrap(_dressed(unanswerable, texts, by_doc, index.doc_titles, rng, cfg.letter_share)):
+        _, signals = retriever.signals(text)
+        ids, matrix = scorer.features(signals, retriever.pool(signals))
+        ans_x.append(scorer.answerability(signals, ids, matrix, reranker.logits(matrix)))
+        ans_y.append(0.0)
+    for a in train_rows:
+        if not len(a.ids):
+            continue
+        logits = reranker.logits(a.matrix)
+        ans_x.append(scorer.answerability(a.signals, a.ids, a.matrix, logits))
+        ans_y.append(1.0)
+        if rng.random() < cfg.negatives_share:
+            hidden = {a.question.doc_id}
+            ids, matrix = scorer.features(a.signals, retriever.pool(a.signals), hidden)
+            ans_x.append(scorer.answerability(a.signals, ids, matrix, reranker.logits(matrix), hidden))
+            ans_y.append(0.0)
+    answerability = LinearModel.fit(ANSWERABILITY_FEATURES, np.vstack(ans_x), np.asarray(ans_y), c=cfg.c)
+    in_pool = float(np.mean([any(c in a.question.gold for c in a.ids) for a in asked])) if asked else 0.0
+    heldout = _heldout_scores([a for a in asked if a.question.group in held], reranker, scorer, retriever)
+    model = RetrievalModel(
+        reranker,
+        answerability,
+        threshold,
+        {
+            "graph_version": index.graph_version,
+            "questions": len(asked_questions),
+            "letters": letters,
+            "config": cfg.__dict__,
+            "heldout": heldout,
+        },
+    )
+    model.save(out)
+    report = TrainReport(
+        questions=len(asked_questions),
+        letters=letters,
+        candidates=int(sum(len(y) for _, y in ranking_groups)),
+        gold_in_pool=round(in_pool, 3),
+        heldout=heldout,
+        reranker_weights=reranker.weights(),
+        answerability_weights=answerability.weights(),
+        seconds=round(time.perf_counter() - t0, 1),
+        path=str(out),
+    )
+    log.info("retrieval.model_trained", questions=report.questions, heldout=heldout, path=str(out))
+    return model, report
+
+
+def _heldout_scores(
+    asked: list[_Asked], reranker: LinearModel, scorer: CandidateScorer, retriever: HybridRetriever
+) -> dict[str, float]:
+    """Clause hit@1/@5 of the fused pool order and of the reranked order on held-out groups."""
+    if not asked:
+        return {}
+    fused1 = fused5 = rr1 = rr5 = 0
+    for a in asked:
+        gold = set(a.question.gold)
+        fused = a.ids[:5]
+        order = (
+            [a.ids[i] for i in np.argsort(-reranker.logits(a.matrix), kind="stable")][:5]
+            if len(a.ids)
+            else []
+        )
+        fused1 += bool(fused[:1]) and fused[0] in gold
+        fused5 += any(c in gold for c in fused)
+        rr1 += bool(order[:1]) and order[0] in gold
+        rr5 += any(c in gold for c in order)
+    n = len(asked)
+    return {
+        "questions": n,
+        "fused_hit@1": round(fused1 / n, 3),
+        "fused_hit@5": round(fused5 / n, 3),
+        "reranked_hit@1": round(rr1 / n, 3),
+        "reranked_hit@5": round(rr5 / n, 3),
+    }
+
+
+__all__ = [
+    "TrainConfig",
+    "TrainReport",
+    "TrainingQuestion",
+    "dress_as_letter",
+    "questions_from_pairs",
+    "train",
+]
