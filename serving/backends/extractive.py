@@ -6,11 +6,15 @@ sentence is copied from the clause it cites, its answers pass the verifier by co
 only words it adds are a frame naming the cited clause (``根据《title》第五条规定：``), whose title
 and number belong to that clause.
 
-Selection: the sentences of the top clauses (at most ``max_clauses``) are scored by the jieba
-words they share with the question (longer shared words weigh more); the best ``max_sentences``
-are kept and written in clause rank order, each clause's sentences in their original order.
-When no sentence shares a word with the question, the top clause's first sentence is quoted:
-the retriever ranked it first for a reason, and a verbatim quote cannot mislead.
+Selection answers the *ask*: a letter's background and the rules it quotes back are not what it
+asks about (serving/retrieval/question.py cuts them apart). The sentences of the top clauses (at
+most ``max_clauses``, in the retriever's order: the best first) are scored by the words they
+share with the ask (longer shared words weigh more); a sentence the letter itself quoted is never
+quoted back to it. Each clause with a sentence that addresses the ask contributes its best one,
+in rank order, so that the citations run from the most relevant down; the remaining budget
+(``max_sentences``) goes to the next best sentences that score at least half the best. When no
+sentence shares a word with the ask, the top clause's first sentence is quoted: the retriever
+ranked it first for a reason, and a verbatim quote cannot mislead.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from dataclasses import dataclass
 from kg.citations import format_marker
 from serving.backends.base import expired
 from serving.prompts import REFUSAL_ANSWER
+from serving.retrieval.question import parse_question
+from serving.retrieval.quotes import ngrams
 from serving.types import Generation, RetrievedClause
 from zhtext import (
     COLONS,
@@ -34,6 +40,11 @@ from zhtext import (
 )
 
 _TERMINAL = re.compile(rf"[{SENTENCE_ENDS}{COLONS}]+$")
+_COLON_END = re.compile(rf"[{COLONS}]$")
+_LIST_ITEMS = 4
+"""A quoted list lead-in brings up to this many of its items beyond the sentence budget."""
+QUOTED_BACK = 0.6
+"""A sentence whose character n-grams are this much inside a quote of the letter was quoted back."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ class ExtractiveBackend:
     model_id = "extractive"
 
     def __init__(
-        self, max_clauses: int = 3, max_sentences: int = 4, tokenizer: Tokenizer | None = None
+        self, max_clauses: int = 5, max_sentences: int = 6, tokenizer: Tokenizer | None = None
     ) -> None:
         self.max_clauses = max_clauses
         self.max_sentences = max_sentences
@@ -102,23 +113,52 @@ class ExtractiveBackend:
 
     def _select(self, question: str, contexts: list[RetrievedClause]) -> list[_Sentence]:
         """The sentences to quote, in clause rank order, then sentence order."""
-        q_words = self._words(question)
+        parsed = parse_question(question)
+        ask = self._words(parsed.ask) or self._words(parsed.body)
+        quoted = [ngrams(q) for q in parsed.quotes]
         candidates: list[_Sentence] = []
         for rank, clause in enumerate(contexts):
             for position, sentence in enumerate(split_sentences(clause.text)):
                 if position == 0:
                     sentence = _strip_number(sentence, clause.number)
-                shared = q_words & self._words(sentence)
+                if quoted and _quoted_back(sentence, quoted):
+                    continue
+                shared = ask & self._words(sentence)
                 candidates.append(_Sentence(rank, position, sentence, float(sum(len(w) for w in shared))))
         scored = [c for c in candidates if c.score > 0]
         if not scored:
-            scored = candidates[:1]
-        best = sorted(scored, key=lambda c: (-c.score, c.rank, c.position))[: self.max_sentences]
-        return sorted(best, key=lambda c: (c.rank, c.position))
+            return candidates[:1]
+        by_rank = sorted(scored, key=lambda c: (c.rank, -c.score, c.position))
+        chosen: dict[tuple[int, int], _Sentence] = {}
+        for c in by_rank:  # each clause's best sentence, best clause first
+            if len(chosen) >= self.max_sentences:
+                break
+            if all(k[0] != c.rank for k in chosen):
+                chosen[(c.rank, c.position)] = c
+        by_clause: dict[int, list[_Sentence]] = {}
+        for c in candidates:
+            by_clause.setdefault(c.rank, []).append(c)
+        for key, c in list(chosen.items()):  # a list's lead-in ("满足下列条件的：") needs its items
+            if _COLON_END.search(c.text):
+                for item in by_clause[c.rank]:
+                    if item.position > c.position and len(chosen) < self.max_sentences + _LIST_ITEMS:
+                        chosen.setdefault((item.rank, item.position), item)
+        floor = max(c.score for c in scored) / 2
+        for c in sorted(scored, key=lambda c: (-c.score, c.rank, c.position)):
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score >= floor:
+                chosen.setdefault((c.rank, c.position), c)
+        return sorted(chosen.values(), key=lambda c: (c.rank, c.position))
 
     def _words(self, text: str) -> set[str]:
         """jieba words with content, stop words removed."""
         return {w for w in self._tokenizer.words(text) if CONTENT_CHAR.search(w) and w not in STOPWORDS}
+
+
+def _quoted_back(sentence: str, quotes: list[set[str]]) -> bool:
+    grams = ngrams(sentence)
+    return bool(grams) and any(len(grams & q) >= QUOTED_BACK * len(grams) for q in quotes)
 
 
 def _frame(clause: RetrievedClause) -> str:

@@ -67,7 +67,7 @@ def test_answer_quotes_cited_clauses_verbatim_and_verifies(backend, corpus_claus
 
     by_id = {c.clause_id: c.text for c in contexts}
     sentences = _quoted_sentences(text)
-    assert 1 <= len(sentences) <= 4
+    assert 1 <= len(sentences) <= backend.max_sentences
     for sentence in sentences:
         assert any(sentence in clause_text for clause_text in by_id.values()), sentence
     # each sentence cites the clause it was copied from
@@ -89,13 +89,34 @@ def test_sentences_keep_clause_order_and_the_article_number_is_not_repeated(back
     )
 
 
-def test_at_most_three_clauses_and_four_sentences(corpus_clauses):
-    backend = ExtractiveBackend()
+def test_at_most_max_clauses_and_max_sentences(corpus_clauses):
+    backend = ExtractiveBackend(max_clauses=3, max_sentences=4)
     contexts = list(corpus_clauses.values())  # five clauses, many sentences sharing 存货/税率
     text = backend.generate("存货 纳税人 税率 成本 确认 计量", contexts).text
     parsed = parse_citations(text)
     assert len(parsed.markers) <= 4
     assert set(parsed.clause_ids) <= {c.clause_id for c in contexts[:3]}
+
+
+def test_citations_follow_the_retrievers_order_one_best_sentence_per_clause_first(corpus_clauses):
+    contexts = [corpus_clauses[i] for i in ("CAS-1/第五条", "CAS-1/第四条", "VAT-REG/第二条")]
+    text = ExtractiveBackend(max_sentences=3).generate("存货的成本怎么确认和计量？税率是多少？", contexts).text
+    ids = list(dict.fromkeys(parse_citations(text).clause_ids))
+    assert ids == [c.clause_id for c in contexts]  # every clause answers part of the ask, in rank order
+
+
+LETTER = (
+    "尊敬的领导您好！我公司是一家制造业企业。准则规定：“存货应当按照成本进行初始计量。”"
+    "我们在实务中有不同理解。请问存货成本具体包括哪些内容？谢谢！"
+)
+
+
+def test_a_letter_gets_the_sentence_that_answers_its_ask_not_the_rule_it_quoted(backend, corpus_clauses):
+    clause = corpus_clauses["CAS-1/第五条"]
+    text = backend.generate(LETTER, [clause]).text
+    assert "存货成本包括采购成本、加工成本和其他成本" in text
+    assert "存货应当按照成本进行初始计量" not in text  # the letter quoted it; quoting it back answers nothing
+    assert Verifier().verify_against(text, _evidence([clause]), allowed_ids=[clause.clause_id]).verified
 
 
 def test_no_contexts_is_the_refusal(backend):
