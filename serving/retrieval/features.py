@@ -31,6 +31,7 @@ CANDIDATE_FEATURES = (
     "body_cover",
     "title_cover",
     "quote",
+    "quoted_terms",
     "doc_named",
     "article_named",
     "doc_share",
@@ -76,6 +77,7 @@ class Signals:
     quote_scores: dict[str, float] = field(default_factory=dict)
     dense_sims: dict[str, float] = field(default_factory=dict)
     wants_quantity: bool = False
+    quoted_terms: list[str] = field(default_factory=list)
 
 
 def wants_quantity(ask: str) -> bool:
@@ -198,6 +200,7 @@ class CandidateScorer:
                     self.coverage(signals.body_terms, c),
                     self.title_coverage(signals.ask_terms, c),
                     signals.quote_scores.get(c, 0.0),
+                    _share_present(signals.quoted_terms, text),
                     signals.direct.confidence.get(docs[c], 0.0),
                     1.0 if c in named_articles else 0.0,
                     doc_counts.get(docs[c], 0) / max(1, len(head)),
@@ -245,6 +248,13 @@ class CandidateScorer:
                 top_quantity_gap=matrix[top, col["quantity_gap"]],
             )
         return np.asarray([values[name] for name in ANSWERABILITY_FEATURES], dtype=np.float64)
+
+
+def _share_present(terms: Sequence[str], text: str) -> float:
+    """The share of ``terms`` found verbatim in ``text`` (0 when there are none)."""
+    if not terms:
+        return 0.0
+    return sum(1 for t in terms if t in text) / len(terms)
 
 
 def best_by_clause(unit_scores: Iterable[tuple[int, float]], units: Sequence, limit: int) -> dict[str, float]:

@@ -187,6 +187,7 @@ class HybridRetriever:
             quote_scores=quote_scores,
             dense_sims=dense_sims,
             wants_quantity=wants_quantity(parsed.ask),
+            quoted_terms=parsed.terms,
         )
         rankings["doc"] = self._named_document_clauses(index, signals)
         pool = self._fuse(rankings)

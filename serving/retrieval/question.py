@@ -41,6 +41,8 @@ _SELF_INTRO = re.compile(r"^(?:我|本人)是(?:一名|一位|一家|某)?[^，,
 # Quotation marks around rule text. A short quoted phrase (“合同取得成本”) is a term, not a quote.
 _QUOTE = re.compile(r"[“「『\"]([^”」』\"]{12,}?)[”」』\"]")
 MIN_QUOTE_CHARS = 12
+# A short quoted phrase is a term the letter insists on (“合同取得成本”, “应付客户对价”).
+_TERM = re.compile(r"[“「『\"‘]([^”」』\"’，。；,;]{2,11})[”」』\"’]")
 
 # Markers of the sentence that asks. Order does not matter; any one makes a sentence an ask.
 _ASK_MARK = re.compile(
@@ -63,6 +65,7 @@ class Question:
         text: the whole question after light cleaning (Markdown escapes removed, spaces folded).
         greeting: courtesies at the start and thanks at the end.
         quotes: rule texts the letter quotes back (between quotation marks, >= 12 characters).
+        terms: short phrases the letter puts in quotation marks (account names, defined terms).
         background: everything that is neither greeting, quote nor ask.
         asks: the sentences that ask something, best guess first in order of appearance.
     """
@@ -70,6 +73,7 @@ class Question:
     text: str
     greeting: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
     background: list[str] = field(default_factory=list)
     asks: list[str] = field(default_factory=list)
 
@@ -126,6 +130,7 @@ def parse_question(text: str) -> Question:
         return "。"
 
     rest = _QUOTE.sub(lift, rest)
+    q.terms = list(dict.fromkeys(m.group(1).strip() for m in _TERM.finditer(rest)))
     sentences = _sentences(rest)
     while sentences:
         tail = _THANKS.search(sentences[-1])
