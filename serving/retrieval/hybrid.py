@@ -114,7 +114,7 @@ class HybridRetriever:
         bm25_units = index.bm25.search(ranked.tokens, cfg.depth * 3)
         ranked.rankings["bm25"] = _clauses_of(index, [u for u, _ in bm25_units], cfg.depth)
         if index.dense is not None and (cfg.weight("dense") > 0 or cfg.build_dense):
-            vector = self.store.encoder.encode([question])[0]
+            vector = self.store.encoder.encode_queries([question])[0]
             dense_units = index.dense.search(vector, cfg.depth * 3)
             ranked.rankings["dense"] = _clauses_of(index, [u for u, _ in dense_units], cfg.depth)
         if cfg.weight("fulltext") > 0:
