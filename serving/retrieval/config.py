@@ -54,7 +54,8 @@ class RetrievalConfig:
         embedding_model: a kgqa model folder (``kgqa models fetch``) or a sentence-transformers
             directory; ``None`` = bge-small-zh-v1.5 int8 in ``$KGQA_HOME/models``, fetched from
             Maven Central by ``make install``. Never downloaded at run time.
-        embedding_batch_size: texts per encoder batch.
+        embedding_batch_size: texts per encoder batch; ``None`` = the encoder's default (1 for
+            ONNX models, where larger batches measured slower on CPU; 32 for sentence-transformers).
         embedding_threads: onnxruntime intra-op threads per encoder call (ONNX models). Request
             threads share one session and run concurrently, so 1 thread each keeps a busy
             server from oversubscribing its cores; a lone index build gains from more.
@@ -76,7 +77,7 @@ class RetrievalConfig:
     min_matched_terms: int = 2
     min_corpus_share: float = 0.5
     embedding_model: Path | None = None
-    embedding_batch_size: int = 32
+    embedding_batch_size: int | None = None
     embedding_threads: int = 1
     embed_chars: int = 512
     build_dense: bool = False

@@ -37,11 +37,11 @@ class SemanticScorer:
             default bge-small-zh-v1.5 int8 in ``models_dir``.
         models_dir: ``$KGQA_HOME/models`` (where the default model is, or is extracted to from
             the local Maven repository).
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass; ``None`` = the encoder's default.
     """
 
     def __init__(
-        self, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int = 32
+        self, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int | None = None
     ) -> None:
         from serving.retrieval.encoders import load_encoder
 
@@ -58,7 +58,7 @@ class SemanticScorer:
 
     @classmethod
     def try_build(
-        cls, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int = 32
+        cls, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int | None = None
     ) -> SemanticScorer | None:
         """The scorer, or None (with a warning) when no embedding model can be loaded."""
         try:
