@@ -103,6 +103,7 @@ bench: install launcher
 	$(BIN)/python bench/bench_write.py
 	$(BIN)/python bench/bench_verifier.py
 	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_ask.py --seconds 10
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/train_throughput.py
