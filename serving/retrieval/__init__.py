@@ -5,6 +5,7 @@ hand it to :class:`HybridRetriever`, which implements ``retrieve(question, k)``.
 """
 
 from serving.retrieval.config import RETRIEVERS, RetrievalConfig
+from serving.retrieval.encoders import Encoder, load_encoder
 from serving.retrieval.fulltext import FulltextRetriever
 from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.hybrid import HybridRetriever, Rankings
@@ -12,6 +13,7 @@ from serving.retrieval.index import IndexReport, IndexStore, RetrievalIndex
 
 __all__ = [
     "RETRIEVERS",
+    "Encoder",
     "Fused",
     "FulltextRetriever",
     "HybridRetriever",
@@ -20,5 +22,6 @@ __all__ = [
     "Rankings",
     "RetrievalConfig",
     "RetrievalIndex",
+    "load_encoder",
     "weighted_rrf",
 ]

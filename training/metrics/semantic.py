@@ -1,6 +1,6 @@
 """Semantic similarity of an answer to its reference: cosine of sentence embeddings.
 
-The encoder comes from :func:`serving.retrieval.encoders.load_encoder`, the factory retrieval
+The encoder comes from :func:`serving.retrieval.load_encoder`, the factory retrieval
 uses (offline, L2-normalized vectors, so the dot product is the cosine). Its default model is
 bge-small-zh-v1.5 int8 (ONNX, fetched from Maven Central by ``kgqa models fetch bge-small-zh``
 into ``$KGQA_HOME/models``); ``semantic_model`` in the eval config may name another kgqa model
@@ -43,7 +43,7 @@ class SemanticScorer:
     def __init__(
         self, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int | None = None
     ) -> None:
-        from serving.retrieval.encoders import load_encoder
+        from serving.retrieval import load_encoder
 
         try:
             self._encoder = load_encoder(
