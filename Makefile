@@ -8,9 +8,10 @@ KGQA_HOME ?= $(CURDIR)/.kgqa
 export KGQA_HOME
 STAMP := $(VENV)/.installed
 LAUNCHER := kg/launcher/target/classes/io/kgqa/neo4j/Launcher.class
+EMBED_MODEL := $(KGQA_HOME)/models/bge-small-zh-v1.5-q/manifest.json
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint bench train system-deps install launcher protos clean-home
+.PHONY: up down test lint bench train system-deps install launcher protos models clean-home
 
 ## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs).
 system-deps:
@@ -32,7 +33,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: system-deps $(STAMP) protos
+install: system-deps $(STAMP) protos models
+
+## The embedding model (bge-small-zh-v1.5 int8, ONNX) from Maven Central, once; the jar stays in ~/.m2.
+$(EMBED_MODEL): | $(STAMP)
+	$(BIN)/kgqa models fetch bge-small-zh
+
+models: system-deps $(EMBED_MODEL)
 
 ## gRPC stubs are generated from protos/ at build time, never edited by hand.
 protos: $(STAMP)
@@ -96,6 +103,7 @@ bench: install launcher
 	$(BIN)/python bench/bench_write.py
 	$(BIN)/python bench/bench_verifier.py
 	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_ask.py --seconds 10
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/train_throughput.py

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import structlog
 from neo4j import GraphDatabase
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from kg.maven import run_maven
 from kgqa.errors import LauncherError
 
 log = structlog.get_logger(__name__)
@@ -48,10 +48,6 @@ class ServerStatus:
     bolt_uri: str
     home: str
     bolt_answers: bool
-
-
-class _MavenBusy(Exception):
-    """Maven Central throttled or dropped us; the build is retried."""
 
 
 class LocalNeo4j:
@@ -107,33 +103,12 @@ class LocalNeo4j:
         """Compile the launcher and copy Neo4j's jars with Maven (first time only)."""
         if self.is_built() and not force:
             return
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise LauncherError("Maven (mvn) is not installed; install it (apt-get install maven) and retry")
-        self._run_maven(mvn)
-
-    @retry(
-        retry=retry_if_exception_type(_MavenBusy),
-        stop=stop_after_attempt(4),
-        wait=wait_exponential(multiplier=5, max=60),
-        reraise=True,
-    )
-    def _run_maven(self, mvn: str) -> None:
-        log.info("neo4j.launcher.build", dir=str(self.launcher_dir))
-        proc = subprocess.run(
-            [mvn, "-q", "-B", "-DskipTests", "package"],
-            cwd=self.launcher_dir,
-            capture_output=True,
-            text=True,
-            check=False,
+        run_maven(
+            ["-DskipTests", "package"],
+            self.launcher_dir,
+            what="building the Neo4j launcher",
+            error=LauncherError,
         )
-        if proc.returncode != 0:
-            tail = (proc.stdout + proc.stderr)[-2000:]
-            if "429" in tail or "Could not transfer" in tail or "timed out" in tail.lower():
-                raise _MavenBusy(tail)
-            raise LauncherError(
-                f"building the Neo4j launcher failed (mvn package in {self.launcher_dir}):\n{tail}"
-            )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _read_pid(self) -> int | None:

@@ -18,6 +18,13 @@ class ConfigError(KgqaError):
     """A setting is missing or invalid."""
 
 
+class ModelFilesError(ConfigError):
+    """Model files are missing, fail their pinned checksum, or could not be fetched.
+
+    The message names the file and the command that fixes it (``kgqa models fetch ...``).
+    """
+
+
 class IngestError(KgqaError):
     """A file could not be ingested. Always names the file and the reason."""
 

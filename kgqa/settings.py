@@ -86,7 +86,12 @@ class Settings(BaseSettings):
 
     # --- retrieval ---
     retrieval_embedding_model: Path | None = Field(
-        default=None, description="sentence-transformers dir; None = packaged all-MiniLM-L6-v2."
+        default=None,
+        description="kgqa model folder or sentence-transformers dir; None = bge-small-zh-v1.5 int8 "
+        "in $KGQA_HOME/models (kgqa models fetch bge-small-zh).",
+    )
+    retrieval_embedding_threads: int = Field(
+        default=1, ge=1, description="onnxruntime intra-op threads per embedding call."
     )
     retrieval_index_dir: Path | None = Field(default=None, description="None = $KGQA_HOME/index.")
     retrieval_weights: dict[str, float] = Field(
@@ -120,6 +125,11 @@ class Settings(BaseSettings):
         return self.home / "neo4j"
 
     @property
+    def models_dir(self) -> Path:
+        """Fetched model files (the embedding model); ``kgqa models fetch`` writes here."""
+        return self.home / "models"
+
+    @property
     def neo4j_auth(self) -> tuple[str, str] | None:
         if self.neo4j_user is None:
             return None
@@ -140,6 +150,7 @@ class Settings(BaseSettings):
             refuse=self.retrieval_refuse,
             model_path=self.retrieval_model_path,
             embedding_model=self.retrieval_embedding_model,
+            embedding_threads=self.retrieval_embedding_threads,
             index_dir=self.retrieval_index_dir,
             stale_check_s=self.retrieval_stale_check_s,
         )

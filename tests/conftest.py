@@ -86,3 +86,25 @@ def kgqa_env(neo4j_server, tmp_path, monkeypatch) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"KGQA_NEO4J_URI": neo4j_server.bolt_uri, "KGQA_HOME": str(tmp_path / "home")})
     return env
+
+
+@pytest.fixture(scope="session")
+def embedding_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh ``$KGQA_HOME/models`` holding the default embedding model (bge-small-zh int8).
+
+    Extracted from the verified jar in the local Maven repository, where ``make install`` left it;
+    nothing is downloaded. Without the jar this fails with the command to run.
+    """
+    from serving.retrieval.model_files import ensure_model
+
+    models = tmp_path_factory.mktemp("models")
+    ensure_model(models)
+    return models
+
+
+@pytest.fixture(scope="session")
+def bge_encoder(embedding_models_dir: Path):
+    """The default encoder (bge-small-zh-v1.5 int8 on onnxruntime), loaded once per test run."""
+    from serving.retrieval.encoders import load_encoder
+
+    return load_encoder(None, models_dir=embedding_models_dir)

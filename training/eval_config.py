@@ -128,7 +128,7 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
-    #: a sentence-transformers directory; None = the packaged all-MiniLM-L6-v2 (weak on Chinese)
+    #: a kgqa model folder or sentence-transformers directory; None = bge-small-zh-v1.5 ($KGQA_HOME/models)
     semantic_model: str | None = None
     #: the verifier's sentence-support threshold (kg.verifier.Verifier)
     support_threshold: float = Field(0.5, ge=0, le=1)

@@ -248,6 +248,8 @@ class EvalRunner:
         verifier: the answer verifier (None: ``Verifier(support_threshold=config.support_threshold)``).
         semantic: the similarity scorer (None: built from ``config.semantic_model`` when the
             ``semantic`` metric is on; skipped with a warning if no model loads).
+        models_dir: ``$KGQA_HOME/models``, where the default semantic model lives; None (and no
+            ``semantic``): the semantic metric is skipped with a warning.
         progress: show tqdm bars.
     """
 
@@ -258,12 +260,14 @@ class EvalRunner:
         *,
         verifier: Verifier | None = None,
         semantic: SemanticScorer | None = None,
+        models_dir: Path | None = None,
         progress: bool = True,
     ) -> None:
         self.config = config or EvalConfig.load()
         self.generator = generator
         self.verifier = verifier or Verifier(support_threshold=self.config.support_threshold)
         self._semantic = semantic
+        self._models_dir = models_dir
         self.progress = progress
 
     def _on(self, metric: str) -> bool:
@@ -271,7 +275,10 @@ class EvalRunner:
 
     def _semantic_scorer(self) -> SemanticScorer | None:
         if self._semantic is None and self._on("semantic"):
-            self._semantic = SemanticScorer.try_build(self.config.semantic_model)
+            if self._models_dir is None:
+                log.warning("semantic_similarity_disabled", reason="no models_dir given to EvalRunner")
+                return None
+            self._semantic = SemanticScorer.try_build(self.config.semantic_model, models_dir=self._models_dir)
         return self._semantic
 
     def run(

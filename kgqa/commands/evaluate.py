@@ -70,7 +70,7 @@ def eval_command(
     from training.evaluate import EvalRunner, load_test_sets
     from training.generation import build_generator
 
-    load_settings()
+    settings = load_settings()
     cfg = EvalConfig.load(config)
     if limit is not None:
         cfg.limit = limit
@@ -83,7 +83,9 @@ def eval_command(
             raise ConfigError(f"invalid generation option: {exc}") from exc
     test_sets = load_test_sets(data)
     generator = build_generator(base, adapter, cfg.generation)
-    report = EvalRunner(cfg, generator, progress=not as_json).run(test_sets, out_dir)
+    report = EvalRunner(cfg, generator, models_dir=settings.models_dir, progress=not as_json).run(
+        test_sets, out_dir
+    )
     report["registered_model"] = record_eval_metrics(adapter, report)
     if as_json:
         print_json(report)

@@ -1,4 +1,6 @@
-"""`kgqa models list|activate|deactivate`: the registry of trained adapters (kg/registry.py)."""
+"""`kgqa models list|register|activate|deactivate`: the registry of trained adapters (kg/registry.py);
+`kgqa models fetch`: the embedding model's files from Maven Central (serving/retrieval/model_files.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from rich.table import Table
 from kgqa.commands.common import JsonOpt, err, load_settings, out, print_json
 from kgqa.errors import GraphUnavailable
 
-models_app = typer.Typer(help="The model registry: trained adapters and the active one.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The model registry (trained adapters, the active one) and fetched model files.",
+    no_args_is_help=True,
+)
 
 
 @models_app.command("list")
@@ -90,6 +95,30 @@ def models_deactivate(as_json: JsonOpt = False) -> None:
         print_json({"active": None})
     else:
         out.print("no model active")
+
+
+@models_app.command("fetch")
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="The model: bge-small-zh.")],
+    variant: Annotated[str, typer.Option(help="int8 (the default embedding model) or fp32.")] = "int8",
+    jar: Annotated[
+        Path | None,
+        typer.Option(help="Install from this copy of the Maven jar (machines without Maven Central)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Extract again even when present and verified.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch a model's files once with Maven, check the pinned SHA-256, extract under $KGQA_HOME/models."""
+    from dataclasses import asdict
+
+    from serving.retrieval.model_files import artifact, fetch_model
+
+    settings = load_settings()
+    report = fetch_model(settings.models_dir, artifact(name, variant), jar=jar, force=force)
+    if as_json:
+        print_json(asdict(report))
+    else:
+        out.print(f"{report.name} ({report.variant}) {report.action}: {report.path} (from {report.source})")
 
 
 def register_after_training(run_dir: Path, kind: str) -> str | None:

@@ -138,7 +138,7 @@ class ExtractiveBackend:
         by_clause: dict[int, list[_Sentence]] = {}
         for c in candidates:
             by_clause.setdefault(c.rank, []).append(c)
-        for key, c in list(chosen.items()):  # a list's lead-in ("满足下列条件的：") needs its items
+        for c in list(chosen.values()):  # a list's lead-in ("满足下列条件的：") needs its items
             if _COLON_END.search(c.text):
                 for item in by_clause[c.rank]:
                     if item.position > c.position and len(chosen) < self.max_sentences + _LIST_ITEMS:

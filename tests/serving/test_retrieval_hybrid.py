@@ -41,10 +41,8 @@ def graph(neo4j_server, neo4j_driver, corpus_dir):
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    from serving.retrieval.dense import Encoder
-
-    return Encoder()
+def encoder(bge_encoder):
+    return bge_encoder
 
 
 @pytest.fixture(scope="module")

@@ -143,10 +143,11 @@ def eval_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base_report(tiny_model_dir, records, tmp_path_factory) -> tuple[dict, Path]:
+def base_report(tiny_model_dir, records, embedding_models_dir, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("eval-base")
     generator = TransformersGenerator(tiny_model_dir, None, _config().generation)
-    report = EvalRunner(_config(), generator, progress=False).run({"paraphrase": records}, out)
+    runner = EvalRunner(_config(), generator, models_dir=embedding_models_dir, progress=False)
+    report = runner.run({"paraphrase": records}, out)
     return report, out
 
 
@@ -162,6 +163,7 @@ def test_report_files_are_consistent_with_the_predictions(base_report, tiny_mode
     assert on_disk["ahp"]["cr"] < 0.1 and len(on_disk["ahp"]["weights"]) == 9
     agg = on_disk["test_sets"]["paraphrase"]["aggregates"]
     assert (agg["n"], agg["n_answerable"], agg["n_unanswerable"]) == (6, 4, 2)
+    assert on_disk["semantic_model"].endswith("bge-small-zh-v1.5-q") and -1 <= agg["semantic_similarity"] <= 1
 
     rows = _predictions(out)
     assert [r["id"] for r in rows] == ["a0", "a1", "a2", "a3", "u0", "u1"]
@@ -306,11 +308,11 @@ def test_cli_command_writes_the_report(tiny_model_dir, eval_adapter_dir, records
     assert len(_predictions(tmp_path / "report")) == 2
 
 
-def test_semantic_similarity_with_the_packaged_model(tmp_path):
+def test_semantic_similarity_with_the_default_model(embedding_models_dir, tmp_path):
     from training.metrics.semantic import SemanticScorer
 
-    scorer = SemanticScorer(tmp_path / "no-such-model")  # falls back to the packaged MiniLM
-    assert scorer.model_path.endswith("model")
+    scorer = SemanticScorer(tmp_path / "no-such-model", models_dir=embedding_models_dir)  # falls back to bge
+    assert scorer.model_path.endswith("bge-small-zh-v1.5-q")
     ref = "小规模纳税人增值税征收率为3%[[VAT-REG/第十二条]]。"
     same, para, other = scorer.similarities(
         [
@@ -321,7 +323,7 @@ def test_semantic_similarity_with_the_packaged_model(tmp_path):
         [ref] * 3,
     )
     assert same == pytest.approx(1.0, abs=1e-5)
-    assert para > other
+    assert para > 0.8 and other < 0.6
 
 
 def _cuda_vllm() -> bool:

