@@ -13,13 +13,15 @@ Starts its own Neo4j (own data dir, free port) and, in two phases:
 
 It prints document- and article-level hit@1/@5, the share of answerable letters refused, the share
 of unanswerable ones refused, and retrieval + rerank latency (p50/p95). With ``--calibrate`` it
-also sweeps the refusal threshold, writes the curve to ``bench/out/refusal_curve.png`` and picks
-the operating point: the highest threshold that refuses at most ``--max-answerable-refused`` of
-the answerable letters (most unanswerable ones refused, within the budget for the real ones);
-``--write-threshold`` stores it in the model file. Usage:
+first calibrates refusal on those letters (serving/retrieval/calibration.py: leave-one-out
+probabilities, the operating point that refuses the most unanswerable letters within
+``--max-answerable-refused`` of the answerable ones), writes the curve to
+``bench/out/refusal_curve.png`` and reports the leave-one-out rates beside the in-sample rows;
+``--write-model FILE`` saves the model it served with (how serving/retrieval/model.json is made:
+``--train --calibrate --write-model serving/retrieval/model.json``). Usage:
 
-    .venv/bin/python bench/bench_retrieval.py [--json] [--calibrate [--write-threshold]]
-        [--model FILE] [--train] [--no-tidy]
+    .venv/bin/python bench/bench_retrieval.py [--json] [--train] [--calibrate] [--write-model FILE]
+        [--model FILE] [--no-tidy] [--no-answers]
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _score(items: list[Item], ranked: dict[str, list[Cited]], refused: dict[str,
 
 
 def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, dict]:
-    """Rows for each stage, and the answerability of every item (for calibration)."""
+    """Rows for each stage, and the answerability of every item."""
     bm25 = PlainBm25(list(index.clauses.values()))
     stages: dict[str, dict[str, list[Cited]]] = {"plain BM25": {}, "first stage": {}, "reranked": {}}
     refused: dict[str, bool] = {}
@@ -133,43 +135,19 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
     return rows, answerability
 
 
-def calibrate(items: list[Item], answerability: dict[str, float], max_refused: float) -> dict:
-    """Refusal rates over thresholds and the chosen operating point; writes the curve PNG."""
-    import matplotlib
+def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
+    """Calibrate refusal on ``items`` (serving/retrieval/calibration.py), plot the curve, apply it."""
+    from serving.retrieval.calibration import calibrate, plot_curve, question_features
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ans = np.asarray([answerability[i.id] for i in items if i.answerable])
-    una = np.asarray([answerability[i.id] for i in items if not i.answerable])
-    grid = np.unique(np.concatenate([[0.0], ans, una, [1.0]]))
-    ans_refused = np.asarray([(ans < t).mean() for t in grid])
-    una_refused = np.asarray([(una < t).mean() for t in grid])
-    ok = np.where(ans_refused <= max_refused)[0]
-    best = ok[np.argmax(una_refused[ok] - 1e-9 * grid[ok])] if len(ok) else 0
-    t = float(grid[best])
-    above = ans[ans >= t]
+    x = question_features(retriever, [i.question for i in items])
+    labels = np.asarray([1.0 if i.answerable else 0.0 for i in items])
+    answerability, cal = calibrate(x, labels, max_answerable_refused=max_refused)
+    retriever.model.answerability, retriever.model.threshold = answerability, cal.threshold
+    retriever.model.meta["calibration"] = {k: v for k, v in cal.__dict__.items() if k != "curve"}
     OUT.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(grid, ans_refused, label=f"answerable letters refused (n={len(ans)})")
-    ax.plot(grid, una_refused, label=f"unanswerable letters refused (n={len(una)})")
-    ax.axvline(t, color="grey", linestyle="--", label=f"operating point {t:.3f}")
-    ax.axhline(max_refused, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("answerability threshold")
-    ax.set_ylabel("share refused")
-    ax.set_title("Refusal: real letters vs questions the standards do not answer")
-    ax.legend(loc="center right", fontsize=8)
-    fig.tight_layout()
     png = OUT / "refusal_curve.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return {
-        "threshold": round(t, 4),
-        "answerable_refused": round(float((ans < t).mean()), 3),
-        "unanswerable_refused": round(float((una < t).mean()), 3),
-        "min_answerable_score": round(float(above.min()), 4) if len(above) else None,
-        "png": str(png),
-    }
+    plot_curve(cal, png, "Refusal on real letters (leave-one-out) vs questions the standards do not answer")
+    return {k: v for k, v in cal.__dict__.items() if k != "curve"} | {"png": str(png)}
 
 
 def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | None, train: bool):
@@ -214,8 +192,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, help="retrieval model JSON (default: the packaged one)")
     ap.add_argument("--train", action="store_true", help="learn the model on the bench's graph first")
-    ap.add_argument("--calibrate", action="store_true", help="sweep the refusal threshold and plot it")
-    ap.add_argument("--write-threshold", action="store_true", help="store the chosen threshold in --model")
+    ap.add_argument("--calibrate", action="store_true", help="calibrate refusal on the letters, plot the curve")
+    ap.add_argument("--write-model", type=Path, help="save the (trained and/or calibrated) model here")
     ap.add_argument("--max-answerable-refused", type=float, default=0.05)
     ap.add_argument("--no-tidy", action="store_true", help="skip phase 2 (the 76 questions written here)")
     ap.add_argument("--no-answers", action="store_true", help="skip the service's answers (faster)")
@@ -240,7 +218,11 @@ def main() -> None:
     try:
         index = retriever.store.current()
         items = load_letters(index.documents) + load_unanswerable()
-        rows, answerability = _evaluate(retriever, index, items, None if args.no_answers else service)
+        if args.calibrate:
+            result["calibration"] = calibrate_on(retriever, items, args.max_answerable_refused)
+        if args.write_model:
+            retriever.model.save(args.write_model)
+        rows, _ = _evaluate(retriever, index, items, None if args.no_answers else service)
         result["letters"] = {
             "graph": info,
             "answerable": sum(i.answerable for i in items),
@@ -250,18 +232,6 @@ def main() -> None:
         }
         dev31 = [i for i in items if i.source in ("letters", "unanswerable")]
         result["letters"]["rows_dev31"] = _evaluate(retriever, index, dev31)[0]
-        if args.calibrate:
-            point = calibrate(items, answerability, args.max_answerable_refused)
-            result["calibration"] = point
-            if args.write_threshold:
-                from serving.retrieval import RetrievalModel
-
-                target = args.model or retriever_model_path(work / "home-cas")
-                model = RetrievalModel.load(target)
-                model.threshold = point["threshold"]
-                model.meta["calibration"] = point
-                model.save(target)
-                result["calibration"]["written_to"] = str(target)
     finally:
         driver.close()
         server.stop()
@@ -283,12 +253,6 @@ def main() -> None:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         print_tables(result)
-
-
-def retriever_model_path(home: Path) -> Path:
-    from serving.retrieval import model_path
-
-    return model_path(home)
 
 
 def print_tables(result: dict) -> None:

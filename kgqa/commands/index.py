@@ -91,7 +91,7 @@ def train_retrieval_model(
         questions,
         model_path(settings.home),
         config,
-        threshold=previous.threshold,
+        previous=previous,
         progress=progress,
     )
     return report
@@ -129,3 +129,71 @@ def index_train(
     out.print(f"reranker weights: {report.reranker_weights}")
     out.print(f"answerability weights: {report.answerability_weights}")
     err.print(f"model: {report.path}")
+
+
+def _questions(path: Path) -> list[str]:
+    """The ``question`` of each JSON line of ``path`` (other fields are ignored)."""
+    import json
+
+    from kgqa.errors import ConfigError
+
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(str(json.loads(line)["question"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{n}: not a JSON line with a question ({exc})") from exc
+    return out
+
+
+@index_app.command("calibrate")
+def index_calibrate(
+    answerable: Annotated[
+        list[Path], typer.Option(help="JSONL of real questions the manuals answer (repeatable).")
+    ],
+    unanswerable: Annotated[
+        list[Path], typer.Option(help="JSONL of real questions they do not answer (repeatable).")
+    ],
+    max_answerable_refused: Annotated[
+        float, typer.Option(help="Refusal budget for answerable questions (the operating point).")
+    ] = 0.05,
+    plot: Annotated[Path | None, typer.Option(help="Write the refusal curve as a PNG here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Calibrate refusal on real questions: fit the answerability model, pick the threshold.
+
+    Updates $KGQA_HOME/retrieval/model.json (starting from the model served now).
+    """
+    import numpy as np
+
+    from kgqa.wiring import build_driver, build_retriever
+    from serving.retrieval import model_path
+    from serving.retrieval.calibration import calibrate, plot_curve, question_features
+
+    settings = load_settings()
+    yes = [q for p in answerable for q in _questions(p)]
+    no = [q for p in unanswerable for q in _questions(p)]
+    with build_driver(settings) as driver:
+        retriever = build_retriever(settings, driver)
+        x = question_features(retriever, yes + no)
+    labels = np.asarray([1.0] * len(yes) + [0.0] * len(no))
+    answerability, calibration = calibrate(x, labels, max_answerable_refused=max_answerable_refused)
+    model = retriever.model
+    model.answerability, model.threshold = answerability, calibration.threshold
+    model.meta["calibration"] = {k: v for k, v in asdict(calibration).items() if k != "curve"}
+    target = model_path(settings.home)
+    model.save(target)
+    if plot:
+        plot_curve(calibration, plot)
+    report = {k: v for k, v in asdict(calibration).items() if k != "curve"} | {"path": str(target)}
+    if as_json:
+        print_json(report)
+        return
+    out.print(
+        f"threshold {calibration.threshold}: refuses {calibration.answerable_refused:.1%} of "
+        f"{calibration.answerable} answerable and {calibration.unanswerable_refused:.1%} of "
+        f"{calibration.unanswerable} unanswerable questions (leave-one-out)"
+    )
+    err.print(f"model: {target}")

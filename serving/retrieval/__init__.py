@@ -12,9 +12,10 @@ from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.hybrid import Candidate, HybridRetriever, Rankings
 from serving.retrieval.index import IndexReport, IndexStore, RetrievalIndex
 from serving.retrieval.question import Question, parse_question
-from serving.retrieval.rerank import LinearModel, RetrievalModel, load_model, model_path
+from serving.retrieval.rerank import PACKAGED_MODEL, LinearModel, RetrievalModel, load_model, model_path
 
 __all__ = [
+    "PACKAGED_MODEL",
     "RETRIEVERS",
     "Candidate",
     "Encoder",

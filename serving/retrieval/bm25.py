@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -40,7 +39,7 @@ class Bm25Index:
         self._unit_sets = [frozenset(t) for t in unit_tokens]
         self._n = len(unit_tokens)
         self._df = _doc_freq(self._unit_sets)
-        self._vocab_blob: str | None = None
+        self._idf: dict[str, float] = {}
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         if self._n:
             self._bm25.index([list(t) or [""] for t in unit_tokens], show_progress=False)
@@ -58,8 +57,11 @@ class Bm25Index:
 
     def idf(self, token: str) -> float:
         """Smoothed IDF; a token the corpus never uses gets the highest value (it is informative)."""
-        df = self._df.get(token, 0)
-        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+        value = self._idf.get(token)
+        if value is None:
+            df = self._df.get(token, 0)
+            value = self._idf[token] = math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+        return value
 
     def search(self, query_tokens: Sequence[str], n: int) -> list[tuple[int, float]]:
         """Units by descending BM25 score, positive scores only."""
@@ -69,35 +71,23 @@ class Bm25Index:
         ids, scores = self._bm25.retrieve([known], k=min(n, self._n), show_progress=False, n_threads=1)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
-    def support(self, query_tokens: Iterable[str], unit: int, text: str | None = None) -> tuple[float, int]:
-        """How well ``unit`` covers the query: the IDF-weighted share of the query's distinct
-        tokens it contains, and how many distinct tokens that is.
+    def weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """Distinct ``terms`` with their IDF: computed once per question, used for every candidate."""
+        return {t: self.idf(t) for t in dict.fromkeys(terms)}
 
-        With ``text`` (the unit's text) a token also counts when it occurs inside a longer word
-        (丢 in 丢失): segmentation differs between a short question and a long clause.
+    def coverage(self, weights: dict[str, float], unit: int, haystack: str = "") -> float:
+        """How well ``unit`` covers a query: the IDF-weighted share of its terms the unit contains.
+
+        ``haystack`` is the unit's normalized text (``RetrievalIndex.normalized``): a term also
+        counts when it occurs inside a longer word (丢 in 丢失), because a short question and a
+        long clause are segmented differently.
         """
-        terms = set(query_tokens)
-        if not terms:
-            return 0.0, 0
-        words = self._unit_sets[unit]
-        haystack = unicodedata.normalize("NFKC", text).lower() if text else ""
-        present = [t for t in terms if t in words or (haystack and t in haystack)]
-        total = sum(self.idf(t) for t in terms)
-        share = sum(self.idf(t) for t in present) / total if total else 0.0
-        return share, len(present)
-
-    def corpus_share(self, query_tokens: Iterable[str]) -> float:
-        """The IDF-weighted share of the query's distinct tokens that occur anywhere in the corpus
-        (as a word, or inside a longer word). Questions about what the manuals never mention
-        (年终奖, 个人所得税) score low here whatever the ranking."""
-        terms = set(query_tokens)
-        if not terms:
+        total = sum(weights.values())
+        if not total:
             return 0.0
-        if self._vocab_blob is None:
-            self._vocab_blob = "\n".join(self._df)
-        total = sum(self.idf(t) for t in terms)
-        known = sum(self.idf(t) for t in terms if t in self._df or t in self._vocab_blob)
-        return known / total if total else 0.0
+        words = self._unit_sets[unit]
+        present = sum(w for t, w in weights.items() if t in words or t in haystack)
+        return present / total
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -118,7 +108,7 @@ class Bm25Index:
         index._unit_sets = [frozenset(t) for t in unit_tokens]
         index._n = len(unit_tokens)
         index._df = _doc_freq(index._unit_sets)
-        index._vocab_blob = None
+        index._idf = {}
         index._bm25 = (
             bm25s.BM25.load(str(directory / "bm25s"), show_progress=False) if index._n else bm25s.BM25()
         )

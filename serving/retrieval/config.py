@@ -52,6 +52,9 @@ class RetrievalConfig:
         expand_top: how many of the fused top hits seed the graph neighbours.
         expand_max_entity_clauses: an entity mentioned by more active clauses than this is too
             common (企业, 合同) to make two clauses related.
+        max_per_document: at most this many clauses of one document in the first
+            ``diversify_top`` places when other documents have candidates (0 = no limit).
+        diversify_top: how many places the per-document limit covers.
         refuse: apply the answerability model's threshold (False: always answer, for tests of
             ranking alone).
         model_path: a retrieval model JSON to serve with; ``None`` = the one ``kgqa index train``
@@ -82,6 +85,8 @@ class RetrievalConfig:
     doc_clauses: int = 10
     expand_top: int = 3
     expand_max_entity_clauses: int = 6
+    max_per_document: int = 0
+    diversify_top: int = 5
     refuse: bool = True
     model_path: Path | None = None
     embedding_model: Path | None = None

@@ -27,7 +27,9 @@ CANDIDATE_FEATURES = (
     *(f"rr_{name}" for name in RANKINGS),
     "dense_sim",
     "dense_gap",
+    "dense_doc_gap",
     "ask_cover",
+    "ask_doc_gap",
     "body_cover",
     "title_cover",
     "quote",
@@ -52,6 +54,37 @@ ANSWERABILITY_FEATURES = (
     "ask_terms",
     "top_quantity_gap",
 )
+
+CANDIDATE_SIGNS = {
+    **{f"rr_{name}": 1 for name in RANKINGS},
+    "dense_sim": 1,
+    "dense_gap": 1,
+    "dense_doc_gap": 1,
+    "ask_cover": 1,
+    "ask_doc_gap": 1,
+    "body_cover": 1,
+    "title_cover": 1,
+    "quote": 1,
+    "quoted_terms": 1,
+    "doc_named": 1,
+    "article_named": 1,
+    "doc_share": 1,
+    "quantity_gap": -1,
+}
+"""The direction each candidate feature can only push (see ``LinearModel.fit``)."""
+
+ANSWERABILITY_SIGNS = {
+    "top_logit": 1,
+    "margin": 1,
+    "ask_domain": 1,
+    "top_dense": 1,
+    "top_ask_cover": 1,
+    "top_quote": 1,
+    "named": 1,
+    "ask_known": 1,
+    "top_quantity_gap": -1,
+}
+"""The direction each answerability feature can only push (see ``LinearModel.fit``)."""
 
 _WANTS_QUANTITY = re.compile(
     r"多少|几(?:天|日|年|个月|月|倍|成|级|项|次)|比例|比率|税率|费率|利率是|征收率|期限|时限|多长|多久|上限|下限|标准是|幅度"
@@ -113,16 +146,15 @@ class CandidateScorer:
     def __init__(self, index) -> None:  # noqa: ANN001 - RetrievalIndex, imported lazily to avoid a cycle
         self._index = index
 
-    def coverage(self, terms: Sequence[str], clause_id: str) -> float:
-        """IDF-weighted share of ``terms`` present in the clause (best of its units)."""
-        if not terms:
+    def coverage(self, weights: dict[str, float], clause_id: str) -> float:
+        """IDF-weighted share of the query terms (``Bm25Index.weights``) in the clause's best unit."""
+        if not weights:
             return 0.0
         index = self._index
-        best = 0.0
-        for u in index.units_of(clause_id):
-            share, _ = index.bm25.support(terms, u, index.units[u].text)
-            best = max(best, share)
-        return best
+        return max(
+            (index.bm25.coverage(weights, u, index.normalized[u]) for u in index.units_of(clause_id)),
+            default=0.0,
+        )
 
     def title_coverage(self, terms: Sequence[str], clause_id: str) -> float:
         """IDF-weighted share of ``terms`` in the clause's document title and section path."""
@@ -185,6 +217,13 @@ class CandidateScorer:
         for c in head:
             doc_counts[docs[c]] = doc_counts.get(docs[c], 0) + 1
         named_articles = set(signals.direct.clause_ids)
+        ask_weights = self._index.bm25.weights(signals.ask_terms)
+        body_weights = self._index.bm25.weights(signals.body_terms)
+        ask_cover = {c: self.coverage(ask_weights, c) for c in ids}
+        best_in_doc: dict[str, tuple[float, float]] = {}
+        for c in ids:  # the best dense similarity and ask coverage among each document's candidates
+            dense, cover = best_in_doc.get(docs[c], (-1.0, 0.0))
+            best_in_doc[docs[c]] = (max(dense, signals.dense_sims.get(c, 0.0)), max(cover, ask_cover[c]))
         rows = []
         for c in ids:
             record = self._index.clauses.get(c)
@@ -196,8 +235,10 @@ class CandidateScorer:
                     *(ranks[name].get(c, 0.0) for name in RANKINGS),
                     dense,
                     dense - best_dense,
-                    self.coverage(signals.ask_terms, c),
-                    self.coverage(signals.body_terms, c),
+                    dense - best_in_doc[docs[c]][0],
+                    ask_cover[c],
+                    ask_cover[c] - best_in_doc[docs[c]][1],
+                    self.coverage(body_weights, c),
                     self.title_coverage(signals.ask_terms, c),
                     signals.quote_scores.get(c, 0.0),
                     _share_present(signals.quoted_terms, text),
@@ -279,7 +320,9 @@ def merge_max(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
 
 __all__ = [
     "ANSWERABILITY_FEATURES",
+    "ANSWERABILITY_SIGNS",
     "CANDIDATE_FEATURES",
+    "CANDIDATE_SIGNS",
     "RANKINGS",
     "CandidateScorer",
     "Signals",

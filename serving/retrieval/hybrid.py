@@ -27,6 +27,7 @@ from kgqa.errors import ConfigError, GraphUnavailable
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.direct import DirectMatch
 from serving.retrieval.features import (
+    ANSWERABILITY_FEATURES,
     CandidateScorer,
     Signals,
     best_by_clause,
@@ -208,10 +209,11 @@ class HybridRetriever:
         if not direct.doc_ids or not signals.ask_terms:
             return []
         scorer = CandidateScorer(index)
+        weights = index.bm25.weights(signals.ask_terms)
         out: list[tuple[float, str]] = []
         for doc in direct.doc_ids[:4]:
-            clauses = [c for c, d in index.clause_docs.items() if d == doc]
-            scored = sorted(((scorer.coverage(signals.ask_terms, c), c) for c in clauses), reverse=True)
+            clauses = index.clauses_of(doc)
+            scored = sorted(((scorer.coverage(weights, c), c) for c in clauses), reverse=True)
             out.extend(
                 (s * direct.confidence.get(doc, 0.5), c)
                 for s, c in scored[: self.config.doc_clauses]
@@ -246,13 +248,18 @@ class HybridRetriever:
         ids, matrix = scorer.features(signals, pool, exclude)
         logits = self.model.reranker.logits(matrix)
         answer_x = scorer.answerability(signals, ids, matrix, logits, exclude)
-        answerable = float(self.model.answerability.probabilities(answer_x.reshape(1, -1))[0])
+        cols = self.model.answerability.columns(ANSWERABILITY_FEATURES)
+        answerable = float(self.model.answerability.probabilities(answer_x[cols].reshape(1, -1))[0])
         sources = {f.clause_id: f.sources for f in fused}
         order = np.argsort(-logits, kind="stable") if len(ids) else []
-        candidates = [
-            Candidate(ids[i], index.clause_docs[ids[i]], float(logits[i]), dict(sources.get(ids[i], {})))
-            for i in order
-        ]
+        candidates = diversify(
+            [
+                Candidate(ids[i], index.clause_docs[ids[i]], float(logits[i]), dict(sources.get(ids[i], {})))
+                for i in order
+            ],
+            self.config.max_per_document,
+            self.config.diversify_top,
+        )
         threshold = self.model.threshold if self.config.refuse else None
         named_article = any(c in signals.direct.clause_ids for c in ids)
         evidence = bool(candidates) and (threshold is None or answerable >= threshold or named_article)
@@ -263,6 +270,29 @@ class HybridRetriever:
             self.store.refresh_if_stale()
         except GraphUnavailable:
             log.warning("retrieval.stale_check_failed")
+
+
+def diversify(candidates: list[Candidate], per_document: int, top: int) -> list[Candidate]:
+    """The reranked order with at most ``per_document`` clauses of one document in the first
+    ``top`` places (when other documents have candidates): a letter's answer often spans two
+    standards (减值 in 金融工具 and 日后事项), and five citations from one are a poorer answer
+    than four and the best of the next. Deferred candidates follow in their order."""
+    if per_document <= 0:
+        return candidates
+    head: list[Candidate] = []
+    deferred: list[Candidate] = []
+    rest: list[Candidate] = []
+    counts: dict[str, int] = {}
+    for cand in candidates:
+        if len(head) >= top:
+            rest.append(cand)
+        elif counts.get(cand.doc_id, 0) >= per_document:
+            deferred.append(cand)
+        else:
+            counts[cand.doc_id] = counts.get(cand.doc_id, 0) + 1
+            head.append(cand)
+    missing = top - len(head)  # too few other documents: the deferred fill the places left
+    return head + deferred[:missing] + deferred[missing:] + rest
 
 
 def _terms(tokens: list[str]) -> list[str]:

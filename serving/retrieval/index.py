@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -108,10 +109,15 @@ class RetrievalIndex:
         self.model_key = model_key
         self.tokenizer = tokenizer
         self.clause_docs = {u.clause_id: u.doc_id for u in units}
+        self._clauses_by_doc: dict[str, list[str]] = {}
+        for cid, doc in self.clause_docs.items():
+            self._clauses_by_doc.setdefault(doc, []).append(cid)
         self._units_by_clause: dict[str, list[int]] = {}
         for i, u in enumerate(units):
             self._units_by_clause.setdefault(u.clause_id, []).append(i)
         self.quotes = QuoteIndex([u.text for u in units])
+        self.normalized = [unicodedata.normalize("NFKC", u.text).lower() for u in units]
+        """Each unit's text as questions are compared with it (NFKC, lower case)."""
         self.vectors: np.ndarray | None = dense.vectors() if dense is not None else None
         self.direct = DirectResolver(
             AliasTable(documents),
@@ -131,6 +137,10 @@ class RetrievalIndex:
             for doc, n in per_doc.items():
                 self._doc_totals[doc] = self._doc_totals.get(doc, 0) + n
         self._total_terms = sum(self._doc_totals.values())
+
+    def clauses_of(self, doc_id: str) -> list[str]:
+        """The document's clause ids, in document order."""
+        return self._clauses_by_doc.get(doc_id, [])
 
     def units_of(self, clause_id: str) -> list[int]:
         """Positions of the clause's own unit and of its chunks."""

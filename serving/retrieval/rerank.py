@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,26 +58,41 @@ class LinearModel:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
 
+    def columns(self, names: Sequence[str]) -> list[int]:
+        """Positions of this model's features in rows whose columns are ``names``."""
+        try:
+            return [list(names).index(f) for f in self.features]
+        except ValueError as exc:
+            raise ConfigError(f"the model uses a feature this kgqa does not compute: {exc}") from exc
+
     @classmethod
     def fit(
-        cls, features: Sequence[str], x: np.ndarray, y: np.ndarray, *, c: float = 1.0, balanced: bool = False
+        cls,
+        features: Sequence[str],
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        c: float = 1.0,
+        signs: Mapping[str, int] | None = None,
     ) -> LinearModel:
-        """Fit on rows ``x`` with 0/1 labels ``y`` (scikit-learn's L2 logistic regression)."""
-        from sklearn.linear_model import LogisticRegression
+        """Fit an L2-regularized logistic regression on rows ``x`` with 0/1 labels ``y``.
 
+        Args:
+            features: the names of ``x``'s columns.
+            x: feature rows.
+            y: labels.
+            c: inverse regularization strength (scikit-learn's ``C``).
+            signs: feature -> +1 or -1 for weights whose direction is known (a closer candidate
+                never makes a question *less* answerable). Training questions are generated, not
+                real, and correlated features trade weight freely; bounding the signs keeps what
+                is learned true of real questions too.
+        """
         if len(set(y.tolist())) < 2:
             raise ConfigError("training data has only one class; generate more questions")
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale < 1e-9] = 1.0
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if balanced else None)
-        clf.fit((x - mean) / scale, y)
+        mean, scale = _standardization(x)
+        w, b = _logistic((x - mean) / scale, y, c, _bounds(features, signs), intercept=True)
         return cls(
-            list(features),
-            mean.round(6).tolist(),
-            scale.round(6).tolist(),
-            clf.coef_[0].round(6).tolist(),
-            round(float(clf.intercept_[0]), 6),
+            list(features), mean.round(6).tolist(), scale.round(6).tolist(), w.round(6).tolist(), round(b, 6)
         )
 
     @classmethod
@@ -88,6 +103,7 @@ class LinearModel:
         *,
         negatives: int = 15,
         c: float = 1.0,
+        signs: Mapping[str, int] | None = None,
     ) -> LinearModel:
         """Fit a ranking: within each question, a gold candidate should outscore the others.
 
@@ -97,15 +113,10 @@ class LinearModel:
         training would spend its weights telling the 49 easy negatives of a question apart from
         each other; a reranker only has to order the few that compete.
         """
-        from sklearn.linear_model import LogisticRegression
-
         usable = [(x, y) for x, y in groups if len(y) and 0 < y.sum() < len(y)]
         if not usable:
             raise ConfigError("no question has both a gold and another candidate in its pool")
-        stacked = np.vstack([x for x, _ in usable])
-        mean = stacked.mean(axis=0)
-        scale = stacked.std(axis=0)
-        scale[scale < 1e-9] = 1.0
+        mean, scale = _standardization(np.vstack([x for x, _ in usable]))
         diffs = []
         for x, y in usable:
             z = (x - mean) / scale
@@ -113,15 +124,10 @@ class LinearModel:
             other = z[y <= 0][:negatives]
             diffs.append((gold[:, None, :] - other[None, :, :]).reshape(-1, z.shape[1]))
         d = np.vstack(diffs)
-        clf = LogisticRegression(C=c, max_iter=2000, fit_intercept=False)
-        clf.fit(np.vstack([d, -d]), np.concatenate([np.ones(len(d)), np.zeros(len(d))]))
-        return cls(
-            list(features),
-            mean.round(6).tolist(),
-            scale.round(6).tolist(),
-            clf.coef_[0].round(6).tolist(),
-            0.0,
-        )
+        pairs = np.vstack([d, -d])
+        labels = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+        w, _ = _logistic(pairs, labels, c, _bounds(features, signs), intercept=False)
+        return cls(list(features), mean.round(6).tolist(), scale.round(6).tolist(), w.round(6).tolist(), 0.0)
 
     def weights(self) -> dict[str, float]:
         """Feature -> standardized weight, largest magnitude first (for reports)."""
@@ -194,6 +200,52 @@ def load_model(home: Path | None, override: Path | None = None) -> RetrievalMode
         if path is not None and Path(path).is_file():
             return RetrievalModel.load(Path(path))
     raise ConfigError(f"no retrieval model at {PACKAGED_MODEL}; run `kgqa index train`")
+
+
+def _standardization(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def _bounds(
+    features: Sequence[str], signs: Mapping[str, int] | None
+) -> list[tuple[float | None, float | None]]:
+    signs = signs or {}
+    return [
+        (0.0, None) if signs.get(f, 0) > 0 else (None, 0.0) if signs.get(f, 0) < 0 else (None, None)
+        for f in features
+    ]
+
+
+def _logistic(
+    z: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    bounds: list[tuple[float | None, float | None]],
+    *,
+    intercept: bool,
+) -> tuple[np.ndarray, float]:
+    """L2-regularized logistic regression with box bounds on the weights (L-BFGS-B)."""
+    from scipy.optimize import minimize
+
+    d = z.shape[1]
+    target = 2.0 * y - 1.0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        b = w[d] if intercept else 0.0
+        margin = target * (z @ w[:d] + b)
+        value = np.logaddexp(0.0, -margin).sum() + 0.5 / c * (w[:d] @ w[:d])
+        sig = -target / (1.0 + np.exp(margin))
+        grad = z.T @ sig + w[:d] / c
+        return float(value), np.concatenate([grad, [sig.sum()]]) if intercept else grad
+
+    start = np.zeros(d + 1 if intercept else d)
+    result = minimize(
+        loss, start, jac=True, method="L-BFGS-B", bounds=bounds + ([(None, None)] if intercept else [])
+    )
+    return result.x[:d], float(result.x[d]) if intercept else 0.0
 
 
 def sigmoid(x: float) -> float:

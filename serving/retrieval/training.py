@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,13 @@ import numpy as np
 import structlog
 
 from kgqa.errors import ConfigError
-from serving.retrieval.features import ANSWERABILITY_FEATURES, CANDIDATE_FEATURES, CandidateScorer
+from serving.retrieval.features import (
+    ANSWERABILITY_FEATURES,
+    ANSWERABILITY_SIGNS,
+    CANDIDATE_FEATURES,
+    CANDIDATE_SIGNS,
+    CandidateScorer,
+)
 from serving.retrieval.hybrid import HybridRetriever
 from serving.retrieval.rerank import LinearModel, RetrievalModel
 
@@ -51,6 +58,11 @@ class TrainConfig:
     Attributes:
         max_questions: questions sampled from the dataset (the rest add time, not accuracy).
         letter_share: share of questions also asked dressed as a letter.
+        mask_share: share of questions whose words shared with the gold clause are partly
+            removed (``mask_fraction`` of them). A template question repeats its clause's words;
+            staff describe their case in their own (印花税, 交房 for 合同取得成本), and a reranker
+            that has only seen the former trusts word overlap too much.
+        mask_fraction: the share of shared words a masked question loses.
         holdout_share: share of clause groups kept out of training to report held-out scores.
         negatives_share: share of questions also asked with their document hidden (silence).
         c: inverse L2 regularization of both logistic regressions.
@@ -59,6 +71,8 @@ class TrainConfig:
 
     max_questions: int = 2500
     letter_share: float = 0.6
+    mask_share: float = 0.5
+    mask_fraction: float = 0.5
     holdout_share: float = 0.2
     negatives_share: float = 1.0
     c: float = 1.0
@@ -80,6 +94,9 @@ class TrainReport:
     path: str = ""
 
 
+_NAMED_ARTICLE = re.compile(r"第[0-9零〇一二两三四五六七八九十百]+条")
+
+
 def _pair_rows(path: Path) -> list[dict]:
     file = path / "pairs.jsonl" if path.is_dir() else path
     if not file.is_file():
@@ -97,13 +114,22 @@ def unanswerable_from_pairs(path: Path) -> list[str]:
     ]
 
 
-def questions_from_pairs(path: Path) -> list[TrainingQuestion]:
-    """Answerable, verified pairs of a dataset build (``pairs.jsonl``) as training questions."""
+def questions_from_pairs(path: Path, max_ambiguity: int = 4) -> list[TrainingQuestion]:
+    """Answerable, verified pairs of a dataset build (``pairs.jsonl``) as training questions.
+
+    Questions the builder found to fit more than ``max_ambiguity`` active clauses (建设工程施工
+    合同应当符合哪些条件？ fits fifty) are left out: they have no single right clause to learn.
+    """
     out: list[TrainingQuestion] = []
     for row in _pair_rows(path):
         gold = tuple(row.get("gold") or ())
         if not gold or row.get("reject_reason") or row.get("qtype") == "unanswerable":
             continue
+        ambiguity = (row.get("scores") or {}).get("ambiguity")
+        if ambiguity is not None and ambiguity > max_ambiguity:
+            continue
+        if _NAMED_ARTICLE.search(row["question"]):
+            continue  # "第十二条和第十三条有何不同": resolved directly, nothing to learn about meaning
         doc = gold[0].split("/", 1)[0]
         if any(g.split("/", 1)[0] != doc for g in gold):
             continue  # cross-document questions have no single document to hide
@@ -163,6 +189,21 @@ def dress_as_letter(
     return TrainingQuestion("".join(parts), q.gold, q.doc_id, q.group)
 
 
+def mask_shared_words(
+    q: TrainingQuestion, gold_text: str, tokenizer, rng: random.Random, fraction: float
+) -> TrainingQuestion | None:  # noqa: ANN001 - zhtext.Tokenizer
+    """The question without some of the words it shares with its gold clause, or None when it
+    shares fewer than two (nothing left to learn from)."""
+    words = [w for w in dict.fromkeys(tokenizer.tokens(q.question)) if len(w) >= 2 and w in gold_text]
+    if len(words) < 2:
+        return None
+    dropped = rng.sample(words, max(1, round(len(words) * fraction)))
+    text = q.question
+    for w in sorted(dropped, key=len, reverse=True):
+        text = text.replace(w, "", 1)
+    return TrainingQuestion(text, q.gold, q.doc_id, q.group)
+
+
 def _a_sentence(text: str, rng: random.Random) -> str:
     sentences = [s for s in text.replace("；", "。").split("。") if len(s) >= 12]
     return (rng.choice(sentences)[:80] + "。") if sentences else ""
@@ -217,7 +258,7 @@ def train(
     out: Path,
     config: TrainConfig | None = None,
     *,
-    threshold: float | None = None,
+    previous: RetrievalModel | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
 ) -> tuple[RetrievalModel, TrainReport]:
     """Learn the reranker and the answerability model; save them to ``out``.
@@ -230,7 +271,9 @@ def train(
             looks like, both near the manuals' subjects and far from them.
         out: the model JSON to write (``$KGQA_HOME/retrieval/model.json``).
         config: sampling and regularization.
-        threshold: the refusal threshold to store with the model (a calibrated value).
+        previous: the model served so far: when its answerability was calibrated on real
+            questions (``kgqa index calibrate``), that calibration is kept — its features do not
+            depend on the reranker's scale — and only the reranker is replaced.
         progress: wraps iterables to show progress (``tqdm``), or None.
     """
     cfg = config or TrainConfig()
@@ -253,6 +296,9 @@ def train(
     for q in sample:
         if q.doc_id not in by_doc:
             continue
+        if rng.random() < cfg.mask_share:
+            gold_text = "".join(texts.get(g, "") for g in q.gold)
+            q = mask_shared_words(q, gold_text, index.tokenizer, rng, cfg.mask_fraction) or q
         asked_questions.append(q)
         if rng.random() < cfg.letter_share:
             asked_questions.append(
@@ -272,7 +318,7 @@ def train(
         for a in train_rows
         if len(a.ids)
     ]
-    reranker = LinearModel.fit_pairwise(CANDIDATE_FEATURES, ranking_groups, c=cfg.c)
+    reranker = LinearModel.fit_pairwise(CANDIDATE_FEATURES, ranking_groups, c=cfg.c, signs=CANDIDATE_SIGNS)
     ans_x, ans_y = [], []
     for text in wrap(_dressed(unanswerable, texts, by_doc, index.doc_titles, rng, cfg.letter_share)):
         _, signals = retriever.signals(text)
@@ -290,19 +336,26 @@ def train(
             ids, matrix = scorer.features(a.signals, retriever.pool(a.signals), hidden)
             ans_x.append(scorer.answerability(a.signals, ids, matrix, reranker.logits(matrix), hidden))
             ans_y.append(0.0)
-    answerability = LinearModel.fit(ANSWERABILITY_FEATURES, np.vstack(ans_x), np.asarray(ans_y), c=cfg.c)
+    answerability = LinearModel.fit(
+        ANSWERABILITY_FEATURES, np.vstack(ans_x), np.asarray(ans_y), c=cfg.c, signs=ANSWERABILITY_SIGNS
+    )
     in_pool = float(np.mean([any(c in a.question.gold for c in a.ids) for a in asked])) if asked else 0.0
     heldout = _heldout_scores([a for a in asked if a.question.group in held], reranker, scorer, retriever)
+    # uncalibrated, refuse where 5% of the graph's own answerable questions would be refused
+    positives = np.vstack([x for x, label in zip(ans_x, ans_y, strict=True) if label > 0])
+    graph_threshold = float(np.percentile(answerability.probabilities(positives), 5))
+    calibrated = previous is not None and "calibration" in previous.meta
     model = RetrievalModel(
         reranker,
-        answerability,
-        threshold,
+        previous.answerability if calibrated else answerability,
+        previous.threshold if calibrated else round(graph_threshold, 4),
         {
             "graph_version": index.graph_version,
             "questions": len(asked_questions),
             "letters": letters,
             "config": cfg.__dict__,
             "heldout": heldout,
+            **({"calibration": previous.meta["calibration"]} if calibrated else {}),
         },
     )
     model.save(out)
