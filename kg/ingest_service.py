@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from ingest.pipeline import IngestPipeline, discover
+from kg.references import remember_document
 from kg.triples import RuleTripleExtractor
 from kg.types import Extraction
 from kg.writer import GraphWriter, WriteResult
@@ -91,7 +92,21 @@ class IngestService:
         actor: str = "kgqa-ingest",
         on_progress: Callable[[Path], None] | None = None,
         on_file_start: Callable[[list[Path]], None] | None = None,
+        replace: Iterable[str] = (),
     ) -> IngestReport:
+        """Ingest every file under ``paths``; one bad file never stops the others.
+
+        Args:
+            paths: files and folders.
+            actor: recorded on every Change.
+            on_progress: called after each file.
+            on_file_start: called once with the files found.
+            replace: document ids that a file of this run may take over from a document
+                ingested from another file (``kgqa ingest --replace``); without it such a file is
+                refused (see :meth:`kg.writer.GraphWriter.write_document`). An id that no file of
+                the run produces is reported as a failure, since the user expected a replacement.
+        """
+        replace_ids = set(replace)
         found = discover(paths)
         report = IngestReport(failed=[FailedFile(str(e.path), e.reason) for e in found.rejected])
         if on_file_start is not None:
@@ -100,7 +115,7 @@ class IngestService:
         known = self._writer.known_documents()
         for path in found.files:
             try:
-                report.ingested.append(self._ingest_one(path, known, actor))
+                report.ingested.append(self._ingest_one(path, known, actor, replace_ids))
             except GraphUnavailable:
                 raise
             except IngestError as exc:
@@ -112,18 +127,29 @@ class IngestService:
             finally:
                 if on_progress is not None:
                     on_progress(path)
+        produced = {f.doc_id for f in report.ingested}
+        for doc_id in sorted(replace_ids - produced):
+            report.failed.append(
+                FailedFile(
+                    f"--replace {doc_id}", "no file of this run has this document id; nothing was replaced"
+                )
+            )
         report.graph_version = self._writer.graph_version()
         return report
 
-    def _ingest_one(self, path: Path, known: dict[str, str], actor: str) -> FileReport:
+    def _ingest_one(
+        self, path: Path, known: dict[str, list[str]], actor: str, replace_ids: set[str]
+    ) -> FileReport:
         tree = self._pipeline.process(path)
         extraction: Extraction = self._extractor.extract(tree, known)
         if self._llm is not None:
             extra = self._llm.extract(tree)
             extraction.triples.extend(extra.triples)
             extraction.entities.extend(extra.entities)
-        result: WriteResult = self._writer.write_document(tree, extraction, actor=actor)
-        known[tree.doc_id] = tree.doc_id
+        result: WriteResult = self._writer.write_document(
+            tree, extraction, actor=actor, replace=tree.doc_id in replace_ids
+        )
+        remember_document(known, tree.doc_id, tree.title)
         return FileReport(
             path=str(path),
             doc_id=tree.doc_id,

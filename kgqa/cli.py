@@ -116,9 +116,22 @@ def neo4j_status(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, DOCX, TXT, MD).")],
     index: Annotated[bool, typer.Option(help="Update the retrieval index afterwards.")] = True,
+    replace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replace",
+            metavar="DOC_ID",
+            help="Let a file take over this document id from a document ingested from another file "
+            "(its clauses are versioned, a document.replace Change is recorded). Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest manuals into the clause graph; failed files are listed with their reason."""
+    """Ingest manuals into the clause graph; failed files are listed with their reason.
+
+    A file whose document id already belongs to a document from another file is refused (exit 3)
+    unless --replace names that id: nothing is ever replaced or retired silently.
+    """
     from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
     settings = load_settings()
@@ -137,6 +150,7 @@ def ingest(
                 paths,
                 on_file_start=lambda files: progress.update(task, total=len(files)),
                 on_progress=lambda p: progress.update(task, advance=1, description=f"ingesting {p.name}"),
+                replace=replace or (),
             )
         if index and any(f.status != "unchanged" for f in report.ingested):
             build_index_store(settings, driver).update()
@@ -237,7 +251,7 @@ def kg_stats(as_json: JsonOpt = False) -> None:
 
 @kg_app.command("clause")
 def kg_clause(
-    clause_id: Annotated[str, typer.Argument(help="e.g. CAS-14/第五条")],
+    clause_id: Annotated[str, typer.Argument(help="e.g. CAS-14-收入/第五条")],
     version: Annotated[int | None, typer.Option(help="A specific version (default: the active one).")] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -1,6 +1,6 @@
 """Hybrid retrieval against a real Neo4j holding three corpus documents, with a real encoder.
 
-The module wipes the session server's graph, ingests CAS-14, 建筑法 and 会计法 once, builds the
+The module wipes the session server's graph, ingests CAS-14-收入, 建筑法 and 会计法 once, builds the
 index once (the small corpus is embedded once; ``embed_chars`` is cut to keep that fast), and
 empties the graph again when it is done, so modules after it start from what they expect.
 """
@@ -76,8 +76,8 @@ def test_paraphrased_five_conditions_find_cas14_article_5(retriever):
     hits = retriever.retrieve(
         "跟客户签的合同要同时具备哪些条件，企业才可以在客户取得商品控制权时确认收入？", 5
     )
-    assert "CAS-14/第五条" in [h.clause_id for h in hits[:3]]
-    top = next(h for h in hits if h.clause_id == "CAS-14/第五条")
+    assert "CAS-14-收入/第五条" in [h.clause_id for h in hits[:3]]
+    top = next(h for h in hits if h.clause_id == "CAS-14-收入/第五条")
     assert top.doc_title.startswith("企业会计准则第14号") and top.version == 1
     assert top.section_path and "确认" in top.section_path[-1]
     assert {"bm25", "fulltext"} & set(top.sources)
@@ -102,8 +102,8 @@ def test_unanswerable_question_gets_no_contexts(retriever):
 def test_graph_expansion_adds_neighbours_with_low_weight(retriever):
     ranked = retriever.rank("合同开始日不符合条件的合同要持续评估吗？")
     assert ranked.rankings.get("graph")
-    # CAS-14/第六条 refers to 第五条 ("不符合本准则第五条规定的合同"): expansion reaches it
-    assert "CAS-14/第五条" in ranked.rankings["graph"] or "CAS-14/第五条" in [
+    # CAS-14-收入/第六条 refers to 第五条 ("不符合本准则第五条规定的合同"): expansion reaches it
+    assert "CAS-14-收入/第五条" in ranked.rankings["graph"] or "CAS-14-收入/第五条" in [
         f.clause_id for f in ranked.fused[:5]
     ]
     top = ranked.fused[0]
