@@ -6,67 +6,19 @@ package, so personal data never reaches the graph, the logs or a dataset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from ingest.clean import clean_document
 from ingest.config import IngestConfig
-from ingest.parsers import SUPPORTED_SUFFIXES, parse_file
+from ingest.parsers import parse_file
 from ingest.parsers.ocr import OcrEngine, make_ocr_engine
 from ingest.redact import Redactor
 from ingest.structure import build_tree
 from ingest.types import DocumentTree
-from kgqa.errors import UnsupportedFormat
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Discovery:
-    """Files found under the given paths, and the ones refused up front with their reason."""
-
-    files: list[Path] = field(default_factory=list)
-    rejected: list[UnsupportedFormat] = field(default_factory=list)
-
-
-def discover(paths: Iterable[Path]) -> Discovery:
-    """Expand folders (recursively, hidden entries skipped) into files, in a stable order.
-
-    Files with an unsupported extension are rejected with a reason rather than silently skipped,
-    so a user who drops a spreadsheet into the manuals folder learns it was not ingested.
-    """
-    found = Discovery()
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            candidates = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
-            )
-        else:
-            candidates = [path]
-        for p in candidates:
-            resolved = p.resolve()
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            if not p.exists():
-                found.rejected.append(UnsupportedFormat(p, "file does not exist"))
-            elif p.suffix.lower() not in SUPPORTED_SUFFIXES:
-                supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                found.rejected.append(
-                    UnsupportedFormat(
-                        p, f"unsupported file type '{p.suffix or '(none)'}' (supported: {supported})"
-                    )
-                )
-            else:
-                found.files.append(p)
-    return found
 
 
 class IngestPipeline:

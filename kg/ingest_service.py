@@ -13,7 +13,8 @@ from pathlib import Path
 
 import structlog
 
-from ingest.pipeline import IngestPipeline, discover
+from ingest.discovery import discover
+from ingest.pipeline import IngestPipeline
 from kg.references import remember_document
 from kg.triples import RuleTripleExtractor
 from kg.types import Extraction
@@ -51,11 +52,20 @@ class FailedFile:
 
 
 @dataclass
+class SkippedFile:
+    """A path deliberately not read (a symbolic link inside a folder, a FIFO...): a warning."""
+
+    path: str
+    reason: str
+
+
+@dataclass
 class IngestReport:
     """The outcome of one ingestion run."""
 
     ingested: list[FileReport] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
     graph_version: int = 0
 
     @property
@@ -108,7 +118,10 @@ class IngestService:
         """
         replace_ids = set(replace)
         found = discover(paths)
-        report = IngestReport(failed=[FailedFile(str(e.path), e.reason) for e in found.rejected])
+        report = IngestReport(
+            failed=[FailedFile(str(e.path), e.reason) for e in found.rejected],
+            skipped=[SkippedFile(str(s.path), s.reason) for s in found.skipped],
+        )
         if on_file_start is not None:
             on_file_start(found.files)
         self._writer.ensure_schema()

@@ -161,6 +161,7 @@ def ingest(
                 "graph_version": report.graph_version,
                 "ingested": [asdict(f) for f in report.ingested],
                 "failed": [asdict(f) for f in report.failed],
+                "skipped": [asdict(f) for f in report.skipped],
             }
         )
     else:
@@ -185,6 +186,8 @@ def ingest(
         for f in report.ingested:
             for w in f.warnings:
                 err.print(f"[yellow]warning[/] {f.path}: {w}")
+        for f in report.skipped:
+            err.print(f"[yellow]skipped[/] {f.path}: {f.reason}")
         for f in report.failed:
             err.print(f"[red]failed[/] {f.path}: {f.reason}")
     if not report.ok:

@@ -143,3 +143,31 @@ def test_documents_never_retire_each_other_silently(clean_graph, kgqa_env, corpu
     unused = _kgqa(["ingest", str(original), "--replace", "CAS-99-不存在", "--json", "--no-index"], kgqa_env)
     assert unused.returncode == 3
     assert [f["path"] for f in json.loads(unused.stdout)["failed"]] == ["--replace CAS-99-不存在"]
+
+
+def test_links_in_a_folder_are_not_followed(clean_graph, kgqa_env, tmp_path: Path):
+    import os
+
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    (folder / "费用报销手册.md").write_text(
+        "# 费用报销手册\n\n第一条 报销应当取得合法票据。\n", encoding="utf-8"
+    )
+    os.symlink("/etc/passwd", folder / "x.txt")
+    os.mkfifo(folder / "pipe.md")
+    run = _kgqa(["ingest", str(folder), "--json", "--no-index"], kgqa_env)
+    assert run.returncode == 0, run.stderr  # warnings, not failures
+    report = json.loads(run.stdout)
+    assert [d["doc_id"] for d in report["ingested"]] == ["费用报销手册"]
+    assert {Path(s["path"]).name: s["reason"] for s in report["skipped"]} == {
+        "pipe.md": "a FIFO, not a regular file: skipped",
+        "x.txt": "symbolic link to /etc/passwd not followed",
+    }
+    text = _kgqa(["ingest", str(folder), "--no-index"], kgqa_env)
+    assert "skipped" in text.stderr and "x.txt" in text.stderr
+    passwd_line = Path("/etc/passwd").read_text().splitlines()[0]
+    rows, _, _ = clean_graph.execute_query(
+        "MATCH (n) UNWIND keys(n) AS k WITH n[k] AS v WHERE v IS :: STRING AND v CONTAINS $s RETURN count(*) AS n",
+        s=passwd_line.split(":")[0] + ":x:",
+    )
+    assert rows[0]["n"] == 0
