@@ -6,6 +6,7 @@ package, so personal data never reaches the graph, the logs or a dataset.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import structlog
@@ -17,6 +18,7 @@ from ingest.parsers.ocr import OcrEngine, make_ocr_engine
 from ingest.redact import Redactor
 from ingest.structure import build_tree
 from ingest.types import DocumentTree
+from kgqa.errors import IngestError
 
 log = structlog.get_logger(__name__)
 
@@ -42,15 +44,26 @@ class IngestPipeline:
             self._ocr = make_ocr_engine(self.config.ocr)
         return self._ocr
 
+    def public_path(self, path: Path) -> str:
+        """The absolute path with personal data redacted: what the graph stores and logs show."""
+        return str(self._redactor.redact_path(os.path.abspath(path)))
+
     def process(self, path: Path) -> DocumentTree:
-        """Run every stage on one file; raises IngestError naming the file on failure."""
-        parsed = parse_file(Path(path), self.config, ocr=_LazyOcr(self._ocr_engine))
+        """Run every stage on one file; raises IngestError naming the file on failure.
+
+        The tree's ``source_path`` is absolute (a document's identity must not depend on the
+        directory the ingest ran from) and redacted like the text.
+        """
+        path = Path(os.path.abspath(path))
+        if path.is_symlink():
+            raise IngestError(path, "is a symbolic link; links are not followed (name the file it points to)")
+        parsed = parse_file(path, self.config, ocr=_LazyOcr(self._ocr_engine))
         cleaned = clean_document(parsed, self.config.clean)
         redacted = self._redactor.redact_document(cleaned)
         tree = build_tree(redacted, self.config.chunk)
         log.info(
             "ingest.document",
-            file=str(path),
+            file=str(tree.source_path),
             doc_id=tree.doc_id,
             pages=tree.pages,
             ocr_pages=tree.ocr_pages,
