@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from ingest.discovery import discover
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import DocumentProcessor
 from kg.references import remember_document
 from kg.triples import RuleTripleExtractor
 from kg.types import Extraction
@@ -43,6 +43,8 @@ class FileReport:
     clauses_added: int
     clauses_updated: int
     clauses_retired: int
+    parse_seconds: float = 0.0
+    peak_memory_mb: float | None = None
 
 
 @dataclass
@@ -77,7 +79,8 @@ class IngestService:
     """Runs the ingestion pipeline and writes each document to the graph.
 
     Args:
-        pipeline: files -> DocumentTrees.
+        pipeline: files -> DocumentTrees; :class:`ingest.worker.IsolatedPipeline` for files from
+            users (memory cap and deadline per file).
         extractor: DocumentTree -> triples, entities, references.
         writer: the graph writer.
         llm_extractor: optional second extractor (origin ``llm``) whose triples are added.
@@ -85,7 +88,7 @@ class IngestService:
 
     def __init__(
         self,
-        pipeline: IngestPipeline,
+        pipeline: DocumentProcessor,
         extractor: RuleTripleExtractor,
         writer: GraphWriter,
         llm_extractor: object | None = None,
@@ -124,22 +127,10 @@ class IngestService:
         )
         if on_file_start is not None:
             on_file_start(found.files)
-        self._writer.ensure_schema()
-        known = self._writer.known_documents()
-        for path in found.files:
-            try:
-                report.ingested.append(self._ingest_one(path, known, actor, replace_ids))
-            except GraphUnavailable:
-                raise
-            except IngestError as exc:
-                log.warning("ingest.failed", file=str(path), reason=exc.reason)
-                report.failed.append(FailedFile(str(path), exc.reason))
-            except Exception as exc:  # noqa: BLE001 - one broken file must not stop the run
-                log.exception("ingest.crashed", file=str(path))
-                report.failed.append(FailedFile(str(path), f"unexpected {type(exc).__name__}: {exc}"))
-            finally:
-                if on_progress is not None:
-                    on_progress(path)
+        try:
+            self._ingest_files(found.files, report, actor, replace_ids, on_progress)
+        finally:
+            self._pipeline.close()  # the worker process lives for one run
         produced = {f.doc_id for f in report.ingested}
         for doc_id in sorted(replace_ids - produced):
             report.failed.append(
@@ -149,6 +140,32 @@ class IngestService:
             )
         report.graph_version = self._writer.graph_version()
         return report
+
+    def _ingest_files(
+        self,
+        files: list[Path],
+        report: IngestReport,
+        actor: str,
+        replace_ids: set[str],
+        on_progress: Callable[[Path], None] | None,
+    ) -> None:
+        self._writer.ensure_schema()
+        known = self._writer.known_documents()
+        for path in files:
+            try:
+                report.ingested.append(self._ingest_one(path, known, actor, replace_ids))
+            except GraphUnavailable:
+                raise
+            except IngestError as exc:
+                log.warning("ingest.failed", file=self._pipeline.public_path(path), reason=exc.reason)
+                report.failed.append(FailedFile(str(path), exc.reason))
+            except Exception as exc:  # noqa: BLE001 - one broken file must not stop the run
+                # no traceback: its frames would carry the document's text into the log
+                log.error("ingest.crashed", file=self._pipeline.public_path(path), error=type(exc).__name__)
+                report.failed.append(FailedFile(str(path), f"unexpected {type(exc).__name__}: {exc}"))
+            finally:
+                if on_progress is not None:
+                    on_progress(path)
 
     def _ingest_one(
         self, path: Path, known: dict[str, list[str]], actor: str, replace_ids: set[str]
@@ -163,6 +180,7 @@ class IngestService:
             tree, extraction, actor=actor, replace=tree.doc_id in replace_ids
         )
         remember_document(known, tree.doc_id, tree.title)
+        stats = self._pipeline.last_stats
         return FileReport(
             path=str(path),
             doc_id=tree.doc_id,
@@ -179,4 +197,6 @@ class IngestService:
             clauses_added=result.clauses_added,
             clauses_updated=result.clauses_updated,
             clauses_retired=result.clauses_retired,
+            parse_seconds=round(stats.seconds, 3) if stats else 0.0,
+            peak_memory_mb=round(stats.peak_rss_mb, 1) if stats and stats.peak_rss_mb else None,
         )
