@@ -36,7 +36,7 @@ from ingest.redaction.kinds import (
     PERMIT,
 )
 from ingest.redaction.labels import cell_label, find_labelled, labelled_cell
-from ingest.redaction.numbers import UNLABELLED, Detector, valid_bank_card, valid_resident_id
+from ingest.redaction.numbers import LONG_NUMBER, UNLABELLED, Detector, valid_bank_card, valid_resident_id
 from ingest.redaction.text import ascii_view
 from ingest.types import Block, CleanDocument, RawTable
 from kgqa.errors import ConfigError
@@ -181,8 +181,10 @@ class Redactor:
             return []
         view = ascii_view(text) if view is None else view
         hits = [_Hit(s.start, s.end, s.label, 0) for s in find_labelled(view)]
+        numbers, at = LONG_NUMBER.search(view) is not None, "@" in view
         for rank, detector in enumerate(UNLABELLED, start=1):
-            hits.extend(self._detect(detector, view, rank))
+            if at if detector.label == EMAIL else numbers:
+                hits.extend(self._detect(detector, view, rank))
         for rank, detector in enumerate(self._extra, start=len(UNLABELLED) + 1):
             hits.extend(self._detect(detector, text, rank))  # extra patterns see the text as written
         return hits

@@ -68,6 +68,10 @@ _NAME_LABELS = (
 _ADDRESS_LABELS = r"(?:家庭|户籍|居住|通讯|通信|联系|现|送达|收件|邮寄|身份证)?(?:住址|地址|住所)"
 
 _NUMBER_RES = tuple((kind, re.compile(f"(?:{labels}){_SEPARATOR}")) for kind, labels in _NUMBER_LABELS)
+# All number labels in one pass; the named group that matched tells the kind.
+_ANY_NUMBER_LABEL = re.compile(
+    "(?:" + "|".join(f"(?P<k{i}>{labels})" for i, (_, labels) in enumerate(_NUMBER_LABELS)) + f"){_SEPARATOR}"
+)
 _NAME_RE = re.compile(rf"(?:{_NAME_LABELS})(?P<sep>[ \t]*(?:[:]|为|是)?[ \t]*)")
 _ADDRESS_RE = re.compile(rf"(?:{_ADDRESS_LABELS})[ \t]*(?:[:]|为|是|在)?[ \t]*")
 _CELL_LABEL = re.compile(r"[ \t]*(?P<label>[^:]+?)[ \t]*:?[ \t]*")
@@ -192,11 +196,11 @@ def _address_at(text: str, start: int) -> Span | None:
 def find_labelled(view: str) -> list[Span]:
     """Labelled numbers, names and addresses in ``view`` (an :func:`ascii_view` of the text)."""
     spans: list[Span] = []
-    for kind, pattern in _NUMBER_RES:
-        for m in pattern.finditer(view):
-            span = number_at(view, m.end(), kind)
-            if span is not None:
-                spans.append(span)
+    for m in _ANY_NUMBER_LABEL.finditer(view):
+        kind = _NUMBER_LABELS[int(m.lastgroup[1:])][0]
+        span = number_at(view, m.end(), kind)
+        if span is not None:
+            spans.append(span)
     spans.extend(_names(view))
     for m in _ADDRESS_RE.finditer(view):
         span = _address_at(view, m.end())

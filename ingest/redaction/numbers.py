@@ -98,6 +98,10 @@ class Detector:
     accept: Callable[[str], bool] = lambda _: True
 
 
+# Every unlabelled number needs at least seven digits in a row or split once (138-1234-5678,
+# 110105 1949..., E12345678); text without such a run (most of a regulation) skips the patterns.
+LONG_NUMBER = re.compile(r"\d{3,}[ -]?\d{4}")
+
 UNLABELLED: tuple[Detector, ...] = (
     Detector(EMAIL, EMAIL_PATTERN),
     Detector(ID_CARD, _ID18, valid_resident_id),
