@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="Wall-clock deadline per file; the parser process is killed past it."
     )
     parse_memory_mb: int = Field(default=4096, gt=0, description="Address-space cap of the parser process.")
-    ocr_page_budget_s: float = Field(default=30.0, gt=0, description="Most OCR seconds for one page.")
+    ocr_page_budget_s: float = Field(default=120.0, gt=0, description="Most OCR seconds for one page.")
     ocr_file_budget_s: float = Field(
         default=600.0, gt=0, description="Most OCR seconds for one file (stopped once projected past it)."
     )
