@@ -98,7 +98,8 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: install launcher
-	$(BIN)/python bench/bench_parse.py
+	$(BIN)/python bench/bench_parse.py --bombs
+	$(BIN)/python bench/bench_redaction.py
 	$(BIN)/python bench/bench_triples.py
 	$(BIN)/python bench/bench_write.py
 	$(BIN)/python bench/bench_verifier.py

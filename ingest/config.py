@@ -69,13 +69,43 @@ class ChunkConfig:
 
 @dataclass
 class LimitsConfig:
-    """Bounds that keep one hostile or huge file from exhausting memory or time."""
+    """Bounds that keep one hostile or huge file from exhausting memory or time.
+
+    Sizes are checked before anything is decompressed or rendered; the worker process that parses
+    each file (:mod:`ingest.worker`) enforces the memory cap and the deadline on whatever gets past
+    them, so one file fails with its reason and the rest of the batch goes on.
+
+    Attributes:
+        max_file_bytes: largest file accepted at all.
+        max_pages: most pages of a PDF.
+        max_docx_uncompressed_bytes: most bytes a DOCX may expand to (images included), from the
+            zip's central directory, before anything is inflated.
+        max_docx_xml_bytes: most bytes one XML part of a DOCX (``word/document.xml``) may expand to.
+            Parsed XML takes ~20 times its size in memory (a 290 MB part took 6.2 GB), while a
+            1,000-page manual's document.xml is ~20 MB.
+        max_docx_compression_ratio: most a member larger than 1 MB may be compressed (zip bombs).
+        max_page_pixels: most pixels one PDF page is rendered to for OCR; a bigger page (a
+            14,400 pt poster is 40,000 px square at 200 dpi, 6 GB) is rendered at a lower
+            resolution instead. 25 Mpx is an A2 sheet at 200 dpi.
+        parse_timeout_s: wall-clock deadline for parsing one file; the worker is killed past it.
+        parse_memory_mb: address-space cap (RLIMIT_AS) of the worker process; OCR with the bundled
+            PP-OCR models peaks at ~2.2 GB of address space.
+        ocr_page_budget_s: most seconds OCR may spend on one page before the file is stopped; a
+            normal page takes 0.5-10 s, and a contended 2-core machine was seen at 54 s.
+        ocr_file_budget_s: most seconds OCR may spend on one file; the file is stopped as soon as
+            the pages read so far project past it, not only once it is spent.
+    """
 
     max_file_bytes: int = 200 * 1024 * 1024
     max_pages: int = 2000
     max_docx_uncompressed_bytes: int = 300 * 1024 * 1024
+    max_docx_xml_bytes: int = 64 * 1024 * 1024
     max_docx_compression_ratio: float = 200.0
-    ocr_timeout_s: float = 120.0
+    max_page_pixels: int = 25_000_000
+    parse_timeout_s: float = 900.0
+    parse_memory_mb: int = 4096
+    ocr_page_budget_s: float = 120.0
+    ocr_file_budget_s: float = 600.0
 
 
 @dataclass

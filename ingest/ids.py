@@ -2,7 +2,7 @@
 
 Ids are derived only from what the document says (its title, its numbering), never from counters
 kept across runs or from clocks, so re-ingesting a file yields the same ids and the graph writer
-can tell "changed" from "new". They are also meant to be read by auditors: ``CAS-14/第五条``.
+can tell "changed" from "new". They are also meant to be read by auditors: ``CAS-14-收入/第五条``.
 
 Separators are chosen so that the kinds never collide even though they share one doc prefix:
 ``doc/number`` is a clause, ``doc#path`` a section, ``doc/表n`` a table and ``clause:n`` a chunk.
@@ -84,24 +84,63 @@ def _short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8].upper()
 
 
-def doc_id_for_title(title: str) -> str:
-    """The document id: ``CAS-14`` for 企业会计准则第14号, else a punctuation-free slug of the title.
+def _slug_words(text: str) -> str:
+    """Letters, digits and CJK of ``text`` run together: ``会计政策、会计估计变更`` -> ``会计政策会计估计变更``."""
+    return "".join(re.findall(r"[^\W_]+", text))
 
-    Built on :func:`normalize_title`, so two spellings of the same title get the same id. Titles
-    without any letter or CJK character (or empty ones) fall back to ``DOC-<hash>`` so the id
-    stays deterministic; very long titles are cut and suffixed with a hash to stay unique.
+
+def _cas_id(title: str) -> str | None:
+    """``CAS-<number>-<subject>[-<suffix>]`` for a numbered accounting standard, else None.
+
+    The number alone is not an identity: 第25号 is both 保险合同 (2020) and 原保险合同 (2006), two
+    documents in force side by side. The subject tells them apart, and the version in parentheses
+    stays out, so a revision of the same standard keeps its id and becomes a new version of it.
+    A reference without a subject (《企业会计准则第22号》) gets ``CAS-22``, which no ingested
+    standard has: references resolve such names through :func:`normalize_title` instead.
+    """
+    compact = _soft_normalize(title).replace(" ", "").replace("*", "").replace("#", "")
+    match = _CAS.search(compact)
+    if not match or compact[: match.start()].strip(_QUOTES):
+        return None  # 关于《企业会计准则第14号》的通知 names a notice, not the standard
+    try:
+        number = str(to_int(match.group(1)))
+    except ValueError:
+        number = match.group(1)
+    rest = compact[match.end() :]
+    closing = rest.find("》")
+    subject, after = (rest[:closing], rest[closing + 1 :]) if closing >= 0 else (rest, "")
+    subject = subject.lstrip(_DASHES)
+    suffix = _CAS_SUFFIX.search(subject)
+    if suffix and closing < 0:
+        subject, after = subject[: suffix.start()], suffix.group(0)
+    parts = [f"CAS-{number}", _slug_words(subject), _slug_words(after)]
+    return "-".join(p for p in parts if p)
+
+
+def doc_id_for_title(title: str) -> str:
+    """The document id: ``CAS-14-收入`` for 企业会计准则第14号——收入, else a punctuation-free slug.
+
+    Ids must never collide, because the writer versions a document by its id: two documents
+    sharing one would retire each other's clauses. Accounting standards therefore keep both their
+    number and their subject (see :func:`_cas_id`); other titles are slugged from their
+    normalized form, so two spellings of the same title get the same id. Titles without any
+    letter or CJK character (or empty ones) fall back to ``DOC-<hash>`` so the id stays
+    deterministic; very long titles are cut and suffixed with a hash to stay unique. Whether a
+    file may take an id already held by another file is the writer's decision, not this one's.
 
     Examples:
-        企业会计准则第14号——收入（2017年修订） -> ``CAS-14``;
-        《企业会计准则第14号——收入》应用指南（2018） -> ``CAS-14-应用指南``;
+        企业会计准则第14号——收入（2017年修订） -> ``CAS-14-收入``;
+        《企业会计准则第14号——收入》应用指南（2018） -> ``CAS-14-收入-应用指南``;
+        企业会计准则第25号——原保险合同（2006） -> ``CAS-25-原保险合同``;
         中华人民共和国会计法 -> ``会计法``; broker report -> ``BROKER-REPORT``.
     """
+    cas = _cas_id(title)
+    if cas is not None:
+        return cas if len(cas) <= _MAX_ID_CHARS else f"{cas[: _MAX_ID_CHARS - 9]}-{_short_hash(cas)}"
     norm = normalize_title(title)
-    cas = re.fullmatch(r"企业会计准则(?:第(\d+)号)?(.*)", norm)
-    if cas and (cas.group(1) or cas.group(2)):
-        rest = "".join(re.findall(r"\w+", cas.group(2)))
-        head = f"CAS-{cas.group(1)}" if cas.group(1) else "CAS"
-        return f"{head}-{rest}" if rest else head
+    unnumbered = re.fullmatch(r"企业会计准则(.*)", norm)
+    if unnumbered and unnumbered.group(1):
+        return f"CAS-{_slug_words(unnumbered.group(1))}"
     soft = _soft_normalize(title).replace("*", "").replace("#", "")
     soft = re.sub(rf"^[\s{re.escape(_QUOTES)}]*{_PRC}(?=\w)", "", soft)
     tokens = re.findall(r"[^\W_]+", soft)

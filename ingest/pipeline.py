@@ -6,71 +6,41 @@ package, so personal data never reaches the graph, the logs or a dataset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import os
+import time
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from ingest.clean import clean_document
 from ingest.config import IngestConfig
-from ingest.parsers import SUPPORTED_SUFFIXES, parse_file
+from ingest.parsers import parse_file
 from ingest.parsers.ocr import OcrEngine, make_ocr_engine
 from ingest.redact import Redactor
 from ingest.structure import build_tree
-from ingest.types import DocumentTree
-from kgqa.errors import UnsupportedFormat
+from ingest.types import DocumentTree, ParseStats
+from kgqa.errors import IngestError
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass
-class Discovery:
-    """Files found under the given paths, and the ones refused up front with their reason."""
+class DocumentProcessor(Protocol):
+    """Turns one file into a DocumentTree: :class:`IngestPipeline` in this process, or
+    :class:`ingest.worker.IsolatedPipeline` in a capped worker process (what the service uses)."""
 
-    files: list[Path] = field(default_factory=list)
-    rejected: list[UnsupportedFormat] = field(default_factory=list)
+    last_stats: ParseStats | None
 
+    def process(self, path: Path) -> DocumentTree: ...
 
-def discover(paths: Iterable[Path]) -> Discovery:
-    """Expand folders (recursively, hidden entries skipped) into files, in a stable order.
+    def public_path(self, path: Path) -> str: ...
 
-    Files with an unsupported extension are rejected with a reason rather than silently skipped,
-    so a user who drops a spreadsheet into the manuals folder learns it was not ingested.
-    """
-    found = Discovery()
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            candidates = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
-            )
-        else:
-            candidates = [path]
-        for p in candidates:
-            resolved = p.resolve()
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            if not p.exists():
-                found.rejected.append(UnsupportedFormat(p, "file does not exist"))
-            elif p.suffix.lower() not in SUPPORTED_SUFFIXES:
-                supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                found.rejected.append(
-                    UnsupportedFormat(
-                        p, f"unsupported file type '{p.suffix or '(none)'}' (supported: {supported})"
-                    )
-                )
-            else:
-                found.files.append(p)
-    return found
+    def close(self) -> None: ...
 
 
 class IngestPipeline:
-    """Turns files into DocumentTrees.
+    """Turns files into DocumentTrees, in this process (no memory cap, no deadline: use
+    :class:`ingest.worker.IsolatedPipeline` for files from users).
 
     The OCR engine is expensive to create, so it is built on the first image-only page and reused
     for the rest of the run.
@@ -84,21 +54,38 @@ class IngestPipeline:
         self.config = config or IngestConfig()
         self._ocr = ocr
         self._redactor = Redactor(self.config.redact)
+        self.last_stats: ParseStats | None = None
 
     def _ocr_engine(self) -> OcrEngine:
         if self._ocr is None:
             self._ocr = make_ocr_engine(self.config.ocr)
         return self._ocr
 
+    def public_path(self, path: Path) -> str:
+        """The absolute path with personal data redacted: what the graph stores and logs show."""
+        return str(self._redactor.redact_path(os.path.abspath(path)))
+
+    def close(self) -> None:
+        """Nothing to release (the OCR engine goes with the object); part of DocumentProcessor."""
+
     def process(self, path: Path) -> DocumentTree:
-        """Run every stage on one file; raises IngestError naming the file on failure."""
-        parsed = parse_file(Path(path), self.config, ocr=_LazyOcr(self._ocr_engine))
+        """Run every stage on one file; raises IngestError naming the file on failure.
+
+        The tree's ``source_path`` is absolute (a document's identity must not depend on the
+        directory the ingest ran from) and redacted like the text.
+        """
+        started = time.perf_counter()
+        path = Path(os.path.abspath(path))
+        if path.is_symlink():
+            raise IngestError(path, "is a symbolic link; links are not followed (name the file it points to)")
+        parsed = parse_file(path, self.config, ocr=_LazyOcr(self._ocr_engine))
         cleaned = clean_document(parsed, self.config.clean)
         redacted = self._redactor.redact_document(cleaned)
         tree = build_tree(redacted, self.config.chunk)
+        self.last_stats = ParseStats(time.perf_counter() - started)
         log.info(
             "ingest.document",
-            file=str(path),
+            file=str(tree.source_path),
             doc_id=tree.doc_id,
             pages=tree.pages,
             ocr_pages=tree.ocr_pages,

@@ -173,6 +173,15 @@ class TableNode:
     rows: list[list[str]]
 
 
+@dataclass(frozen=True)
+class ParseStats:
+    """What turning one file into a DocumentTree cost: wall-clock seconds and peak resident memory
+    (MB) of the process that did it, when known (the worker measures it per file)."""
+
+    seconds: float = 0.0
+    peak_rss_mb: float | None = None
+
+
 @dataclass
 class DocumentTree:
     """The finished, graph-ready document. ``kg`` writes exactly this."""

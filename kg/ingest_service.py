@@ -13,7 +13,9 @@ from pathlib import Path
 
 import structlog
 
-from ingest.pipeline import IngestPipeline, discover
+from ingest.discovery import discover
+from ingest.pipeline import DocumentProcessor
+from kg.references import remember_document
 from kg.triples import RuleTripleExtractor
 from kg.types import Extraction
 from kg.writer import GraphWriter, WriteResult
@@ -41,10 +43,20 @@ class FileReport:
     clauses_added: int
     clauses_updated: int
     clauses_retired: int
+    parse_seconds: float = 0.0
+    peak_memory_mb: float | None = None
 
 
 @dataclass
 class FailedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class SkippedFile:
+    """A path deliberately not read (a symbolic link inside a folder, a FIFO...): a warning."""
+
     path: str
     reason: str
 
@@ -55,6 +67,7 @@ class IngestReport:
 
     ingested: list[FileReport] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
     graph_version: int = 0
 
     @property
@@ -66,7 +79,8 @@ class IngestService:
     """Runs the ingestion pipeline and writes each document to the graph.
 
     Args:
-        pipeline: files -> DocumentTrees.
+        pipeline: files -> DocumentTrees; :class:`ingest.worker.IsolatedPipeline` for files from
+            users (memory cap and deadline per file).
         extractor: DocumentTree -> triples, entities, references.
         writer: the graph writer.
         llm_extractor: optional second extractor (origin ``llm``) whose triples are added.
@@ -74,7 +88,7 @@ class IngestService:
 
     def __init__(
         self,
-        pipeline: IngestPipeline,
+        pipeline: DocumentProcessor,
         extractor: RuleTripleExtractor,
         writer: GraphWriter,
         llm_extractor: object | None = None,
@@ -91,39 +105,82 @@ class IngestService:
         actor: str = "kgqa-ingest",
         on_progress: Callable[[Path], None] | None = None,
         on_file_start: Callable[[list[Path]], None] | None = None,
+        replace: Iterable[str] = (),
     ) -> IngestReport:
+        """Ingest every file under ``paths``; one bad file never stops the others.
+
+        Args:
+            paths: files and folders.
+            actor: recorded on every Change.
+            on_progress: called after each file.
+            on_file_start: called once with the files found.
+            replace: document ids that a file of this run may take over from a document
+                ingested from another file (``kgqa ingest --replace``); without it such a file is
+                refused (see :meth:`kg.writer.GraphWriter.write_document`). An id that no file of
+                the run produces is reported as a failure, since the user expected a replacement.
+        """
+        replace_ids = set(replace)
         found = discover(paths)
-        report = IngestReport(failed=[FailedFile(str(e.path), e.reason) for e in found.rejected])
+        report = IngestReport(
+            failed=[FailedFile(str(e.path), e.reason) for e in found.rejected],
+            skipped=[SkippedFile(str(s.path), s.reason) for s in found.skipped],
+        )
         if on_file_start is not None:
             on_file_start(found.files)
+        try:
+            self._ingest_files(found.files, report, actor, replace_ids, on_progress)
+        finally:
+            self._pipeline.close()  # the worker process lives for one run
+        produced = {f.doc_id for f in report.ingested}
+        for doc_id in sorted(replace_ids - produced):
+            report.failed.append(
+                FailedFile(
+                    f"--replace {doc_id}", "no file of this run has this document id; nothing was replaced"
+                )
+            )
+        report.graph_version = self._writer.graph_version()
+        return report
+
+    def _ingest_files(
+        self,
+        files: list[Path],
+        report: IngestReport,
+        actor: str,
+        replace_ids: set[str],
+        on_progress: Callable[[Path], None] | None,
+    ) -> None:
         self._writer.ensure_schema()
         known = self._writer.known_documents()
-        for path in found.files:
+        for path in files:
             try:
-                report.ingested.append(self._ingest_one(path, known, actor))
+                report.ingested.append(self._ingest_one(path, known, actor, replace_ids))
             except GraphUnavailable:
                 raise
             except IngestError as exc:
-                log.warning("ingest.failed", file=str(path), reason=exc.reason)
+                log.warning("ingest.failed", file=self._pipeline.public_path(path), reason=exc.reason)
                 report.failed.append(FailedFile(str(path), exc.reason))
             except Exception as exc:  # noqa: BLE001 - one broken file must not stop the run
-                log.exception("ingest.crashed", file=str(path))
+                # no traceback: its frames would carry the document's text into the log
+                log.error("ingest.crashed", file=self._pipeline.public_path(path), error=type(exc).__name__)
                 report.failed.append(FailedFile(str(path), f"unexpected {type(exc).__name__}: {exc}"))
             finally:
                 if on_progress is not None:
                     on_progress(path)
-        report.graph_version = self._writer.graph_version()
-        return report
 
-    def _ingest_one(self, path: Path, known: dict[str, str], actor: str) -> FileReport:
+    def _ingest_one(
+        self, path: Path, known: dict[str, list[str]], actor: str, replace_ids: set[str]
+    ) -> FileReport:
         tree = self._pipeline.process(path)
         extraction: Extraction = self._extractor.extract(tree, known)
         if self._llm is not None:
             extra = self._llm.extract(tree)
             extraction.triples.extend(extra.triples)
             extraction.entities.extend(extra.entities)
-        result: WriteResult = self._writer.write_document(tree, extraction, actor=actor)
-        known[tree.doc_id] = tree.doc_id
+        result: WriteResult = self._writer.write_document(
+            tree, extraction, actor=actor, replace=tree.doc_id in replace_ids
+        )
+        remember_document(known, tree.doc_id, tree.title)
+        stats = self._pipeline.last_stats
         return FileReport(
             path=str(path),
             doc_id=tree.doc_id,
@@ -140,4 +197,6 @@ class IngestService:
             clauses_added=result.clauses_added,
             clauses_updated=result.clauses_updated,
             clauses_retired=result.clauses_retired,
+            parse_seconds=round(stats.seconds, 3) if stats else 0.0,
+            peak_memory_mb=round(stats.peak_rss_mb, 1) if stats and stats.peak_rss_mb else None,
         )

@@ -32,6 +32,7 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX triple_clause IF NOT EXISTS FOR (n:Triple) ON (n.clause_id)",
     "CREATE INDEX section_doc IF NOT EXISTS FOR (n:Section) ON (n.doc_id)",
     "CREATE INDEX table_doc IF NOT EXISTS FOR (n:Table) ON (n.doc_id)",
+    "CREATE INDEX document_title_key IF NOT EXISTS FOR (n:Document) ON (n.title_key)",
     "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause) ON EACH [n.text] "
     "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text] "
@@ -57,7 +58,7 @@ GRAPH_VERSION = "OPTIONAL MATCH (s:Sequence {name: 'change'}) RETURN coalesce(s.
 DOCUMENT_STATE = """
 OPTIONAL MATCH (d:Document {doc_id: $doc_id})
 OPTIONAL MATCH (c:Clause {doc_id: $doc_id, status: 'active'})
-RETURN d.sha256 AS sha256, d.version AS version,
+RETURN d.sha256 AS sha256, d.version AS version, d.source_path AS source_path,
        collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version}) AS clauses
 """
 
@@ -68,7 +69,7 @@ MERGE (d:Document {doc_id: $doc.doc_id})
 SET d.title = $doc.title, d.kind = $doc.kind, d.source_path = $doc.source_path,
     d.sha256 = $doc.sha256, d.pages = $doc.pages, d.ocr_pages = $doc.ocr_pages,
     d.version = coalesce(d.version, 0) + 1, d.ingested_at = $doc.ingested_at,
-    d.redactions_json = $doc.redactions_json
+    d.redactions_json = $doc.redactions_json, d.title_key = $doc.title_key
 """
 
 MERGE_SECTIONS = """
@@ -221,29 +222,43 @@ CREATE (n:Change {seq: ch.seq})
 SET n.actor = $actor, n.role = $role, n.at = $at, n.op = ch.op, n.target_id = ch.target_id,
     n.before_json = ch.before_json, n.after_json = ch.after_json, n.reason = $reason
 WITH n, ch
-MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version})
-MERGE (n)-[:ON]->(c)
+OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version})
+OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.op STARTS WITH 'document.'
+WITH n, coalesce(c, d) AS target
+WHERE target IS NOT NULL
+MERGE (n)-[:ON]->(target)
 """
 
 # (Re)build REFERS_TO edges from the reference lists stored on active clauses. Run after every
-# ingestion so references to documents ingested later resolve then.
+# ingestion so references to documents ingested later resolve then. A target is
+# 'document:ID' or 'clause:ID', optionally followed by ' TITLE_KEY' (and ' NUMBER' for a clause)
+# when the document was unknown at extraction: the id wins when it exists, else every document
+# with that normalized title (a standard's number shared by two standards names both).
 RESOLVE_REFERENCES = """
 MATCH (c:Clause {status: 'active'})
 WHERE c.refs_target IS NOT NULL AND size(c.refs_target) > 0
   AND ($doc_ids IS NULL OR c.doc_id IN $doc_ids OR
        any(t IN c.refs_target WHERE any(d IN $doc_ids WHERE t STARTS WITH 'document:' + d
-                                                        OR t STARTS WITH 'clause:' + d + '/')))
+                                                        OR t STARTS WITH 'clause:' + d + '/')) OR
+       any(t IN c.refs_target WHERE any(k IN $title_keys WHERE t ENDS WITH ' ' + k
+                                                           OR t CONTAINS ' ' + k + ' ')))
 OPTIONAL MATCH (c)-[old:REFERS_TO]->()
 DELETE old
 WITH DISTINCT c
 UNWIND range(0, size(c.refs_target) - 1) AS i
-WITH c, c.refs_target[i] AS target, c.refs_text[i] AS text
-CALL (c, target, text) {
+WITH c, split(c.refs_target[i], ' ') AS parts, c.refs_text[i] AS text
+WITH c, text, parts[0] AS target, parts[1] AS title_key, parts[2] AS number
+CALL (c, target, title_key, number, text) {
   OPTIONAL MATCH (tc:Clause {clause_id: substring(target, 7), status: 'active'})
   WHERE target STARTS WITH 'clause:'
   OPTIONAL MATCH (td:Document {doc_id: substring(target, 9)})
   WHERE target STARTS WITH 'document:'
-  WITH c, text, coalesce(tc, td) AS t
+  WITH c, text, title_key, number, coalesce(tc, td) AS exact
+  OPTIONAL MATCH (kd:Document {title_key: title_key})
+  WHERE exact IS NULL AND title_key IS NOT NULL
+  OPTIONAL MATCH (kc:Clause {clause_id: kd.doc_id + '/' + number, status: 'active'})
+  WHERE number IS NOT NULL
+  WITH c, text, CASE WHEN exact IS NOT NULL THEN exact WHEN number IS NULL THEN kd ELSE kc END AS t
   WHERE t IS NOT NULL
   MERGE (c)-[r:REFERS_TO]->(t)
   SET r.text = text
@@ -309,7 +324,7 @@ WITH c, collect(CASE WHEN t IS NULL THEN NULL ELSE
    text: r.text} END) AS outgoing
 OPTIONAL MATCH (s:Clause {status: 'active'})-[r2:REFERS_TO]->(c)
 RETURN outgoing, collect(CASE WHEN s IS NULL THEN NULL ELSE {source: s.clause_id, text: r2.text} END) AS incoming,
-       c.refs_target AS declared
+       c.refs_target AS declared, c.refs_text AS declared_text
 """
 
 # --- graph-wide searches used by tests and audits ----------------------------------------------

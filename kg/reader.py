@@ -99,6 +99,15 @@ class GraphReader:
             triples.append(t)
         refs = self._query(q.CLAUSE_REFERENCES, clause_id=clause_id, version=c["version"])[0]
         resolved = {f"{o['kind']}:{o['target']}" for o in refs["outgoing"]}
+        resolved_texts = {o["text"] for o in refs["outgoing"]}
+        # A declared target may carry a title key after a space (kg.writer._ref_target); it is
+        # resolved when its own id is, or when the key found documents for the same words.
+        declared = zip(refs["declared"] or [], refs["declared_text"] or [], strict=False)
+        unresolved = [
+            t.split(" ")[0]
+            for t, text in declared
+            if t.split(" ")[0] not in resolved and not (" " in t and text in resolved_texts)
+        ]
         return ClauseView(
             clause_id=c["clause_id"],
             version=c["version"],
@@ -115,7 +124,7 @@ class GraphReader:
             triples=triples,
             references_out=list(refs["outgoing"]),
             references_in=list(refs["incoming"]),
-            unresolved_references=[t for t in (refs["declared"] or []) if t not in resolved],
+            unresolved_references=unresolved,
         )
 
     def find_text(self, needle: str, limit: int = 20) -> list[dict[str, Any]]:

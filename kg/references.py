@@ -5,13 +5,14 @@ Regulations point at each other constantly (``本准则第五条``, ``前款``, 
 answer service follow a clause to the rule it depends on. Same-document references are looked up
 in the tree (so a number that does not exist yields nothing); references to other documents are
 resolved to ids by title even when that document is not ingested yet — the writer links them once
-it is.
+it is. A title may name several stored documents (《企业会计准则第25号》 is both 保险合同 and
+原保险合同): the reference then points at each of them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,9 +48,11 @@ class FoundReference:
         text: the words as written (``本准则第五条``).
         span: character offsets of ``text``.
         target_kind: ``clause`` or ``document``.
-        target_id: the clause id (``CAS-14/第五条``) or the doc id (``CAS-22``).
+        target_id: the clause id (``CAS-14-收入/第五条``) or the doc id (``CAS-22-金融工具确认和计量``).
         doc_id: the document the target belongs to.
         title: the document title when the reference names one (``《会计法》`` -> ``会计法``).
+        title_key: the normalized title when the document was unknown, so that the writer can
+            link it later by title (see :class:`kg.types.ReferenceRecord`).
     """
 
     text: str
@@ -58,9 +61,32 @@ class FoundReference:
     target_id: str
     doc_id: str
     title: str | None = None
+    title_key: str | None = None
 
     def to_record(self, source_clause_id: str) -> ReferenceRecord:
-        return ReferenceRecord(source_clause_id, self.target_kind, self.target_id, self.text)
+        return ReferenceRecord(source_clause_id, self.target_kind, self.target_id, self.text, self.title_key)
+
+
+KnownDocuments = Mapping[str, Sequence[str]]
+"""Doc ids and normalized titles of stored documents -> the doc ids they name (several may share
+a normalized title: 企业会计准则第25号)."""
+
+
+def remember_document(known: dict[str, list[str]], doc_id: str, title: str | None) -> None:
+    """Add a stored document to ``known`` under its id and its normalized title."""
+    for key in (doc_id, normalize_title(title) if title else ""):
+        if key:
+            ids = known.setdefault(key, [])
+            if doc_id not in ids:
+                ids.append(doc_id)
+
+
+@dataclass(frozen=True)
+class DocumentTarget:
+    """The documents a title names: stored ones, or the id it will get plus the key to find it by."""
+
+    doc_ids: tuple[str, ...]
+    title_key: str | None = None
 
 
 class ClauseIndex:
@@ -71,6 +97,7 @@ class ClauseIndex:
 
     def __init__(self, tree: DocumentTree) -> None:
         self.doc_id = tree.doc_id
+        self.title_key = normalize_title(tree.title)
         self.clauses = tree.clauses
         self._position = {c.clause_id: i for i, c in enumerate(tree.clauses)}
         self._by_number: dict[int, ClauseNode] = {}
@@ -87,18 +114,33 @@ class ClauseIndex:
         return self.clauses[pos - 1] if pos > 0 else None
 
 
-def resolve_document(title: str, known_docs: Mapping[str, str] | None = None) -> str:
-    """The doc id of a document named by ``title``: a known document's id, else the id it will get.
+def resolve_documents(title: str, known_docs: KnownDocuments | None = None) -> DocumentTarget:
+    """The documents named by ``title``.
+
+    A title whose own id is stored names that document alone (《企业会计准则第25号——原保险合同》);
+    else every stored document with the same normalized title (《企业会计准则第25号》 names both
+    第25号 standards); else nothing stored yet: the id the title will get, with its normalized
+    title as ``title_key`` so that the writer can still link it once the document arrives.
 
     Args:
         title: the title as written inside 《》, or an alias (``会计法``).
-        known_docs: normalized titles and aliases of stored documents -> doc ids.
+        known_docs: see :data:`KnownDocuments`.
     """
+    exact = doc_id_for_title(title)
     if known_docs:
+        if exact in known_docs.get(exact, ()):
+            return DocumentTarget((exact,))
         for key in (title, normalize_title(title)):
-            if key in known_docs:
-                return known_docs[key]
-    return doc_id_for_title(title)
+            if known_docs.get(key):
+                return DocumentTarget(tuple(known_docs[key]))
+    return DocumentTarget((exact,), normalize_title(title) or None)
+
+
+def _named(title: str, index: ClauseIndex, known_docs: KnownDocuments | None) -> DocumentTarget:
+    """Like :func:`resolve_documents`, but a title naming the clause's own document is that document."""
+    if index.title_key and normalize_title(title) == index.title_key:
+        return DocumentTarget((index.doc_id,))
+    return resolve_documents(title, known_docs)
 
 
 def _to_int(numeral: str) -> int | None:
@@ -114,7 +156,7 @@ def find_references(
     text: str,
     clause: ClauseNode,
     index: ClauseIndex,
-    known_docs: Mapping[str, str] | None = None,
+    known_docs: KnownDocuments | None = None,
 ) -> list[FoundReference]:
     """Every cross reference in ``text`` (a clause's text or one of its items).
 
@@ -122,7 +164,7 @@ def find_references(
         text: where to look.
         clause: the clause that states ``text`` (targets of 本条/前款/前条 are relative to it).
         index: the clauses of the clause's document.
-        known_docs: see :func:`resolve_document`.
+        known_docs: see :func:`resolve_documents`.
 
     Returns:
         References in text order; same-document numbers missing from the tree are dropped.
@@ -139,22 +181,21 @@ def find_references(
 
     for m in _TITLED.finditer(text):
         title = m.group("title").strip()
-        doc_id = resolve_document(title, known_docs)
+        named = _named(title, index, known_docs)
         number = _to_int(m.group("art")) if m.group("art") else None
-        if number is None:
-            add(FoundReference(m.group(0), m.span(), "document", doc_id, doc_id, title))
-        elif doc_id == index.doc_id:
-            target = index.by_number(number)
-            if target is not None:
-                add(FoundReference(m.group(0), m.span(), "clause", target.clause_id, doc_id, title))
-        else:
-            add(
-                FoundReference(
-                    m.group(0), m.span(), "clause", _other_doc_clause(doc_id, number), doc_id, title
-                )
-            )
+        for doc_id in named.doc_ids:
+            if number is None:
+                add(FoundReference(m.group(0), m.span(), "document", doc_id, doc_id, title, named.title_key))
+            elif doc_id == index.doc_id:
+                target = index.by_number(number)
+                if target is not None:
+                    add(FoundReference(m.group(0), m.span(), "clause", target.clause_id, doc_id, title))
+            else:
+                cid = _other_doc_clause(doc_id, number)
+                add(FoundReference(m.group(0), m.span(), "clause", cid, doc_id, title, named.title_key))
 
-    chain_doc: tuple[int, str] | None = None  # (end of the last other-document reference, its doc id)
+    # (end of the last other-document reference, the documents it named)
+    chain_doc: tuple[int, DocumentTarget] | None = None
     for m in _ARTICLE.finditer(text):
         if not free(m.span()):
             continue
@@ -163,21 +204,23 @@ def find_references(
         if first is None or last is None:
             continue
         numbers = range(first, min(max(first, last), first + 30) + 1)
-        other_doc: str | None = None
+        other: DocumentTarget | None = None
         if not m.group("self"):
-            named = _NAMED_LAW.search(text[max(0, m.start() - 14) : m.start()])
-            if named:
-                name = _NAME_CUT.sub("", named.group(1))
+            named_law = _NAMED_LAW.search(text[max(0, m.start() - 14) : m.start()])
+            if named_law:
+                name = _NAME_CUT.sub("", named_law.group(1))
                 if len(name) >= 2:
-                    other_doc = resolve_document(name, known_docs)
+                    other = _named(name, index, known_docs)
             elif chain_doc and _CHAIN_GAP.match(text[chain_doc[0] : m.start()]):
-                other_doc = chain_doc[1]
-        if other_doc is not None and other_doc != index.doc_id:
-            for n in numbers:
-                add(
-                    FoundReference(m.group(0), m.span(), "clause", _other_doc_clause(other_doc, n), other_doc)
-                )
-            chain_doc = (m.end(), other_doc)
+                other = chain_doc[1]
+        if other is not None and index.doc_id not in other.doc_ids:
+            for doc_id in other.doc_ids:
+                for n in numbers:
+                    cid = _other_doc_clause(doc_id, n)
+                    add(
+                        FoundReference(m.group(0), m.span(), "clause", cid, doc_id, title_key=other.title_key)
+                    )
+            chain_doc = (m.end(), other)
             continue
         for n in numbers:
             target = index.by_number(n)
@@ -196,7 +239,7 @@ def find_references(
 
 
 def clause_references(
-    clause: ClauseNode, index: ClauseIndex, known_docs: Mapping[str, str] | None = None
+    clause: ClauseNode, index: ClauseIndex, known_docs: KnownDocuments | None = None
 ) -> list[FoundReference]:
     """References in a clause's text and in those of its items that the text does not repeat."""
     found = find_references(_OWN_NUMBER.sub("", clause.text, count=1), clause, index, known_docs)

@@ -41,12 +41,19 @@ class TripleRecord:
 
 @dataclass
 class ReferenceRecord:
-    """A cross reference written in a clause, resolved to a clause or a document id."""
+    """A cross reference written in a clause, resolved to a clause or a document id.
+
+    ``title_key`` is set when the target document was not in the graph at extraction time: the
+    writer then links the reference to the document with ``target_id`` once it exists, or else to
+    every document whose :func:`ingest.ids.normalize_title` is ``title_key`` (《企业会计准则第25号》
+    names two standards; a reference without a subject cannot say which).
+    """
 
     source_clause_id: str
     target_kind: Literal["clause", "document"]
     target_id: str
     text: str
+    title_key: str | None = None
 
 
 @dataclass

@@ -20,12 +20,13 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from ingest.ids import normalize_title
 from ingest.types import ClauseNode, DocumentTree
 from kg import queries as q
-from kg.types import Extraction
-from kgqa.errors import GraphUnavailable
+from kg.references import remember_document
+from kg.types import Extraction, ReferenceRecord
+from kgqa.errors import DocumentConflict, GraphUnavailable
 
 log = structlog.get_logger(__name__)
 
-WriteStatus = Literal["created", "updated", "unchanged"]
+WriteStatus = Literal["created", "updated", "replaced", "unchanged"]
 
 
 @dataclass
@@ -63,11 +64,26 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _ref_target(ref: ReferenceRecord) -> str:
+    """How a reference is stored on its clause for :data:`kg.queries.RESOLVE_REFERENCES`.
+
+    ``document:ID`` / ``clause:ID``; a reference to a document that was unknown at extraction
+    time adds the normalized title (and, for a clause, its number) after spaces, which neither
+    ids nor normalized titles contain: ``clause:CAS-22-金融工具确认和计量/第五条 企业会计准则第22号 第五条``.
+    """
+    target = f"{ref.target_kind}:{ref.target_id}"
+    if not ref.title_key:
+        return target
+    if ref.target_kind == "clause":
+        return f"{target} {ref.title_key} {ref.target_id.split('/', 1)[1]}"
+    return f"{target} {ref.title_key}"
+
+
 def _refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
     refs: dict[str, tuple[list[str], list[str]]] = {}
     for ref in extraction.references:
         targets, texts = refs.setdefault(ref.source_clause_id, ([], []))
-        key = f"{ref.target_kind}:{ref.target_id}"
+        key = _ref_target(ref)
         if key not in targets:
             targets.append(key)
             texts.append(ref.text)
@@ -118,15 +134,13 @@ class GraphWriter:
             records, _, _ = self._driver.execute_query(q.GRAPH_VERSION, database_=self._database)
         return records[0]["version"]
 
-    def known_documents(self) -> dict[str, str]:
-        """Normalized titles and ids of every stored document, for resolving 《...》 references."""
+    def known_documents(self) -> dict[str, list[str]]:
+        """Ids and normalized titles of every stored document, for resolving 《...》 references."""
         with graph_errors():
             records, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database)
-        known: dict[str, str] = {}
+        known: dict[str, list[str]] = {}
         for r in records:
-            known[r["doc_id"]] = r["doc_id"]
-            if r["title"]:
-                known[normalize_title(r["title"])] = r["doc_id"]
+            remember_document(known, r["doc_id"], r["title"])
         return known
 
     def write_document(
@@ -137,12 +151,35 @@ class GraphWriter:
         actor: str = "kgqa-ingest",
         role: str = "admin",
         reason: str = "ingest",
+        replace: bool = False,
     ) -> WriteResult:
-        """Write one document; unchanged files write nothing, changed ones version only what changed."""
+        """Write one document; unchanged files write nothing, changed ones version only what changed.
+
+        A document id belongs to the file it was first ingested from. A *different* file (another
+        source path and other content) that yields the same id is refused, because writing it
+        would retire the stored document's clauses: two standards sharing a number, or two
+        manuals sharing a title, must not silently overwrite each other.
+
+        Args:
+            tree: the document.
+            extraction: its triples, entities and references.
+            actor: who is writing, recorded on every Change.
+            role: the actor's role, recorded on every Change.
+            reason: why, recorded on every Change.
+            replace: allow ``tree`` to replace a document ingested from another file (``kgqa
+                ingest --replace DOC_ID``): its clauses are versioned as for a changed file and a
+                ``document.replace`` Change records the old and the new source.
+
+        Raises:
+            DocumentConflict: the id belongs to a document from another file and ``replace`` is
+                False; nothing is written.
+        """
         with graph_errors(), self._driver.session(database=self._database) as session:
-            result = session.execute_write(self._write_tx, tree, extraction, actor, role, reason)
+            result = session.execute_write(self._write_tx, tree, extraction, actor, role, reason, replace)
             if result.status != "unchanged":
-                records = session.run(q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id])
+                records = session.run(
+                    q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id], title_keys=[normalize_title(tree.title)]
+                )
                 result.references_resolved = records.single()["resolved"]
         log.info(
             "kg.write",
@@ -171,8 +208,13 @@ class GraphWriter:
         actor: str,
         role: str,
         reason: str,
+        replace: bool,
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
+        source = str(tree.source_path)
+        replaced = state["sha256"] not in (None, tree.sha256) and state["source_path"] != source
+        if replaced and not replace:
+            raise DocumentConflict(tree.source_path, tree.doc_id, state["source_path"] or "another file")
         if state["sha256"] == tree.sha256:
             version = tx.run(q.GRAPH_VERSION).single()["version"]
             existing = [c for c in state["clauses"] if c["clause_id"] is not None]
@@ -205,6 +247,7 @@ class GraphWriter:
                 "ocr_pages": tree.ocr_pages,
                 "ingested_at": at,
                 "redactions_json": json.dumps(tree.redactions, ensure_ascii=False),
+                "title_key": normalize_title(tree.title),
             },
         ).consume()
         doc_version = (state["version"] or 0) + 1
@@ -295,6 +338,22 @@ class GraphWriter:
         self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
 
         changes = self._change_rows(added, updated, retired, existing)
+        if replaced:
+            before = {
+                "source_path": state["source_path"],
+                "sha256": state["sha256"],
+                "version": state["version"],
+            }
+            after = {"source_path": source, "sha256": tree.sha256, "version": doc_version}
+            changes.append(
+                {
+                    "op": "document.replace",
+                    "target_id": tree.doc_id,
+                    "target_version": None,
+                    "before_json": _dump(before),
+                    "after_json": _dump(after),
+                }
+            )
         version = tx.run(q.GRAPH_VERSION).single()["version"]
         if changes:
             first = tx.run(q.RESERVE_SEQ, n=len(changes)).single()["first"]
@@ -304,7 +363,9 @@ class GraphWriter:
             self._run_batched(
                 tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason
             )
-        status: WriteStatus = "created" if state["sha256"] is None else "updated"
+        status: WriteStatus = (
+            "created" if state["sha256"] is None else ("replaced" if replaced else "updated")
+        )
         return WriteResult(
             doc_id=tree.doc_id,
             status=status,

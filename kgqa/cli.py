@@ -118,9 +118,22 @@ def neo4j_status(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (PDF, DOCX, TXT, MD).")],
     index: Annotated[bool, typer.Option(help="Update the retrieval index afterwards.")] = True,
+    replace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replace",
+            metavar="DOC_ID",
+            help="Let a file take over this document id from a document ingested from another file "
+            "(its clauses are versioned, a document.replace Change is recorded). Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest manuals into the clause graph; failed files are listed with their reason."""
+    """Ingest manuals into the clause graph; failed files are listed with their reason.
+
+    A file whose document id already belongs to a document from another file is refused (exit 3)
+    unless --replace names that id: nothing is ever replaced or retired silently.
+    """
     from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
     settings = load_settings()
@@ -139,6 +152,7 @@ def ingest(
                 paths,
                 on_file_start=lambda files: progress.update(task, total=len(files)),
                 on_progress=lambda p: progress.update(task, advance=1, description=f"ingesting {p.name}"),
+                replace=replace or (),
             )
         if index and any(f.status != "unchanged" for f in report.ingested):
             build_index_store(settings, driver).update()
@@ -149,6 +163,7 @@ def ingest(
                 "graph_version": report.graph_version,
                 "ingested": [asdict(f) for f in report.ingested],
                 "failed": [asdict(f) for f in report.failed],
+                "skipped": [asdict(f) for f in report.skipped],
             }
         )
     else:
@@ -173,6 +188,8 @@ def ingest(
         for f in report.ingested:
             for w in f.warnings:
                 err.print(f"[yellow]warning[/] {f.path}: {w}")
+        for f in report.skipped:
+            err.print(f"[yellow]skipped[/] {f.path}: {f.reason}")
         for f in report.failed:
             err.print(f"[red]failed[/] {f.path}: {f.reason}")
     if not report.ok:
@@ -208,7 +225,7 @@ def kg_stats(as_json: JsonOpt = False) -> None:
 
 @kg_app.command("clause")
 def kg_clause(
-    clause_id: Annotated[str, typer.Argument(help="e.g. CAS-14/第五条")],
+    clause_id: Annotated[str, typer.Argument(help="e.g. CAS-14-收入/第五条")],
     version: Annotated[int | None, typer.Option(help="A specific version (default: the active one).")] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -38,6 +38,20 @@ class UnsupportedFormat(IngestError):
     """The file's extension or content is not a format kgqa reads."""
 
 
+class DocumentConflict(IngestError):
+    """The file's document id already belongs to a document ingested from another file."""
+
+    def __init__(self, path: Path | str, doc_id: str, stored_source: str) -> None:
+        self.doc_id = doc_id
+        self.stored_source = stored_source
+        super().__init__(
+            path,
+            f"document id {doc_id} already belongs to {stored_source}; refusing to replace its clauses. "
+            f"If this file is meant to replace it, run `kgqa ingest --replace {doc_id} ...`; "
+            "if it is a different document, give it a distinguishing title",
+        )
+
+
 class GraphError(KgqaError):
     """A graph operation failed for a reason other than availability."""
 

@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     )
     max_file_mb: int = 200
     max_pages: int = 2000
+    max_docx_xml_mb: int = Field(default=64, description="Most MB one XML part of a DOCX may expand to.")
+    max_page_pixels: int = Field(
+        default=25_000_000, description="Most pixels a PDF page is rendered to for OCR (lower dpi beyond)."
+    )
+    parse_timeout_s: float = Field(
+        default=900.0, gt=0, description="Wall-clock deadline per file; the parser process is killed past it."
+    )
+    parse_memory_mb: int = Field(default=4096, gt=0, description="Address-space cap of the parser process.")
+    ocr_page_budget_s: float = Field(default=120.0, gt=0, description="Most OCR seconds for one page.")
+    ocr_file_budget_s: float = Field(
+        default=600.0, gt=0, description="Most OCR seconds for one file (stopped once projected past it)."
+    )
 
     llm_triples: bool = Field(default=False, description="Also extract triples with an LLM endpoint.")
     llm_base_url: str | None = None
@@ -167,7 +179,16 @@ class Settings(BaseSettings):
                 min_chars=self.chunk_min_chars,
                 max_chars=self.chunk_max_chars,
             ),
-            limits=LimitsConfig(max_file_bytes=self.max_file_mb * 1024 * 1024, max_pages=self.max_pages),
+            limits=LimitsConfig(
+                max_file_bytes=self.max_file_mb * 1024 * 1024,
+                max_pages=self.max_pages,
+                max_docx_xml_bytes=self.max_docx_xml_mb * 1024 * 1024,
+                max_page_pixels=self.max_page_pixels,
+                parse_timeout_s=self.parse_timeout_s,
+                parse_memory_mb=self.parse_memory_mb,
+                ocr_page_budget_s=self.ocr_page_budget_s,
+                ocr_file_budget_s=self.ocr_file_budget_s,
+            ),
         )
 
 

@@ -6,7 +6,7 @@ import contextlib
 
 import neo4j
 
-from ingest.pipeline import IngestPipeline
+from ingest.worker import IsolatedPipeline
 from kg.ingest_service import IngestService
 from kg.local_server import LocalNeo4j
 from kg.reader import GraphReader
@@ -46,7 +46,7 @@ def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestServ
 
         llm = LlmTripleExtractor(settings.llm_base_url, settings.llm_model, api_key=settings.llm_api_key)
     return IngestService(
-        IngestPipeline(settings.ingest_config()),
+        IsolatedPipeline(settings.ingest_config()),
         RuleTripleExtractor(),
         GraphWriter(driver, settings.neo4j_database),
         llm_extractor=llm,

@@ -72,7 +72,7 @@ def render_context(clause: PromptContext, index: int = 1) -> str:
 
     Example::
 
-        【条款1】标记：[[CAS-1/第五条]]
+        【条款1】标记：[[CAS-1-存货/第五条]]
         出处：《企业会计准则第1号——存货（2006）》 第三章 计量 第五条
         内容：存货应当按照成本进行初始计量。……
 

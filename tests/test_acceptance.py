@@ -9,6 +9,7 @@ and personal data, compare table rows, re-ingest unchanged and modified copies.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,7 @@ def test_rendered_manual_end_to_end(clean_graph, rendered, service_factory, capf
     failed = {Path(f.path).name: f.reason for f in report.failed}
     assert set(failed) == {"empty.pdf", "not-a-pdf.pdf", "truncated.pdf", "sheet.xlsx"}
     assert all(reason for reason in failed.values())
-    assert [f.doc_id for f in report.ingested] == ["CAS-1"]
+    assert [f.doc_id for f in report.ingested] == ["CAS-1-存货"]
     doc = report.ingested[0]
     assert doc.redactions.get("手机号") == 1 and doc.redactions.get("身份证号") == 1
     assert doc.redactions.get("邮箱") == 1 and doc.redactions.get("银行卡号") == 1
@@ -129,7 +130,7 @@ def test_rendered_manual_end_to_end(clean_graph, rendered, service_factory, capf
     # every 第X条 of the source exactly once, in order
     expected = [m.group(1) for ln in rendered["source"].splitlines() if (m := CLAUSE_LINE.match(ln))]
     assert len(expected) == 22
-    assert _active_numbers(clean_graph, "CAS-1") == expected
+    assert _active_numbers(clean_graph, "CAS-1-存货") == expected
 
     # no header/footer text and no personal data anywhere in the graph
     reader = GraphReader(clean_graph)
@@ -138,7 +139,7 @@ def test_rendered_manual_end_to_end(clean_graph, rendered, service_factory, capf
 
     # the table split over pages is one Table node with every row
     rows, _, _ = clean_graph.execute_query(
-        "MATCH (t:Table {doc_id: 'CAS-1'}) RETURN t.rows_json AS r, t.header_json AS h"
+        "MATCH (t:Table {doc_id: 'CAS-1-存货'}) RETURN t.rows_json AS r, t.header_json AS h"
     )
     assert len(rows) == 1
     import json
@@ -153,13 +154,19 @@ def test_rendered_manual_end_to_end(clean_graph, rendered, service_factory, capf
     assert again.ingested[0].status == "unchanged"
     assert reader.stats() == counts
 
-    # a modified copy versions only the changed clause
-    modified = service.ingest([rendered["changed"]])
+    # a modified copy in another folder would replace the stored document: refused, graph untouched
+    elsewhere = service.ingest([rendered["changed"]])
+    assert elsewhere.ingested == [] and "--replace CAS-1-存货" in elsewhere.failed[0].reason
+    assert reader.stats() == counts
+
+    # the same file, modified in place, versions only the changed clause
+    shutil.copyfile(rendered["changed"], rendered["pdf"])
+    modified = service.ingest([rendered["pdf"]])
     m = modified.ingested[0]
     assert (m.status, m.clauses_updated, m.clauses_added, m.clauses_retired) == ("updated", 1, 0, 0)
-    view = reader.clause("CAS-1/第五条")
+    view = reader.clause("CAS-1-存货/第五条")
     assert view.version == 2 and "实际成本" in view.text
-    assert "实际成本" not in reader.clause("CAS-1/第五条", version=1).text
+    assert "实际成本" not in reader.clause("CAS-1-存货/第五条", version=1).text
     assert reader.graph_version() == counts.graph_version + 1
 
 

@@ -28,6 +28,7 @@ from ingest.parsers.text import title_from_stem
 from ingest.types import Line, Page, ParsedDocument, RawTable
 from kgqa.errors import IngestError
 
+_XML_ERR_NO_MEMORY = 2  # libxml2's xmlParserErrors code
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.IGNORECASE)
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 _W_P, _W_TBL, _W_SDT, _W_TR, _W_TC = qn("w:p"), qn("w:tbl"), qn("w:sdt"), qn("w:tr"), qn("w:tc")
@@ -49,7 +50,11 @@ def _open_checked(path: Path, config: IngestConfig) -> DocxDocument:
         raise IngestError(path, f"DOCX is not a valid zip archive: {exc}") from exc
     try:
         return docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, etree.XMLSyntaxError) as exc:
+    except etree.XMLSyntaxError as exc:
+        if exc.code == _XML_ERR_NO_MEMORY:  # libxml2 ran out of memory: not damage (the worker reports it)
+            raise MemoryError("libxml2 could not allocate memory while parsing the DOCX") from exc
+        raise IngestError(path, f"DOCX is damaged: {exc}") from exc
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise IngestError(path, f"DOCX is damaged: {exc}") from exc
 
 

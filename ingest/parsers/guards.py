@@ -122,8 +122,9 @@ def check_zip_expansion(path: Path, archive: zipfile.ZipFile, limits: LimitsConf
     declared size and checks the CRC.
 
     Raises:
-        IngestError: the archive would expand beyond ``max_docx_uncompressed_bytes`` or one member
-            is compressed more than ``max_docx_compression_ratio`` to 1.
+        IngestError: the archive would expand beyond ``max_docx_uncompressed_bytes``, one XML part
+            beyond ``max_docx_xml_bytes``, or one member is compressed more than
+            ``max_docx_compression_ratio`` to 1.
     """
     infos = archive.infolist()
     total = sum(info.file_size for info in infos)
@@ -134,6 +135,13 @@ def check_zip_expansion(path: Path, archive: zipfile.ZipFile, limits: LimitsConf
             "refusing a possible zip bomb",
         )
     for info in infos:
+        if info.filename.lower().endswith((".xml", ".rels")) and info.file_size > limits.max_docx_xml_bytes:
+            raise IngestError(
+                path,
+                f"DOCX member {info.filename} expands to {human_bytes(info.file_size)} "
+                f"(limit {human_bytes(limits.max_docx_xml_bytes)} per XML part; parsing it would take "
+                f"~{human_bytes(info.file_size * 20)} of memory): refusing a possible zip bomb",
+            )
         # Tiny members compress absurdly well (runs of spaces in XML); only judge big ones.
         if info.file_size < 1024 * 1024:
             continue

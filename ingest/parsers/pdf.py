@@ -8,6 +8,7 @@ at a time and their caches dropped, so memory stays flat however long the docume
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -137,9 +138,15 @@ def _text_page(page: PlumberPage, number: int) -> Page:
     return Page(number=number, items=items)
 
 
-def _damaged(path: Path, exc: BaseException, where: str = "") -> IngestError:
-    """Map pdfminer's many failure types to the two messages a user can act on."""
+def _damaged(path: Path, exc: BaseException, where: str = "") -> Exception:
+    """Map pdfminer's many failure types to the two messages a user can act on.
+
+    Running out of memory is not damage: it stays a MemoryError, which the worker reports with
+    its limit (``truncated or damaged PDF`` sent users looking for a fault the file did not have).
+    """
     inner = exc.args[0] if isinstance(exc, PdfminerException) and exc.args else exc
+    if isinstance(inner, MemoryError):
+        return inner
     if isinstance(inner, PDFPasswordIncorrect | PDFEncryptionError):
         return IngestError(path, "PDF is encrypted; remove the password and re-ingest")
     detail = str(inner).strip() or type(inner).__name__
@@ -159,14 +166,25 @@ def _open(path: Path) -> Iterator[pdfplumber.PDF]:
 
 
 class _OcrPages:
-    """Renders pages with pypdfium2 (opened on first use) and reads them with the OCR engine."""
+    """Renders pages with pypdfium2 (opened on first use) and reads them with the OCR engine.
 
-    def __init__(self, path: Path, config: OcrConfig, engine: OcrEngine | None) -> None:
+    Every page is rendered at ``ocr.dpi`` unless that would exceed ``limits.max_page_pixels``; the
+    scale is lowered *before* the bitmap is allocated. OCR time is charged against the per-page
+    and per-file budgets, and the file is stopped as soon as one is exceeded or the pages read so
+    far project past the file budget: a 1,999-page scan fails in seconds, not after an hour.
+    """
+
+    _PROJECT_AFTER = 3  # OCR pages measured before the per-file budget is projected
+
+    def __init__(self, path: Path, config: IngestConfig, engine: OcrEngine | None) -> None:
         self._path = path
-        self._config = config
+        self._config = config.ocr
+        self._limits = config.limits
         self._engine = engine
         self._doc: pdfium.PdfDocument | None = None
         self.seconds = 0.0
+        self.pages = 0
+        self.warnings: list[str] = []
 
     def read(self, index: int, number: int) -> Page:
         if self._doc is None:
@@ -178,17 +196,63 @@ class _OcrPages:
             self._engine = make_ocr_engine(self._config)
         pdf_page = self._doc[index]
         try:
-            image = pdf_page.render(scale=self._config.dpi / 72).to_pil()
+            scale = self._scale(pdf_page, number)
+            image = pdf_page.render(scale=scale).to_pil()
         finally:
             pdf_page.close()
         started = time.perf_counter()
         boxes = self._engine.recognize(image)
-        self.seconds = time.perf_counter() - started
+        spent = time.perf_counter() - started
+        self.seconds += spent
+        self.pages += 1
+        if spent > self._limits.ocr_page_budget_s:
+            raise IngestError(
+                self._path,
+                f"page {number}: OCR took {spent:.1f} s, over the budget of "
+                f"{self._limits.ocr_page_budget_s:g} s per page (KGQA_OCR_PAGE_BUDGET_S); the file was stopped",
+            )
         return Page(
             number=number,
             items=list(boxes_to_lines(boxes, image.height, self._config.min_confidence)),
             ocr=True,
         )
+
+    def _scale(self, pdf_page: pdfium.PdfPage, number: int) -> float:
+        width, height = pdf_page.get_size()  # points
+        scale = self._config.dpi / 72
+        area = max(width * height, 1.0)
+        if area * scale * scale <= self._limits.max_page_pixels:
+            return scale
+        reduced = math.sqrt(self._limits.max_page_pixels / area)
+        self.warnings.append(
+            f"page {number}: {width / 72 * 25.4:.0f}×{height / 72 * 25.4:.0f} mm rendered for OCR at "
+            f"{reduced * 72:.0f} dpi instead of {self._config.dpi} (limit "
+            f"{self._limits.max_page_pixels / 1e6:g} Mpx per page)"
+        )
+        return reduced
+
+    def check_budget(self, number: int, total: int) -> None:
+        """Stop the file when OCR has spent, or is on course to spend, more than its budget."""
+        budget = self._limits.ocr_file_budget_s
+        if self.seconds > budget:
+            raise IngestError(
+                self._path,
+                f"OCR spent {self.seconds:.0f} s on {self.pages} pages, over the budget of {budget:g} s "
+                "per file (KGQA_OCR_FILE_BUDGET_S); the file was stopped: split it or raise the budget",
+            )
+        if self.pages < self._PROJECT_AFTER or number >= total:
+            return
+        per_page = self.seconds / self.pages
+        remaining = (total - number) * self.pages / number  # pages like those seen so far
+        projected = self.seconds + per_page * remaining
+        if projected > budget:
+            raise IngestError(
+                self._path,
+                f"OCR would take about {projected:.0f} s for this {total}-page file "
+                f"({per_page:.1f} s per page over the {self.pages} pages read so far), over the budget "
+                f"of {budget:g} s per file (KGQA_OCR_FILE_BUDGET_S); the file was stopped: split it "
+                "or raise the budget",
+            )
 
     def close(self) -> None:
         if self._doc is not None:
@@ -209,7 +273,7 @@ def parse_pdf(path: Path, config: IngestConfig, ocr: OcrEngine | None = None) ->
     """
     warnings: list[str] = []
     pages: list[Page] = []
-    ocr_pages = _OcrPages(path, config.ocr, ocr)
+    ocr_pages = _OcrPages(path, config, ocr)
     with _open(path) as pdf:
         try:
             count = len(pdf.pages)
@@ -229,8 +293,7 @@ def parse_pdf(path: Path, config: IngestConfig, ocr: OcrEngine | None = None) ->
                 try:
                     if needs_ocr(page, config.ocr):
                         pages.append(ocr_pages.read(index, number))
-                        if ocr_pages.seconds > config.limits.ocr_timeout_s:
-                            warnings.append(f"page {number}: OCR took {ocr_pages.seconds:.0f} s")
+                        ocr_pages.check_budget(number, count)
                     else:
                         pages.append(_text_page(page, number))
                 except KgqaError:
@@ -241,6 +304,7 @@ def parse_pdf(path: Path, config: IngestConfig, ocr: OcrEngine | None = None) ->
                     page.close()  # drops pdfplumber's per-page object and layout caches
         finally:
             ocr_pages.close()
+    warnings.extend(ocr_pages.warnings)
     return ParsedDocument(
         source_path=path, kind="pdf", title=title, pages=pages, sha256=sha256_file(path), warnings=warnings
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spacy.language import Language
@@ -12,7 +11,7 @@ from ingest.types import ClauseItem, ClauseNode, DocumentTree
 from kg.extraction import rules
 from kg.extraction.nlp import PARTY, build_nlp, find_modals, modal_matcher, party_patterns
 from kg.extraction.text import strip_number
-from kg.references import ClauseIndex, clause_references
+from kg.references import ClauseIndex, KnownDocuments, clause_references
 from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
 from zhtext import sentence_spans
 
@@ -26,7 +25,7 @@ def triple_id(clause_id: str, predicate: str, subject: str, obj: str) -> str:
 
 
 def entity_id(kind: str, name: str) -> str:
-    """``party:施工单位``, ``concept:收入``, ``document:CAS-22``: readable and stable across documents."""
+    """``party:施工单位``, ``concept:收入``, ``document:CAS-22-金融工具确认和计量``: readable and stable across documents."""
     return f"{kind}:{name}"
 
 
@@ -86,13 +85,13 @@ class RuleTripleExtractor:
             ruler.add_patterns(party_patterns())
         self._modals = modal_matcher(self._nlp)
 
-    def extract(self, tree: DocumentTree, known_docs: Mapping[str, str] | None = None) -> Extraction:
+    def extract(self, tree: DocumentTree, known_docs: KnownDocuments | None = None) -> Extraction:
         """Extract everything one document states.
 
         Args:
             tree: the structured document.
-            known_docs: normalized titles/aliases -> doc ids of documents already in the graph,
-                used to resolve 《...》 references to their stored ids.
+            known_docs: doc ids and normalized titles -> doc ids of documents already in the
+                graph, used to resolve 《...》 references to their stored ids.
 
         Returns:
             Triples (each STATED_IN its clause), the entities they and the clauses mention, the

@@ -39,7 +39,7 @@ class EvidenceClause:
     """One version of a clause with what an answer citing it may rely on.
 
     Attributes:
-        clause_id: stable id, ``doc_id/number`` (``CAS-14/第五条``).
+        clause_id: stable id, ``doc_id/number`` (``CAS-14-收入/第五条``).
         version: the clause version (1, 2, ...); an answer cites one version.
         status: ``active``, ``superseded`` or ``retired``; only active clauses verify.
         doc_id: the document id.

@@ -302,7 +302,7 @@ class DirectResolver:
 
     @staticmethod
     def article_map(clauses: Iterable[tuple[str, str, str]]) -> dict[str, dict[int, str]]:
-        """``{doc_id: {5: "CAS-14/第五条"}}`` from ``(clause_id, doc_id, number)`` triples."""
+        """``{doc_id: {5: "CAS-14-收入/第五条"}}`` from ``(clause_id, doc_id, number)`` triples."""
         out: dict[str, dict[int, str]] = {}
         for clause_id, doc_id, number in clauses:
             parsed = article_number(number or "")

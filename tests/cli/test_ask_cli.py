@@ -36,7 +36,7 @@ def test_ask_json_has_verified_citations(graph):
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout)
     assert answer["status"] == "VERIFIED"
-    assert answer["citations"] and answer["citations"][0]["clause_id"].startswith("CAS-1/")
+    assert answer["citations"] and answer["citations"][0]["clause_id"].startswith("CAS-1-存货/")
     cited = answer["citations"][0]
     clause = json.loads(_kgqa(["kg", "clause", cited["clause_id"], "--json"], graph).stdout)
     assert clause["text"][cited["quote_start"] : cited["quote_end"]] == cited["quote"]

@@ -10,12 +10,21 @@ from ingest.ids import chunk_id, clause_id, doc_id_for_title, normalize_title, s
 @pytest.mark.parametrize(
     ("title", "expected"),
     [
-        ("企业会计准则第14号——收入（2017年修订）", "CAS-14"),
-        ("《企业会计准则第14号——收入》应用指南（2018）", "CAS-14-应用指南"),
-        ("企业会计准则第1号——存货（2006）", "CAS-1"),
-        ("企业会计准则第 21 号——租赁（2018年修订）", "CAS-21"),
-        ("企业会计准则第二十二号——金融工具确认和计量", "CAS-22"),
+        ("企业会计准则第14号——收入（2017年修订）", "CAS-14-收入"),
+        ("《企业会计准则第14号——收入》应用指南（2018）", "CAS-14-收入-应用指南"),
+        ("企业会计准则第14号——收入应用指南", "CAS-14-收入-应用指南"),
+        ("企业会计准则第1号——存货（2006）", "CAS-1-存货"),
+        ("企业会计准则第 21 号——租赁（2018年修订）", "CAS-21-租赁"),
+        ("企业会计准则第二十二号——金融工具确认和计量", "CAS-22-金融工具确认和计量"),
+        ("企业会计准则第25号——保险合同", "CAS-25-保险合同"),
+        ("企业会计准则第25号——原保险合同（2006）", "CAS-25-原保险合同"),
+        (
+            "企业会计准则第28号——会计政策、会计估计变更和差错更正（2006）",
+            "CAS-28-会计政策会计估计变更和差错更正",
+        ),
+        ("《企业会计准则第22号》", "CAS-22"),
         ("企业会计准则——基本准则", "CAS-基本准则"),
+        ("关于修订印发《企业会计准则第14号——收入》的通知", "关于修订印发企业会计准则第14号收入的通知"),
         ("中华人民共和国会计法", "会计法"),
         ("会计法", "会计法"),
         ("会计法(2024-06-28)", "会计法"),
@@ -42,14 +51,34 @@ def test_doc_id_for_title(title: str, expected: str) -> None:
         "企业会计准则第22号--金融工具确认和计量",
         "《企业会计准则第 22 号——金融工具确认和计量》",
         "企业会计准则第二十二号——金融工具确认和计量（2017年修订）",
-        "《企业会计准则第22号》",
     ],
 )
 def test_references_to_a_standard_normalize_alike(reference: str) -> None:
     assert normalize_title(reference) == normalize_title(
         "企业会计准则第22号——金融工具确认和计量（2017年修订）"
     )
-    assert doc_id_for_title(reference) == "CAS-22"
+    assert doc_id_for_title(reference) == "CAS-22-金融工具确认和计量"
+
+
+def test_a_reference_without_subject_shares_the_title_key_but_not_the_id() -> None:
+    # references resolve 《企业会计准则第22号》 through the title key (kg.references)
+    assert normalize_title("《企业会计准则第22号》") == normalize_title(
+        "企业会计准则第22号——金融工具确认和计量"
+    )
+    assert doc_id_for_title("《企业会计准则第22号》") == "CAS-22"
+
+
+def test_standards_sharing_a_number_get_distinct_ids_and_revisions_keep_theirs(corpus_dir) -> None:
+    titles = [p.stem for p in sorted((corpus_dir / "cas-all").glob("*.md"))]
+    ids = [doc_id_for_title(t) for t in titles]
+    assert len(set(ids)) == len(ids) == 47
+    assert doc_id_for_title("企业会计准则第25号——保险合同") != doc_id_for_title(
+        "企业会计准则第25号——原保险合同（2006）"
+    )
+    # a revision of the same standard is a new version of the same document
+    assert doc_id_for_title("企业会计准则第14号——收入（2006）") == doc_id_for_title(
+        "企业会计准则第14号——收入（2017年修订）"
+    )
 
 
 def test_normalize_title_keeps_what_names_a_different_document() -> None:
@@ -73,10 +102,10 @@ def test_degenerate_and_long_titles_still_get_stable_unique_ids() -> None:
 
 
 def test_node_ids_are_readable_and_kinds_never_collide() -> None:
-    assert clause_id("CAS-14", "第五条") == "CAS-14/第五条"
-    assert section_id("CAS-21", ["第二章", "第一节"]) == "CAS-21#第二章/第一节"
-    assert table_id("CAS-14", 3) == "CAS-14/表3"
-    assert chunk_id("CAS-14/第五条", 1) == "CAS-14/第五条:1"
+    assert clause_id("CAS-14-收入", "第五条") == "CAS-14-收入/第五条"
+    assert section_id("CAS-21-租赁", ["第二章", "第一节"]) == "CAS-21-租赁#第二章/第一节"
+    assert table_id("CAS-14-收入", 3) == "CAS-14-收入/表3"
+    assert chunk_id("CAS-14-收入/第五条", 1) == "CAS-14-收入/第五条:1"
     # a synthetic clause and section may share a number (序言); their ids still differ
     assert section_id("X", ["序言"]) != clause_id("X", "序言")
     with pytest.raises(ValueError):

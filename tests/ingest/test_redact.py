@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import structlog
+import yaml
 
 from ingest.config import RedactConfig
 from ingest.redact import Redactor, valid_bank_card, valid_resident_id
 from ingest.types import Block, CleanDocument, RawTable
 from kgqa.errors import ConfigError
+
+CASES = yaml.safe_load((Path(__file__).parent / "redaction_cases.yaml").read_text(encoding="utf-8"))
 
 # Check digits computed with ISO 7064 MOD 11-2 (IDs) and Luhn (cards); the tests below assert
 # the validators agree, so a broken validator fails loudly instead of silently skipping.
@@ -125,7 +128,7 @@ def test_several_types_in_one_text_are_counted_per_type(redactor: Redactor) -> N
         "ISBN 978-7-5095-1234-5，ISBN 9787500000099。",
         "合同编号20240628001，日期2024-06-28，发票号码144031900111。",
         f"交易流水{CARD_BAD_LUHN}与序列号1234567890123456。",
-        f"证件号{ID_BAD_CHECK}，另一编号{ID_BAD_MONTH}。",
+        f"编号{ID_BAD_CHECK}，另一编号{ID_BAD_MONTH}。",
         "第十三届全国人民代表大会常务委员会第十次会议。",
         "金额19,999,999元与数量13800000000000000000件。",
     ],
@@ -134,6 +137,48 @@ def test_ordinary_numbers_stay(redactor: Redactor, text: str) -> None:
     redacted, counts = redactor.redact(text)
     assert redacted == text
     assert not counts
+
+
+def test_the_tricky_cases_use_numbers_that_fail_their_checksums() -> None:
+    # otherwise the cases below would pass through the checksum rule, not the label rule
+    assert not valid_resident_id("110105199003071238")
+    assert not valid_bank_card("0200 0010 0920 0012 345") and not valid_bank_card("6222 0202 0011 2233 445")
+    assert not valid_bank_card("11001020300050001234") and not valid_bank_card("1100-1020-3000-5000-1234")
+
+
+@pytest.mark.parametrize("case", CASES["text"], ids=[c["note"] for c in CASES["text"]])
+def test_tricky_text_cases(redactor: Redactor, case: dict) -> None:
+    redacted, counts = redactor.redact(case["text"])
+    expected = case.get("expected", case["text"])
+    assert redacted == expected
+    assert sum(counts.values()) == expected.count("[") - case["text"].count("[")
+
+
+@pytest.mark.parametrize("case", CASES["tables"], ids=[c["note"] for c in CASES["tables"]])
+def test_tricky_table_cases(redactor: Redactor, case: dict) -> None:
+    counts: Counter[str] = Counter()
+    table = redactor.redact_table(RawTable(rows=case["rows"], page=1, caption="附表"), counts)
+    assert table.rows == case["expected"]
+    assert sum(counts.values()) == sum(cell.startswith("[") for row in case["expected"] for cell in row)
+
+
+def test_labelled_numbers_are_personal_whatever_their_checksum(redactor: Redactor) -> None:
+    text, counts = redactor.redact(f"证件号{ID_BAD_CHECK}，身份证号{ID_BAD_MONTH}，账号：{CARD_BAD_LUHN}。")
+    assert text == "证件号[证件号码]，身份证号[身份证号]，账号：[银行账号]。"
+    assert counts == Counter({"证件号码": 1, "身份证号": 1, "银行账号": 1})
+
+
+def test_redaction_is_idempotent_on_its_own_placeholders(redactor: Redactor) -> None:
+    once = redactor.redact("联系人：王建国，电话：010-12345678，住址：北京市朝阳区建国路88号。")[0]
+    assert redactor.redact(once) == (once, Counter())
+
+
+def test_file_names_lose_personal_data_in_every_component(redactor: Redactor) -> None:
+    path = Path("/data/员工_13912345678/报销单_联系人_王建国_身份证-11010519491231002X.pdf")
+    assert redactor.redact_path(path) == Path(
+        "/data/员工_[手机号]/报销单_联系人_[姓名]_身份证-[身份证号].pdf"
+    )
+    assert redactor.redact_path(Path("manuals/费用报销管理办法.md")) == Path("manuals/费用报销管理办法.md")
 
 
 def test_extra_patterns_become_their_own_placeholder() -> None:
@@ -156,7 +201,7 @@ def _document() -> CleanDocument:
         caption="联系人（邮箱 wang.wu@example.com）",
     )
     return CleanDocument(
-        source_path=Path("manual.pdf"),
+        source_path=Path("/srv/manuals/报销手册_联系人王建国_13800138000.pdf"),
         kind="pdf",
         title="费用报销管理办法",
         sha256="0" * 64,
@@ -186,15 +231,26 @@ def test_redact_document_covers_text_cells_and_captions(redactor: Redactor) -> N
     before = copy.deepcopy(doc)
     redacted = redactor.redact_document(doc)
 
-    assert redacted.redactions == {"身份证号": 1, "固定电话": 1, "手机号": 1, "银行卡号": 1, "邮箱": 1}
-    assert redacted.blocks[1].text == "第五条 报销人张三（身份证号[身份证号]，电话[固定电话]）。"
+    assert redacted.redactions == {
+        "身份证号": 1,
+        "固定电话": 1,
+        "手机号": 2,  # the table's and the file name's
+        "银行卡号": 1,
+        "邮箱": 1,
+        "姓名": 3,  # 报销人张三, 王五 under 姓名, 联系人王建国 in the file name
+    }
+    assert redacted.blocks[1].text == "第五条 报销人[姓名]（身份证号[身份证号]，电话[固定电话]）。"
     assert redacted.blocks[2].table is not None
-    assert redacted.blocks[2].table.rows[1] == ["王五", "[手机号]", "[银行卡号]"]
+    assert redacted.blocks[2].table.rows[1] == ["[姓名]", "[手机号]", "[银行卡号]"]
     assert redacted.blocks[2].table.caption == "联系人（邮箱 [邮箱]）"
-    assert "[手机号]" in redacted.blocks[2].text
+    assert (
+        redacted.blocks[2].text == "联系人（邮箱 [邮箱]）\n姓名 | 手机 | 卡号\n[姓名] | [手机号] | [银行卡号]"
+    )
+    assert redacted.source_path == Path("/srv/manuals/报销手册_联系人[姓名]_[手机号].pdf")
     everything = repr(dataclasses.asdict(redacted))
-    for original in (ID_X, "010-87654321", "13812345678", CARD_VISA, "wang.wu@example.com"):
+    for original in (ID_X, "010-87654321", "13812345678", CARD_VISA, "wang.wu@example.com", "王五", "张三"):
         assert original not in everything
+    assert "王建国" not in everything and "13800138000" not in everything
     assert doc == before  # the input is not modified
 
 
@@ -202,7 +258,7 @@ def test_redaction_logs_counts_never_originals(redactor: Redactor) -> None:
     with structlog.testing.capture_logs() as logs:
         redactor.redact_document(_document())
     assert logs, "a document with personal data logs its redaction counts"
-    assert sum(logs[0]["by_type"].values()) == 5
+    assert sum(logs[0]["by_type"].values()) == 9
     assert all(
         original not in repr(logs) for original in (ID_X, "13812345678", CARD_VISA, "wang.wu@example.com")
     )
@@ -210,4 +266,4 @@ def test_redaction_logs_counts_never_originals(redactor: Redactor) -> None:
 
 def test_counts_accumulate_over_existing_ones(redactor: Redactor) -> None:
     doc = dataclasses.replace(_document(), redactions={"手机号": 2})
-    assert redactor.redact_document(doc).redactions["手机号"] == 3
+    assert redactor.redact_document(doc).redactions["手机号"] == 4

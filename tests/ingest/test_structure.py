@@ -27,10 +27,10 @@ ARTICLE_DOCS = {
     "laws/最高人民法院关于审理建设工程施工合同纠纷案件适用法律问题的解释（一）(2020-12-29).md": (
         "最高人民法院关于审理建设工程施工合同纠纷案件适用法律问题的解释一"
     ),
-    "standards/企业会计准则第1号——存货（2006）.md": "CAS-1",
-    "standards/企业会计准则第4号——固定资产（2006）.md": "CAS-4",
-    "standards/企业会计准则第14号——收入（2017年修订）.md": "CAS-14",
-    "standards/企业会计准则第21号——租赁（2018年修订）.md": "CAS-21",
+    "standards/企业会计准则第1号——存货（2006）.md": "CAS-1-存货",
+    "standards/企业会计准则第4号——固定资产（2006）.md": "CAS-4-固定资产",
+    "standards/企业会计准则第14号——收入（2017年修订）.md": "CAS-14-收入",
+    "standards/企业会计准则第21号——租赁（2018年修订）.md": "CAS-21-租赁",
 }
 GUIDE = "standards/《企业会计准则第14号——收入》应用指南（2018）.md"
 NUM = "零〇一二两三四五六七八九十百千0-9"
@@ -201,7 +201,7 @@ def test_items_of_real_articles(corpus_trees) -> None:
 
 def test_guide_without_articles_falls_back_to_headings(corpus_trees) -> None:
     _, tree = corpus_trees[GUIDE]
-    assert tree.doc_id == "CAS-14-应用指南"
+    assert tree.doc_id == "CAS-14-收入-应用指南"
     assert not any(c.number.endswith("条") for c in tree.clauses)
     top = [s for s in tree.sections if s.level == 1]
     assert [(s.number, s.title) for s in top[:3]] == [

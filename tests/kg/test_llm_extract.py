@@ -77,17 +77,19 @@ def server() -> Iterator[ThreadingHTTPServer]:
 
 def _tree() -> DocumentTree:
     def clause(number: str, ordinal: int, text: str) -> ClauseNode:
-        return ClauseNode(f"CAS-14/{number}", number, ordinal, text, 1, 1, "CAS-14#第一章", "0" * 64)
+        return ClauseNode(
+            f"CAS-14-收入/{number}", number, ordinal, text, 1, 1, "CAS-14-收入#第一章", "0" * 64
+        )
 
     return DocumentTree(
-        "CAS-14",
+        "CAS-14-收入",
         "企业会计准则第14号——收入",
         "md",
         Path("cas14.md"),
         "0" * 64,
         1,
         0,
-        [SectionNode("CAS-14#第一章", "第一章", "总则", 1, 1, None)],
+        [SectionNode("CAS-14-收入#第一章", "第一章", "总则", 1, 1, None)],
         [
             clause("第二条", 2, "第二条 收入，是指企业在日常活动中形成的经济利益的总流入。"),
             clause("第三条", 3, "第三条 本准则所称客户，是指与企业订立合同并支付对价的一方。"),
@@ -101,17 +103,17 @@ def test_extracts_validates_and_rejects(server: ThreadingHTTPServer) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     ex = LlmTripleExtractor(url, "tiny-test-model", max_retries=0).extract(_tree())
     by_clause = {(t.clause_id, t.predicate, t.subject): t for t in ex.triples}
-    income = by_clause[("CAS-14/第二条", "定义", "收入")]
+    income = by_clause[("CAS-14-收入/第二条", "定义", "收入")]
     assert income.object == "企业在日常活动中形成的经济利益的总流入"
     assert income.confidence == 0.9 and income.origin == "llm"
-    assert by_clause[("CAS-14/第三条", "定义", "客户")].object == "与企业订立合同并支付对价的一方"
-    duty = by_clause[("CAS-14/第二条", "应当", "企业")]
+    assert by_clause[("CAS-14-收入/第三条", "定义", "客户")].object == "与企业订立合同并支付对价的一方"
+    duty = by_clause[("CAS-14-收入/第二条", "应当", "企业")]
     assert duty.confidence == 0.6
     # the empty subject, the unknown predicate, confidence 7 and the string are all dropped
     assert {t.predicate for t in ex.triples} == {"定义", "应当"}
     assert len(ex.triples) == 4
     # the non-JSON reply for 第九十九条 yields nothing rather than an error
-    assert not [t for t in ex.triples if t.clause_id == "CAS-14/第九十九条"]
+    assert not [t for t in ex.triples if t.clause_id == "CAS-14-收入/第九十九条"]
     prompts = server.prompts  # type: ignore[attr-defined]
     assert any("企业会计准则第14号——收入 > 第一章 总则" in p and "第二条" in p for p in prompts)
 

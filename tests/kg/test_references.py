@@ -1,11 +1,18 @@
-"""Cross references of real clauses (会计法, CAS-14, 增值税暂行条例, the construction interpretation)."""
+"""Cross references of real clauses (会计法, CAS-14-收入, 增值税暂行条例, the construction interpretation)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ingest.types import ClauseNode, DocumentTree, SectionNode
-from kg.references import ClauseIndex, clause_references, find_references, resolve_document
+from kg.references import (
+    ClauseIndex,
+    DocumentTarget,
+    clause_references,
+    find_references,
+    remember_document,
+    resolve_documents,
+)
 
 
 def _clause(doc: str, number: str, ordinal: int, text: str) -> ClauseNode:
@@ -40,7 +47,9 @@ ACCOUNTING_LAW = _tree(
 )
 
 
-def _refs(tree: DocumentTree, number: str, known: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+def _refs(
+    tree: DocumentTree, number: str, known: dict[str, list[str]] | None = None
+) -> list[tuple[str, str, str]]:
     index = ClauseIndex(tree)
     clause = next(c for c in tree.clauses if c.number == number)
     return [(r.target_kind, r.target_id, r.text) for r in clause_references(clause, index, known)]
@@ -74,11 +83,11 @@ def test_missing_article_yields_nothing() -> None:
 
 def test_titled_documents_resolve_by_title_even_when_unknown() -> None:
     cas14 = _tree(
-        "CAS-14",
+        "CAS-14-收入",
         "企业会计准则第14号——收入（2017年修订）",
         [
             _clause(
-                "CAS-14",
+                "CAS-14-收入",
                 "第三条",
                 3,
                 "第三条 本准则适用于所有与客户之间的合同，但下列各项除外：由《企业会计准则第 22 号——金融工具确认和计量》"
@@ -87,14 +96,69 @@ def test_titled_documents_resolve_by_title_even_when_unknown() -> None:
         ],
     )
     refs = _refs(cas14, "第三条")
-    assert ("document", "CAS-22", "《企业会计准则第 22 号——金融工具确认和计量》") in refs
+    assert ("document", "CAS-22-金融工具确认和计量", "《企业会计准则第 22 号——金融工具确认和计量》") in refs
     assert ("clause", "会计法/第十条", "《中华人民共和国会计法》第十条") in refs
 
 
 def test_known_documents_win_over_the_derived_id() -> None:
-    assert resolve_document("会计法", {"会计法": "ACCT-LAW-2024"}) == "ACCT-LAW-2024"
-    assert resolve_document("中华人民共和国会计法", {"会计法": "ACCT-LAW-2024"}) == "ACCT-LAW-2024"
-    assert resolve_document("企业会计准则第22号——金融工具确认和计量") == "CAS-22"
+    known = {"会计法": ["ACCT-LAW-2024"]}
+    assert resolve_documents("会计法", known) == DocumentTarget(("ACCT-LAW-2024",))
+    assert resolve_documents("中华人民共和国会计法", known) == DocumentTarget(("ACCT-LAW-2024",))
+    unknown = resolve_documents("企业会计准则第22号——金融工具确认和计量")
+    assert unknown == DocumentTarget(("CAS-22-金融工具确认和计量",), "企业会计准则第22号")
+
+
+CAS25 = {
+    "CAS-25-保险合同": "企业会计准则第25号——保险合同",
+    "CAS-25-原保险合同": "企业会计准则第25号——原保险合同（2006）",
+}
+
+
+def _known(documents: dict[str, str]) -> dict[str, list[str]]:
+    known: dict[str, list[str]] = {}
+    for doc_id, title in documents.items():
+        remember_document(known, doc_id, title)
+    return known
+
+
+def test_a_number_shared_by_two_standards_resolves_to_both() -> None:
+    known = _known({**CAS25, "CAS-14-收入": "企业会计准则第14号——收入（2017年修订）"})
+    both = resolve_documents("企业会计准则第25号", known)
+    assert set(both.doc_ids) == set(CAS25) and both.title_key is None
+    assert resolve_documents("企业会计准则第25号——原保险合同", known).doc_ids == ("CAS-25-原保险合同",)
+    assert resolve_documents("企业会计准则第14号", known).doc_ids == ("CAS-14-收入",)
+    # a subject abbreviated differently still finds the standard by its number
+    assert resolve_documents("企业会计准则第14号——收入准则", known).doc_ids == ("CAS-14-收入",)
+
+    law = _tree(
+        "会计法",
+        "中华人民共和国会计法",
+        [_clause("会计法", "第一条", 1, "第一条 依照《企业会计准则第25号》第三条。")],
+    )
+    refs = _refs(law, "第一条", known)
+    assert sorted(r[1] for r in refs) == ["CAS-25-保险合同/第三条", "CAS-25-原保险合同/第三条"]
+
+
+def test_unknown_standards_keep_the_title_key_for_the_writer() -> None:
+    law = _tree(
+        "会计法",
+        "中华人民共和国会计法",
+        [_clause("会计法", "第一条", 1, "第一条 适用《企业会计准则第25号》第三条。")],
+    )
+    (ref,) = clause_references(law.clauses[0], ClauseIndex(law), {})
+    assert (ref.target_id, ref.title_key) == ("CAS-25/第三条", "企业会计准则第25号")
+
+
+def test_a_title_naming_the_own_document_stays_inside_it() -> None:
+    cas14 = _tree(
+        "CAS-14-收入",
+        "企业会计准则第14号——收入（2017年修订）",
+        [
+            _clause("CAS-14-收入", "第五条", 5, "第五条 合同同时满足下列条件的，企业应当确认收入。"),
+            _clause("CAS-14-收入", "第六条", 6, "第六条 符合《企业会计准则第14号》第五条规定的合同。"),
+        ],
+    )
+    assert _refs(cas14, "第六条") == [("clause", "CAS-14-收入/第五条", "《企业会计准则第14号》第五条")]
 
 
 def test_vat_regulation_internal_article_and_item_references() -> None:

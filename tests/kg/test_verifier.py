@@ -49,7 +49,7 @@ def _clause(
 
 CLAUSES = [
     _clause(
-        "CAS-14/第五条",
+        "CAS-14-收入/第五条",
         "当企业与客户之间的合同同时满足下列条件时，企业应当在客户取得相关商品控制权时确认收入：\n"
         "（一）合同各方已批准该合同并承诺将履行各自义务；\n"
         "（二）该合同明确了合同各方与所转让商品或提供劳务（以下简称“转让商品”）相关的权利和义务；\n"
@@ -60,7 +60,7 @@ CLAUSES = [
         section="第二章 确认",
     ),
     _clause(
-        "CAS-14/第六条",
+        "CAS-14-收入/第六条",
         "在合同开始日不符合本准则第五条规定的合同，企业应当对其进行持续评估，并在其满足本准则第五条规定时"
         "按照该条的规定进行会计处理。",
         CAS14,
@@ -154,17 +154,17 @@ def _atoms(result: VerificationResult) -> set[tuple[str, str]]:
 
 
 def test_verbatim_quote_verifies_with_exact_span(verifier):
-    answer = "企业应当在客户取得相关商品控制权时确认收入[[CAS-14/第五条]]。"
+    answer = "企业应当在客户取得相关商品控制权时确认收入[[CAS-14-收入/第五条]]。"
     result = _verify(verifier, answer)
     assert result.verified, result.unsupported
     (cit,) = result.citations
-    clause = EVIDENCE["CAS-14/第五条"]
+    clause = EVIDENCE["CAS-14-收入/第五条"]
     assert (cit.resolved, cit.active, cit.verified, cit.version) == (True, True, True, 1)
     assert cit.support_score == 1.0
     assert clause.text[cit.quote_start : cit.quote_end] == cit.quote
     assert "企业应当在客户取得相关商品控制权时确认收入" in cit.quote
     assert not cit.quote.startswith("第五条")  # the quote is the words, not the article number
-    assert [s.clause_ids for s in result.sentences] == [["CAS-14/第五条"]]
+    assert [s.clause_ids for s in result.sentences] == [["CAS-14-收入/第五条"]]
 
 
 @pytest.mark.parametrize(
@@ -179,13 +179,13 @@ def test_verbatim_quote_verifies_with_exact_span(verifier):
         # 百分之三 -> 3%, 十四个工作日 -> 14个工作日
         "质量保证金按结算总价的3%预留，缺陷责任期满后14个工作日内返还[[JSGL/第二十五条]]。",
         # framing words and a modal paraphrase
-        "根据规定，企业应在客户取得相关商品控制权时确认收入[[CAS-14/第五条]]。",
-        # reordered conditions of CAS-14 第五条
-        "合同需具有商业实质，且企业有权取得的对价很可能收回[[CAS-14/第五条]]。",
+        "根据规定，企业应在客户取得相关商品控制权时确认收入[[CAS-14-收入/第五条]]。",
+        # reordered conditions of CAS-14-收入 第五条
+        "合同需具有商业实质，且企业有权取得的对价很可能收回[[CAS-14-收入/第五条]]。",
         # article number of the cited clause and of the standard's title
-        "根据《企业会计准则第14号——收入》第五条，企业应当在客户取得相关商品控制权时确认收入[[CAS-14/第五条]]。",
+        "根据《企业会计准则第14号——收入》第五条，企业应当在客户取得相关商品控制权时确认收入[[CAS-14-收入/第五条]]。",
         # an article the cited clause refers to in its text
-        "不符合本准则第五条规定的合同，企业应当对其进行持续评估[[CAS-14/第六条]]。",
+        "不符合本准则第五条规定的合同，企业应当对其进行持续评估[[CAS-14-收入/第六条]]。",
         # rates written both ways
         "纳税人销售货物的税率为百分之十七，销售服务、无形资产的税率为6%[[VAT/第二条]]。",
         # 1个月 -> 一个月 and a bound stated as an obligation (不得超过 -> 应当…以内)
@@ -254,7 +254,7 @@ def test_sentence_without_marker_passes_when_a_cited_clause_covers_it(verifier):
         ("用人单位编制的书面工资支付台账至少保存5年[[NMG/第十五条]]。", {("duration", "5年")}),
         ("该条例自2020年6月1日起施行[[NMG/第六十四条]]。", {("date", "2020-06-01")}),
         (
-            "根据第七条，企业应当在客户取得相关商品控制权时确认收入[[CAS-14/第五条]]。",
+            "根据第七条，企业应当在客户取得相关商品控制权时确认收入[[CAS-14-收入/第五条]]。",
             {("article", "第7条")},
         ),
         (

@@ -12,6 +12,7 @@ from ingest.types import ClauseNode, DocumentTree, SectionNode, TableNode
 from kg.reader import GraphReader
 from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
 from kg.writer import GraphWriter
+from kgqa.errors import DocumentConflict
 
 pytestmark = pytest.mark.neo4j
 
@@ -160,6 +161,83 @@ def test_references_resolve_across_documents_later(clean_graph):
     assert reader.clause("TEST-1/第一条").references_in == [
         {"source": "TEST-1/第三条", "text": "本手册第一条"}
     ]
+
+
+def test_a_number_shared_by_two_standards_links_both_once_they_arrive(clean_graph):
+    writer = GraphWriter(clean_graph)
+    writer.ensure_schema()
+    tree = _tree(TEXTS)
+    extraction = Extraction(
+        references=[
+            ReferenceRecord(
+                "TEST-1/第一条",
+                "clause",
+                "CAS-25/第三条",
+                "《企业会计准则第25号》第三条",
+                "企业会计准则第25号",
+            ),
+            ReferenceRecord(
+                "TEST-1/第二条", "document", "CAS-25", "《企业会计准则第25号》", "企业会计准则第25号"
+            ),
+        ]
+    )
+    writer.write_document(tree, extraction)
+    reader = GraphReader(clean_graph)
+    assert reader.clause("TEST-1/第一条").unresolved_references == ["clause:CAS-25/第三条"]
+    for doc_id, title in [
+        ("CAS-25-保险合同", "企业会计准则第25号——保险合同"),
+        ("CAS-25-原保险合同", "企业会计准则第25号——原保险合同（2006）"),
+    ]:
+        writer.write_document(_tree({"第三条": f"{title}第三条。"}, doc_id=doc_id, title=title), Extraction())
+    first = reader.clause("TEST-1/第一条")
+    assert sorted(r["target"] for r in first.references_out) == [
+        "CAS-25-保险合同/第三条",
+        "CAS-25-原保险合同/第三条",
+    ]
+    assert first.unresolved_references == []
+    second = reader.clause("TEST-1/第二条")
+    assert sorted(r["target"] for r in second.references_out) == ["CAS-25-保险合同", "CAS-25-原保险合同"]
+
+
+def test_another_file_with_the_same_id_is_refused_and_replace_versions_it(clean_graph):
+    writer = GraphWriter(clean_graph)
+    writer.ensure_schema()
+    reader = GraphReader(clean_graph)
+    first = _tree(TEXTS)
+    writer.write_document(first, _extraction(first))
+    before = _counts(clean_graph)
+
+    other_texts = {"第一条": "另一份手册，同一个标题。", "第二条": TEXTS["第二条"]}
+    other = replace(_tree(other_texts), source_path=Path("/elsewhere/测试手册.md"))
+    with pytest.raises(DocumentConflict) as refused:
+        writer.write_document(other, _extraction(other))
+    assert refused.value.doc_id == "TEST-1" and "--replace TEST-1" in refused.value.reason
+    assert "/tmp/TEST-1.md" in refused.value.reason
+    assert _counts(clean_graph) == before  # nothing written, nothing retired
+    assert reader.clause("TEST-1/第三条").status == "active"
+
+    # the same file with changed content is the ordinary versioning path
+    edited = _tree({**TEXTS, "第一条": "为规范工程价款结算和支付，制定本手册。"})
+    assert writer.write_document(edited, _extraction(edited)).status == "updated"
+
+    result = writer.write_document(other, _extraction(other), replace=True)
+    assert (result.status, result.clauses_updated, result.clauses_retired) == ("replaced", 1, 1)
+    assert reader.clause("TEST-1/第一条").text == "另一份手册，同一个标题。"
+    assert reader.clause("TEST-1/第三条").status == "retired"
+    rows, _, _ = clean_graph.execute_query(
+        "MATCH (c:Change)-[:ON]->(n) WHERE c.seq > $v RETURN c.op AS op, c.before_json AS b, c.after_json AS a,"
+        " coalesce(n.clause_id, n.doc_id) AS id ORDER BY c.seq",
+        v=result.graph_version - 3,
+    )
+    assert [(r["op"], r["id"]) for r in rows] == [
+        ("clause.update", "TEST-1/第一条"),
+        ("clause.retire", "TEST-1/第三条"),
+        ("document.replace", "TEST-1"),
+    ]
+    assert '"/tmp/TEST-1.md"' in rows[2]["b"] and '"/elsewhere/测试手册.md"' in rows[2]["a"]
+    # from now on the document belongs to the new file
+    with pytest.raises(DocumentConflict):
+        writer.write_document(edited, _extraction(edited))
 
 
 def test_failed_write_leaves_graph_untouched(clean_graph):

@@ -74,9 +74,9 @@ def corpus_clauses(corpus_dir):
     stock = corpus_dir / TINY_CORPUS[0]
     vat = corpus_dir / TINY_CORPUS[1]
     clauses = [
-        read_clause(stock, "CAS-1", "第五条", ["第三章 计量"]),
-        read_clause(stock, "CAS-1", "第六条", ["第三章 计量"]),
-        read_clause(stock, "CAS-1", "第四条", ["第二章 确认"]),
+        read_clause(stock, "CAS-1-存货", "第五条", ["第三章 计量"]),
+        read_clause(stock, "CAS-1-存货", "第六条", ["第三章 计量"]),
+        read_clause(stock, "CAS-1-存货", "第四条", ["第二章 确认"]),
         read_clause(vat, "VAT-REG", "第一条", []),
         read_clause(vat, "VAT-REG", "第二条", []),
     ]

@@ -46,11 +46,15 @@ def _evidence(clauses) -> dict[str, EvidenceClause]:
     [
         (
             "存货应当按照什么进行初始计量？",
-            ["CAS-1/第五条", "CAS-1/第六条", "VAT-REG/第一条"],
+            ["CAS-1-存货/第五条", "CAS-1-存货/第六条", "VAT-REG/第一条"],
             "存货应当按照成本进行初始计量",
         ),
         ("纳税人销售货物的增值税税率是多少？", ["VAT-REG/第二条", "VAT-REG/第一条"], "税率为17%"),
-        ("存货在什么条件下才能予以确认？", ["CAS-1/第四条", "CAS-1/第五条"], "该存货的成本能够可靠地计量"),
+        (
+            "存货在什么条件下才能予以确认？",
+            ["CAS-1-存货/第四条", "CAS-1-存货/第五条"],
+            "该存货的成本能够可靠地计量",
+        ),
     ],
 )
 def test_answer_quotes_cited_clauses_verbatim_and_verifies(backend, corpus_clauses, question, ids, expected):
@@ -80,12 +84,12 @@ def test_answer_quotes_cited_clauses_verbatim_and_verifies(backend, corpus_claus
 
 
 def test_sentences_keep_clause_order_and_the_article_number_is_not_repeated(backend, corpus_clauses):
-    clause = corpus_clauses["CAS-1/第五条"]
+    clause = corpus_clauses["CAS-1-存货/第五条"]
     text = backend.generate("存货的初始计量和存货成本包括哪些？", [clause]).text
     assert text == (
         "根据《企业会计准则第1号——存货（2006）》第五条规定："
-        "存货应当按照成本进行初始计量[[CAS-1/第五条]]。"
-        "存货成本包括采购成本、加工成本和其他成本[[CAS-1/第五条]]。"
+        "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。"
+        "存货成本包括采购成本、加工成本和其他成本[[CAS-1-存货/第五条]]。"
     )
 
 
@@ -128,7 +132,7 @@ def test_no_contexts_is_the_refusal(backend):
 
 
 def test_stream_deltas_join_to_the_generated_text(backend, corpus_clauses):
-    contexts = [corpus_clauses["CAS-1/第四条"], corpus_clauses["CAS-1/第五条"]]
+    contexts = [corpus_clauses["CAS-1-存货/第四条"], corpus_clauses["CAS-1-存货/第五条"]]
     question = "存货在什么条件下才能予以确认？"
     deltas = list(backend.stream(question, contexts))
     assert len(deltas) > 1
@@ -137,6 +141,6 @@ def test_stream_deltas_join_to_the_generated_text(backend, corpus_clauses):
 
 def test_a_past_deadline_yields_nothing(backend, corpus_clauses):
     generation = backend.generate(
-        "存货应当按照什么进行初始计量？", [corpus_clauses["CAS-1/第五条"]], deadline=time.monotonic() - 1
+        "存货应当按照什么进行初始计量？", [corpus_clauses["CAS-1-存货/第五条"]], deadline=time.monotonic() - 1
     )
     assert generation.text == ""

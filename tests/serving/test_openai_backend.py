@@ -82,7 +82,7 @@ def remote(passthrough_url, local):
 
 @pytest.fixture(scope="module")
 def contexts(corpus_clauses):
-    return [corpus_clauses["CAS-1/第五条"], corpus_clauses["CAS-1/第六条"]]
+    return [corpus_clauses["CAS-1-存货/第五条"], corpus_clauses["CAS-1-存货/第六条"]]
 
 
 def test_remote_generation_equals_local(remote, local, contexts):
@@ -133,7 +133,7 @@ def test_a_question_is_required(passthrough_url):
 def test_with_a_retriever_the_route_answers_from_retrieved_clauses(corpus_clauses):
     """Extractive backend + retriever: the OpenAI route gives the same cited answer as the backend."""
     extractive = make_backend(BackendConfig())
-    clauses = [corpus_clauses["CAS-1/第五条"]]
+    clauses = [corpus_clauses["CAS-1-存货/第五条"]]
     asked: list[tuple[str, int]] = []
 
     def retrieve(question: str, k: int):
@@ -159,7 +159,7 @@ def test_extractive_without_retriever_is_refused(corpus_clauses):
 
 def test_transient_failures_are_retried(corpus_clauses):
     extractive = make_backend(BackendConfig())
-    clauses = [corpus_clauses["CAS-1/第五条"]]
+    clauses = [corpus_clauses["CAS-1-存货/第五条"]]
     app = _app(make_openai_router(lambda: extractive, lambda q, k: clauses))
     calls: list[int] = []
 

@@ -12,23 +12,23 @@ from serving.retrieval.fusion import weighted_rrf
 from zhtext import Tokenizer
 
 DOCS = [
-    ("CAS-14", "企业会计准则第14号——收入（2017年修订）"),
-    ("CAS-14-应用指南", "《企业会计准则第14号——收入》应用指南（2018）"),
-    ("CAS-1", "企业会计准则第1号——存货（2006）"),
-    ("CAS-4", "企业会计准则第4号——固定资产（2006）"),
+    ("CAS-14-收入", "企业会计准则第14号——收入（2017年修订）"),
+    ("CAS-14-收入-应用指南", "《企业会计准则第14号——收入》应用指南（2018）"),
+    ("CAS-1-存货", "企业会计准则第1号——存货（2006）"),
+    ("CAS-4-固定资产", "企业会计准则第4号——固定资产（2006）"),
     ("建筑法", "中华人民共和国建筑法"),
     ("会计法", "中华人民共和国会计法"),
     ("增值税暂行条例", "中华人民共和国增值税暂行条例"),
 ]
 ARTICLES = DirectResolver.article_map(
     [
-        ("CAS-14/第五条", "CAS-14", "第五条"),
-        ("CAS-1/第五条", "CAS-1", "第五条"),
-        ("CAS-4/第五条", "CAS-4", "第五条"),
+        ("CAS-14-收入/第五条", "CAS-14-收入", "第五条"),
+        ("CAS-1-存货/第五条", "CAS-1-存货", "第五条"),
+        ("CAS-4-固定资产/第五条", "CAS-4-固定资产", "第五条"),
         ("建筑法/第二十二条", "建筑法", "第二十二条"),
         ("会计法/第十条", "会计法", "第十条"),
         ("增值税暂行条例/第十二条", "增值税暂行条例", "第12条"),
-        ("CAS-14-应用指南/§4.1", "CAS-14-应用指南", "§4.1"),
+        ("CAS-14-收入-应用指南/§4.1", "CAS-14-收入-应用指南", "§4.1"),
     ]
 )
 
@@ -107,11 +107,11 @@ def test_aliases_cover_number_subject_and_law_forms():
     table = AliasTable(DOCS)
     aliases = table.aliases()
     for alias, doc in [
-        ("企业会计准则第14号", "CAS-14"),
-        ("第14号准则", "CAS-14"),
-        ("收入准则", "CAS-14"),
-        ("收入准则应用指南", "CAS-14-应用指南"),
-        ("存货准则", "CAS-1"),
+        ("企业会计准则第14号", "CAS-14-收入"),
+        ("第14号准则", "CAS-14-收入"),
+        ("收入准则", "CAS-14-收入"),
+        ("收入准则应用指南", "CAS-14-收入-应用指南"),
+        ("存货准则", "CAS-1-存货"),
         ("建筑法", "建筑法"),
         ("增值税条例", "增值税暂行条例"),
     ]:
@@ -121,14 +121,14 @@ def test_aliases_cover_number_subject_and_law_forms():
 @pytest.mark.parametrize(
     ("question", "clause_id"),
     [
-        ("第十四号准则第五条", "CAS-14/第五条"),
-        ("企业会计准则第14号第五条说了什么", "CAS-14/第五条"),
-        ("收入准则第五条", "CAS-14/第五条"),
+        ("第十四号准则第五条", "CAS-14-收入/第五条"),
+        ("企业会计准则第14号第五条说了什么", "CAS-14-收入/第五条"),
+        ("收入准则第五条", "CAS-14-收入/第五条"),
         ("《建筑法》第二十二条", "建筑法/第二十二条"),
         ("建筑法第22条", "建筑法/第二十二条"),
         ("中华人民共和国会计法第十条", "会计法/第十条"),
         ("增值税条例第十二条规定的征收率", "增值税暂行条例/第十二条"),
-        ("4号准则第五条", "CAS-4/第五条"),
+        ("4号准则第五条", "CAS-4-固定资产/第五条"),
     ],
 )
 def test_named_articles_resolve_to_clause_ids(question, clause_id):
@@ -139,8 +139,9 @@ def test_named_articles_resolve_to_clause_ids(question, clause_id):
 def test_named_documents_without_article_and_articles_without_document():
     resolver = DirectResolver(AliasTable(DOCS), ARTICLES)
     guide = resolver.resolve("收入准则应用指南里合同怎么识别")
-    assert guide.doc_ids == ["CAS-14-应用指南"] and guide.clause_ids == []
+    assert guide.doc_ids == ["CAS-14-收入-应用指南"] and guide.clause_ids == []
     assert resolver.resolve("第五条规定了什么").clause_ids == []  # which document? none named
     both = resolver.resolve("存货准则第五条和收入准则第五条有什么不同")
-    assert both.clause_ids == ["CAS-1/第五条", "CAS-14/第五条"]
-    assert resolver.resolve("14号准则第五条").clause_ids == ["CAS-14/第五条"]  # not CAS-4 inside 14
+    assert both.clause_ids == ["CAS-1-存货/第五条", "CAS-14-收入/第五条"]
+    # not 4号准则 inside 14号准则
+    assert resolver.resolve("14号准则第五条").clause_ids == ["CAS-14-收入/第五条"]

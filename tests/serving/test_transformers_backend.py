@@ -24,7 +24,7 @@ def backend(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def contexts(corpus_clauses):
-    return [corpus_clauses["CAS-1/第五条"], corpus_clauses["CAS-1/第六条"]]
+    return [corpus_clauses["CAS-1-存货/第五条"], corpus_clauses["CAS-1-存货/第六条"]]
 
 
 def test_generates_within_max_new_tokens(backend, contexts, tiny_model_dir):

@@ -47,7 +47,7 @@ def vllm_backend(tiny_model_dir):
 @pytest.mark.gpu
 @gpu
 def test_generates_greedily_and_streams_the_same_text(vllm_backend, corpus_clauses):
-    contexts = [corpus_clauses["CAS-1/第五条"]]
+    contexts = [corpus_clauses["CAS-1-存货/第五条"]]
     first = vllm_backend.generate(QUESTION, contexts)
     assert first.text and 0 < first.completion_tokens <= 16
     assert vllm_backend.generate(QUESTION, contexts).text == first.text
@@ -57,7 +57,7 @@ def test_generates_greedily_and_streams_the_same_text(vllm_backend, corpus_claus
 @pytest.mark.gpu
 @gpu
 def test_lora_adapter_switches_per_request(vllm_backend, corpus_clauses, tiny_adapter_dir):
-    contexts = [corpus_clauses["CAS-1/第五条"]]
+    contexts = [corpus_clauses["CAS-1-存货/第五条"]]
     base = vllm_backend.generate(QUESTION, contexts).text
     vllm_backend.load_adapter(tiny_adapter_dir, "v1")
     vllm_backend.set_adapter("v1")

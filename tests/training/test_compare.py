@@ -21,8 +21,8 @@ def _eval_dir(root: Path, name: str, f1: float, halluc: float, prediction: str, 
     }
     (folder / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     rows = [
-        {"id": "q1", "test_set": "paraphrase", "question": "存货如何计量？", "reference": "按成本计量[[CAS-1/第五条]]。",
-         "prediction": prediction, "citations": ["CAS-1/第五条"], "verified": verified, "refusal": False,
+        {"id": "q1", "test_set": "paraphrase", "question": "存货如何计量？", "reference": "按成本计量[[CAS-1-存货/第五条]]。",
+         "prediction": prediction, "citations": ["CAS-1-存货/第五条"], "verified": verified, "refusal": False,
          "unsupported": [] if verified else [{"kind": "amount"}]},
     ]
     (folder / "predictions.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
@@ -31,7 +31,7 @@ def _eval_dir(root: Path, name: str, f1: float, halluc: float, prediction: str, 
 
 def test_compare_reports_changes_with_direction(tmp_path):
     base = load_run(_eval_dir(tmp_path, "base", 0.10, 0.50, "存货<script>", False))
-    sft = load_run(_eval_dir(tmp_path, "sft", 0.40, 0.60, "存货按成本计量[[CAS-1/第五条]]。", True))
+    sft = load_run(_eval_dir(tmp_path, "sft", 0.40, 0.60, "存货按成本计量[[CAS-1-存货/第五条]]。", True))
     delta = {c["metric"]: c for c in changes([base, sft], "paraphrase")}
     assert delta["token_f1"]["verdict"] == "better"
     assert delta["hallucination_rate"]["verdict"] == "worse"  # lower is better: a rise is reported as worse

@@ -183,7 +183,7 @@ def snapshot(corpus_dir) -> GraphSnapshot:
 def _targets(n: int) -> list[LlmTarget]:
     numbers = ["第三条", "第四条", "第五条", "第六条", "第七条", "第八条", "第九条", "第十条"]
     qtypes = ["definition", "condition", "fact", "fact", "procedure", "definition", "fact", "obligation"]
-    return [LlmTarget(qtypes[i], (f"CAS-1/{numbers[i]}",), "基础", "formal") for i in range(n)]
+    return [LlmTarget(qtypes[i], (f"CAS-1-存货/{numbers[i]}",), "基础", "formal") for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,19 +191,19 @@ def _targets(n: int) -> list[LlmTarget]:
 
 
 def test_parse_generation_handles_what_models_write():
-    good = ("存货怎么初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。")
+    good = ("存货怎么初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。")
     body = json.dumps({"question": good[0], "answer": good[1]}, ensure_ascii=False)
     assert parse_generation(body) == good
     assert parse_generation(f"```json\n{body}\n```") == good
     assert parse_generation(f"好的，以下是题目：\n{body}\n希望有帮助。") == good
     assert parse_generation(f"思考：先看条款{{不是JSON}}。\n```\n{body}\n```") == good
     assert parse_generation(f"问题：{good[0]}\n答案：{good[1]}") == good
-    assert parse_generation('{"问题": "什么是存货？", "答案": "存货是……[[CAS-1/第三条]]。"}') == (
+    assert parse_generation('{"问题": "什么是存货？", "答案": "存货是……[[CAS-1-存货/第三条]]。"}') == (
         "什么是存货？",
-        "存货是……[[CAS-1/第三条]]。",
+        "存货是……[[CAS-1-存货/第三条]]。",
     )
     # Raw newlines inside the strings (common in 分析/依据/结论 answers) are accepted.
-    cot = '{"question": "存货成本包括什么？", "answer": "分析：问成本构成[[CAS-1/第五条]]。\n结论：采购成本等[[CAS-1/第五条]]。"}'
+    cot = '{"question": "存货成本包括什么？", "answer": "分析：问成本构成[[CAS-1-存货/第五条]]。\n结论：采购成本等[[CAS-1-存货/第五条]]。"}'
     assert parse_generation(cot)[1].startswith("分析：") and "\n结论：" in parse_generation(cot)[1]
     for bad in ["", "存货 成本 计量 采购", '{"question": "只有问题"}', '{"question": " ", "answer": "x"}', "[1, 2]"]:
         assert parse_generation(bad) is None, bad
@@ -226,15 +226,15 @@ def test_parse_judgement_and_paraphrases():
 
 
 def test_generation_prompt_carries_clause_context(snapshot):
-    clause = snapshot.clauses["CAS-1/第五条"]
-    outline = snapshot.outlines["CAS-1"]
+    clause = snapshot.clauses["CAS-1-存货/第五条"]
+    outline = snapshot.outlines["CAS-1-存货"]
     messages = generation_messages("fact", [clause], outline, difficulty="进阶", style="everyday", cot=True)
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
     assert "《企业会计准则第1号——存货（2006）》" in user
     assert "第三章 计量 第五条" in user  # the section path a chunk loses
     assert all(f"- {s}" in user for s in outline.sections)  # the document outline
-    assert "存货应当按照成本进行初始计量" in user and "[[CAS-1/第五条]]" in user
+    assert "存货应当按照成本进行初始计量" in user and "[[CAS-1-存货/第五条]]" in user
     assert "分析：" in user and "结论：" in user and '"question"' in user and '"answer"' in user
     assert "照条款原文抄写" in user and "口语" in user and "进阶" in user
     plain = generation_messages("fact", [clause], outline, difficulty="基础", style="formal", cot=False)[1]
@@ -441,11 +441,11 @@ def test_pairs_are_built_from_a_well_formed_reply_and_regenerated_with_another_s
     from training.datagen.context import build_evidence
 
     generator = LlmGenerator(ChatClient(_config(endpoint, tmp_path)))
-    fact = LlmTarget("fact", ("CAS-1/第五条",), "进阶", "everyday", cot=True)
-    never = LlmTarget("unanswerable", ("CAS-1/第七条",), "基础", "formal")
+    fact = LlmTarget("fact", ("CAS-1-存货/第五条",), "进阶", "everyday", cot=True)
+    never = LlmTarget("unanswerable", ("CAS-1-存货/第七条",), "基础", "formal")
     answer = (
-        "分析：存货的初始计量按成本进行[[CAS-1/第五条]]。\n依据：存货应当按照成本进行初始计量[[CAS-1/第五条]]。\n"
-        "结论：存货按照成本入账，存货成本包括采购成本、加工成本和其他成本[[CAS-1/第五条]]。"
+        "分析：存货的初始计量按成本进行[[CAS-1-存货/第五条]]。\n依据：存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。\n"
+        "结论：存货按照成本入账，存货成本包括采购成本、加工成本和其他成本[[CAS-1-存货/第五条]]。"
     )
     _plant(generator, snapshot, fact, 0, {"question": "我们买进来的存货一开始按什么入账？", "answer": answer})
     _plant(generator, snapshot, never, 0, {"question": "存货盘点要几个人在场？", "answer": "随便写的"})
@@ -455,13 +455,13 @@ def test_pairs_are_built_from_a_well_formed_reply_and_regenerated_with_another_s
     pair, refusal = pairs
     assert pair.question == "我们买进来的存货一开始按什么入账？" and pair.answer == answer
     assert pair.generator == "llm:tiny-qwen" and pair.template_id == "llm:fact"
-    assert pair.gold == {"CAS-1/第五条": 2}  # the clause version
-    assert pair.context_ids == ["CAS-1/第五条", "CAS-1/第六条"]  # gold + its one section neighbour
+    assert pair.gold == {"CAS-1-存货/第五条": 2}  # the clause version
+    assert pair.context_ids == ["CAS-1-存货/第五条", "CAS-1-存货/第六条"]  # gold + its one section neighbour
     assert pair.cot and (pair.difficulty, pair.style) == ("进阶", "everyday")
     assert pair.extra["llm"]["cached"] and pair.extra["llm"]["prompt_tokens"] == 500
     assert Verifier().verify_against(pair.answer, build_evidence(pair, snapshot)).verified
     assert refusal.answer == REFUSAL_ANSWER and refusal.gold == {} and not refusal.answerable
-    assert refusal.context_ids == ["CAS-1/第七条", "CAS-1/第六条", "CAS-1/第八条"]  # shown, none gold
+    assert refusal.context_ids == ["CAS-1-存货/第七条", "CAS-1-存货/第六条", "CAS-1-存货/第八条"]  # shown, none gold
     # Stable ids: the same run gives the same pairs.
     again, _ = LlmGenerator(ChatClient(_config(endpoint, tmp_path))).generate(snapshot, [fact, never])
     assert [p.pair_id for p in again] == [pair.pair_id, refusal.pair_id]
@@ -473,7 +473,7 @@ def test_pairs_are_built_from_a_well_formed_reply_and_regenerated_with_another_s
     assert counter.requests == 1
     assert generator.regenerate(pair, snapshot, attempt=1) is None
     assert counter.requests == 1  # the same attempt is cached
-    _plant(generator, snapshot, fact, 2, {"question": "存货按什么初始计量？", "answer": "按成本[[CAS-1/第五条]]。"})
+    _plant(generator, snapshot, fact, 2, {"question": "存货按什么初始计量？", "answer": "按成本[[CAS-1-存货/第五条]]。"})
     redone = generator.regenerate(pair, snapshot, attempt=2)
     assert redone is not None and counter.requests == 1
     assert redone.question == "存货按什么初始计量？" and redone.pair_id != pair.pair_id
@@ -483,8 +483,8 @@ def test_pairs_are_built_from_a_well_formed_reply_and_regenerated_with_another_s
 def test_judge_and_paraphrases_against_the_tiny_model(endpoint, counter, snapshot, tmp_path):
     client = ChatClient(_config(endpoint, tmp_path))
     generator = LlmGenerator(client)
-    fact = LlmTarget("fact", ("CAS-1/第五条",))
-    _plant(generator, snapshot, fact, 0, {"question": "存货按什么初始计量？", "answer": "按成本[[CAS-1/第五条]]。"})
+    fact = LlmTarget("fact", ("CAS-1-存货/第五条",))
+    _plant(generator, snapshot, fact, 0, {"question": "存货按什么初始计量？", "answer": "按成本[[CAS-1-存货/第五条]]。"})
     (pair,), _ = generator.generate(snapshot, [fact])
 
     judge = LlmJudge(client)

@@ -71,7 +71,7 @@ def scorer() -> QualityScorer:
 
 def test_faithful_answers_go_to_sft(snapshot, scorer):
     pairs = [
-        qa("a", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"], ["CAS-1/第六条"]),
+        qa("a", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"], ["CAS-1-存货/第六条"]),
         qa(
             "b",
             "纳税人销售货物的增值税税率是多少？",
@@ -81,10 +81,10 @@ def test_faithful_answers_go_to_sft(snapshot, scorer):
         qa(
             "c",
             "存货确认需要满足哪些条件？",
-            "存货同时满足两个条件才能予以确认：与该存货有关的经济利益很可能流入企业[[CAS-1/第四条]]；"
-            "该存货的成本能够可靠地计量[[CAS-1/第四条]]。",
-            ["CAS-1/第四条"],
-            ["CAS-1/第三条"],
+            "存货同时满足两个条件才能予以确认：与该存货有关的经济利益很可能流入企业[[CAS-1-存货/第四条]]；"
+            "该存货的成本能够可靠地计量[[CAS-1-存货/第四条]]。",
+            ["CAS-1-存货/第四条"],
+            ["CAS-1-存货/第三条"],
             "condition",
         ),
     ]
@@ -104,9 +104,9 @@ def test_wrong_rate_invented_id_and_uncontexted_citation_are_dropped(snapshot, s
         f"纳税人销售货物、劳务、有形动产租赁服务或者进口货物，税率为15%[[{VAT}/第二条]]。",
         [f"{VAT}/第二条"],
     )
-    invented = qa("id", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第九十九条]]。", ["CAS-1/第五条"])
+    invented = qa("id", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第九十九条]]。", ["CAS-1-存货/第五条"])
     # a real clause of the snapshot, but not in the prompt: the model could not have seen it
-    outside = qa("ctx", "存货的采购成本包括什么？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第六条"])
+    outside = qa("ctx", "存货的采购成本包括什么？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第六条"])
     pairs = [wrong_rate, invented, outside]
     scorer.score(pairs, snapshot)
     assert all(p.band == "drop" for p in pairs)
@@ -121,10 +121,10 @@ def test_verified_but_weak_answers_become_grpo_prompts(snapshot):
     paraphrased = qa(
         "para",
         "存货成本由哪几部分组成？",
-        "存货应当按成本来初始计量，成本由采购成本、加工成本以及其他成本构成[[CAS-1/第五条]]。",
-        ["CAS-1/第五条"],
+        "存货应当按成本来初始计量，成本由采购成本、加工成本以及其他成本构成[[CAS-1-存货/第五条]]。",
+        ["CAS-1-存货/第五条"],
     )
-    short_q = qa("short", "存货？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"])
+    short_q = qa("short", "存货？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"])
     pairs = [paraphrased, short_q]
     strict.score(pairs, snapshot)
     assert paraphrased.scores["verified"] is True
@@ -135,13 +135,13 @@ def test_verified_but_weak_answers_become_grpo_prompts(snapshot):
 
 
 def test_near_duplicates_with_the_same_gold_are_caught(snapshot, scorer):
-    answer = "存货应当按照成本进行初始计量[[CAS-1/第五条]]。"
-    first = qa("d1", "存货应当按照什么进行初始计量？", answer, ["CAS-1/第五条"])
-    dup = qa("d2", "存货应当按照什么来进行初始计量？", answer, ["CAS-1/第五条"])
+    answer = "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。"
+    first = qa("d1", "存货应当按照什么进行初始计量？", answer, ["CAS-1-存货/第五条"])
+    dup = qa("d2", "存货应当按照什么来进行初始计量？", answer, ["CAS-1-存货/第五条"])
     other_gold = qa(
-        "d3", "存货应当按照什么进行初始计量？", "存货成本包括采购成本、加工成本和其他成本[[CAS-1/第五条]]。", ["CAS-1/第五条", "CAS-1/第六条"]
+        "d3", "存货应当按照什么进行初始计量？", "存货成本包括采购成本、加工成本和其他成本[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条", "CAS-1-存货/第六条"]
     )
-    different = qa("d4", "存货成本包括哪几部分？", answer, ["CAS-1/第五条"])
+    different = qa("d4", "存货成本包括哪几部分？", answer, ["CAS-1-存货/第五条"])
     pairs = [first, dup, other_gold, different]
     scorer.score(pairs, snapshot)
     assert first.band == "sft" and first.scores["duplicate_of"] is None
@@ -151,9 +151,9 @@ def test_near_duplicates_with_the_same_gold_are_caught(snapshot, scorer):
 
 
 def test_refusals_are_right_only_for_unanswerable_questions(snapshot, scorer):
-    good = qa("u1", "公司食堂的菜单由谁决定？", REFUSAL_ANSWER, [], ["CAS-1/第五条"], "unanswerable")
-    invented = qa("u2", "公司年会预算是多少？", "年会预算为5万元[[CAS-1/第五条]]。", [], ["CAS-1/第五条"], "unanswerable")
-    refused = qa("u3", "存货应当按照什么进行初始计量？", REFUSAL_ANSWER, ["CAS-1/第五条"])
+    good = qa("u1", "公司食堂的菜单由谁决定？", REFUSAL_ANSWER, [], ["CAS-1-存货/第五条"], "unanswerable")
+    invented = qa("u2", "公司年会预算是多少？", "年会预算为5万元[[CAS-1-存货/第五条]]。", [], ["CAS-1-存货/第五条"], "unanswerable")
+    refused = qa("u3", "存货应当按照什么进行初始计量？", REFUSAL_ANSWER, ["CAS-1-存货/第五条"])
     pairs = [good, invented, refused]
     scorer.score(pairs, snapshot)
     assert good.band == "sft" and good.scores["answerable_ok"] is True
@@ -162,7 +162,7 @@ def test_refusals_are_right_only_for_unanswerable_questions(snapshot, scorer):
 
 
 def test_variants_inherit_the_parent_verdict_but_not_its_duplicate_status(snapshot, scorer):
-    good = qa("g", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"])
+    good = qa("g", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"])
     bad = qa(
         "b",
         "纳税人销售货物的增值税税率是多少？",
@@ -190,8 +190,8 @@ def test_judge_scores_enter_the_total_and_can_drop(snapshot):
         return sum(c in clauses for c in chars) / len(chars)
 
     judged = QualityScorer(Verifier(), QualityConfig(judge_weight=0.5, judge_min=0.6), judge=overlap_judge)
-    on_topic = qa("j1", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"])
-    off_topic = qa("j2", "报销差旅费要找谁审批？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"])
+    on_topic = qa("j1", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"])
+    off_topic = qa("j2", "报销差旅费要找谁审批？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"])
     judged.score([on_topic, off_topic], snapshot)
     assert on_topic.scores["judge"] > 0.8 and on_topic.band == "sft"
     assert on_topic.scores["total"] == pytest.approx(0.5 * 1.0 + 0.5 * on_topic.scores["judge"], abs=1e-3)
@@ -199,9 +199,9 @@ def test_judge_scores_enter_the_total_and_can_drop(snapshot):
 
 
 def test_similarity_measure_separates_copy_from_invention(snapshot):
-    text = snapshot.clauses["CAS-1/第五条"].text
-    assert answer_similarity("存货应当按照成本进行初始计量[[CAS-1/第五条]]。", [text]) == 1.0
-    assert answer_similarity("差旅费报销须经部门负责人审批[[CAS-1/第五条]]。", [text]) < 0.2
+    text = snapshot.clauses["CAS-1-存货/第五条"].text
+    assert answer_similarity("存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", [text]) == 1.0
+    assert answer_similarity("差旅费报销须经部门负责人审批[[CAS-1-存货/第五条]]。", [text]) < 0.2
 
 
 def test_config_validates_band_order():
@@ -211,9 +211,9 @@ def test_config_validates_band_order():
 
 def test_a_question_that_fits_many_clauses_becomes_a_grpo_prompt(snapshot):
     """Same verified answer; the vague question fits many clauses (ambiguity), the specific one few."""
-    answer = "存货应当按照成本进行初始计量[[CAS-1/第五条]]。"
-    specific = qa("s", "存货应当按照什么进行初始计量？", answer, ["CAS-1/第五条"])
-    vague = qa("v", "企业的存货有什么规定？", answer, ["CAS-1/第五条"])
+    answer = "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。"
+    specific = qa("s", "存货应当按照什么进行初始计量？", answer, ["CAS-1-存货/第五条"])
+    vague = qa("v", "企业的存货有什么规定？", answer, ["CAS-1-存货/第五条"])
     QualityScorer(Verifier(), QualityConfig(ambiguity_max=4)).score([specific, vague], snapshot)
     assert specific.scores["verified"] and vague.scores["verified"]
     assert specific.scores["ambiguity"] <= 4 and specific.band == "sft"

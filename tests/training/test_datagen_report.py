@@ -43,7 +43,7 @@ def snapshot(corpus_dir) -> GraphSnapshot:
         "第六条": (SourceTriple("存货的采购成本", "包括", "购买价款"),),
     }
     clauses = {
-        f"CAS-1/{n}": SourceClause(f"CAS-1/{n}", 1, "CAS-1", "企业会计准则第1号——存货（2006）", n, cas[n], triples=triples.get(n, ()))
+        f"CAS-1-存货/{n}": SourceClause(f"CAS-1-存货/{n}", 1, "CAS-1-存货", "企业会计准则第1号——存货（2006）", n, cas[n], triples=triples.get(n, ()))
         for n in ("第三条", "第四条", "第五条", "第六条")
     }
     assert "17%" in vat["第二条"] and "11%" in vat["第二条"]
@@ -80,22 +80,22 @@ def qa(pid, question, answer, gold, qtype, band, split, reason=None, **kw) -> QA
 @pytest.fixture(scope="module")
 def report_and_dir(snapshot, tmp_path_factory):
     pairs = [
-        qa("p1", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"], "fact", "sft", "train"),
+        qa("p1", "存货应当按照什么进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"], "fact", "sft", "train"),
         qa("p2", "增值税基本税率是多少？", "纳税人销售货物，税率为17%[[VAT/第二条]]。", ["VAT/第二条"], "fact", "grpo", "train",
            difficulty="进阶"),
-        qa("p3", "存货的采购成本包括什么？", "存货的采购成本包括购买价款和500元手续费[[CAS-1/第六条]]。", ["CAS-1/第六条"], "fact", "drop",
+        qa("p3", "存货的采购成本包括什么？", "存货的采购成本包括购买价款和500元手续费[[CAS-1-存货/第六条]]。", ["CAS-1-存货/第六条"], "fact", "drop",
            "train", "not_verified:amount"),
-        qa("p4", "存货应当按照什么进行初始计量", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"], "fact", "sft",
+        qa("p4", "存货应当按照什么进行初始计量", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"], "fact", "sft",
            "test_unseen", augmentation="punct", parent_id="p1", style="everyday"),
         qa("p5", "公司食堂的菜单由谁决定？", REFUSAL_ANSWER, [], "unanswerable", "sft", "val", style="everyday"),
-        qa("p6", "存货要满足什么条件才能确认？", "与该存货有关的经济利益很可能流入企业[[CAS-1/第四条]]。", ["CAS-1/第四条"], "condition", "grpo",
+        qa("p6", "存货要满足什么条件才能确认？", "与该存货有关的经济利益很可能流入企业[[CAS-1-存货/第四条]]。", ["CAS-1-存货/第四条"], "condition", "grpo",
            "train", extra={"triple": {"subject": "存货", "predicate": "确认条件", "object": "成本能够可靠地计量"}}),
-        qa("p7", "存货应当按照什么来进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1/第五条]]。", ["CAS-1/第五条"], "fact", "drop",
+        qa("p7", "存货应当按照什么来进行初始计量？", "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。", ["CAS-1-存货/第五条"], "fact", "drop",
            "train", "near_duplicate"),
     ]  # fmt: skip
     rejections = [
-        Rejection("llm_unparseable", "fact", ["CAS-1/第三条"], "not JSON"),
-        Rejection("no_answer", "table", ["CAS-1/第三条"]),
+        Rejection("llm_unparseable", "fact", ["CAS-1-存货/第三条"], "not JSON"),
+        Rejection("no_answer", "table", ["CAS-1-存货/第三条"]),
     ]
     out = tmp_path_factory.mktemp("ds")
     report = build_report(pairs, rejections, snapshot, out, extra={"seed": 3, "pairs_per_second": 12.5})
@@ -111,7 +111,7 @@ def test_counts_match_hand_counts(report_and_dir):
     assert c["qtype"] == {"condition": 1, "fact": 3, "unanswerable": 1}
     assert c["difficulty"] == {"基础": 4, "进阶": 1}
     assert c["style"] == {"everyday": 2, "formal": 3}
-    assert c["document"] == {"(none)": 1, "CAS-1": 3, "VAT": 1}
+    assert c["document"] == {"(none)": 1, "CAS-1-存货": 3, "VAT": 1}
     assert c["split"] == {"test_unseen": 1, "train": 3, "val": 1}
     assert c["augmentation"] == {"none": 4, "punct": 1}
     assert c["qtype_by_band"]["drop"] == {"fact": 2}
@@ -131,7 +131,7 @@ def test_coverage_counts_kept_pairs_only(report_and_dir):
     assert cov["clauses"] == {"active": 5, "covered": 3, "share": 0.6}
     # triples: 成本 (p1), 成本能够可靠地计量 (named by p6), 17% (p2); not 11%, not 购买价款 (p3 dropped)
     assert cov["triples"] == {"total": 6, "covered": 3, "share": 0.5}
-    cas, vat = cov["by_document"]["CAS-1"], cov["by_document"]["VAT"]
+    cas, vat = cov["by_document"]["CAS-1-存货"], cov["by_document"]["VAT"]
     assert (cas["clauses"], cas["clauses_covered"], cas["triples"], cas["triples_covered"]) == (4, 2, 4, 2)
     assert (vat["clauses"], vat["clauses_covered"], vat["triples"], vat["triples_covered"]) == (1, 1, 2, 1)
     assert vat["clause_share"] == 1.0 and vat["triple_share"] == 0.5

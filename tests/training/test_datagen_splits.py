@@ -154,12 +154,12 @@ def test_identical_question_on_two_clauses_is_not_left_as_a_leak():
 
 
 def test_leak_check_reports_planted_leaks():
-    a = _pair("a", "存货如何计量？", ["CAS-1/第五条"])
-    b = _pair("b", "存货怎样初始计量？", ["CAS-1/第五条"])
-    c = _pair("c", "存货如何计量", ["CAS-1/第六条"])
+    a = _pair("a", "存货如何计量？", ["CAS-1-存货/第五条"])
+    b = _pair("b", "存货怎样初始计量？", ["CAS-1-存货/第五条"])
+    c = _pair("c", "存货如何计量", ["CAS-1-存货/第六条"])
     a.split, b.split, c.split = "train", "test_unseen", "test_paraphrase"
     problems = leak_check([a, b, c])
-    assert any("CAS-1/第五条" in p and "test_unseen" in p for p in problems)
+    assert any("CAS-1-存货/第五条" in p and "test_unseen" in p for p in problems)
     assert any("test_paraphrase" in p for p in problems)  # same text without punctuation
 
 

@@ -48,16 +48,16 @@ ANSWERABLE = [
     ),
     (
         STOCK,
-        "CAS-1",
+        "CAS-1-存货",
         "第五条",
         "存货应当如何进行初始计量？",
-        "存货应当按照成本进行初始计量[[CAS-1/第五条]]。",
+        "存货应当按照成本进行初始计量[[CAS-1-存货/第五条]]。",
         "definition",
     ),
 ]
 # (doc file, doc id, shown clause, question) — the shown clause does not answer
 UNANSWERABLE = [
-    (STOCK, "CAS-1", "第五条", "员工出差的住宿费标准是多少？"),
+    (STOCK, "CAS-1-存货", "第五条", "员工出差的住宿费标准是多少？"),
     (VAT, "VAT-REG", "第十二条", "发票丢失后应当如何处理？"),
 ]
 

@@ -56,7 +56,7 @@ def ctx(corpus_dir) -> dict[str, dict]:
         "vat12": read_context(corpus_dir / VAT, "VAT-REG", "第十二条"),
         "vat24": read_context(corpus_dir / VAT, "VAT-REG", "第二十四条"),
         "fp35": read_context(corpus_dir / FAPIAO, "FPGL", "第三十五条"),
-        "stock5": read_context(corpus_dir / STOCK, "CAS-1", "第五条"),
+        "stock5": read_context(corpus_dir / STOCK, "CAS-1-存货", "第五条"),
     }
 
 
@@ -130,7 +130,7 @@ def test_refusal_rewards(records):
         RewardSuite(),
         [
             (un, REFUSAL_ANSWER),  # correct refusal
-            (un, "住宿费标准为每晚500元[[CAS-1/第五条]]。"),  # answering the unanswerable
+            (un, "住宿费标准为每晚500元[[CAS-1-存货/第五条]]。"),  # answering the unanswerable
             (rate, REFUSAL_ANSWER),  # refusing the answerable
             (rate, f"小规模纳税人增值税征收率为3%[[{VAT12}]]。"),
         ],
@@ -198,7 +198,7 @@ def test_suite_speaks_trl(records):
         [{"role": "assistant", "content": f"小规模纳税人增值税征收率为3%[[{VAT12}]]。"}],
         [{"role": "assistant", "content": "小规模纳税人增值税征收率为3%[[VAT-REG/第九十九条]]。"}],
         [{"role": "assistant", "content": REFUSAL_ANSWER}],
-        [{"role": "assistant", "content": "住宿费每晚500元[[CAS-1/第五条]]。"}],
+        [{"role": "assistant", "content": "住宿费每晚500元[[CAS-1-存货/第五条]]。"}],
     ]
     columns = {k: [r[k] for r in batch] for k in ("id", "reference", "answerable", "cot", "gold_clause_ids")}
     columns["contexts_json"] = [json.dumps(r["contexts"], ensure_ascii=False) for r in batch]

@@ -20,7 +20,7 @@ from training.sft_config import SftConfig
 
 CLAUSE_RE = re.compile(r"^\s*(第[一二三四五六七八九十百]+条)\s*(.+)$")
 SOURCES = {
-    "CAS-1": "standards/企业会计准则第1号——存货（2006）.md",
+    "CAS-1-存货": "standards/企业会计准则第1号——存货（2006）.md",
     "VAT": "laws/增值税暂行条例(2017-11-19).md",
 }
 

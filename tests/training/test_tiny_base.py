@@ -58,13 +58,13 @@ def test_chat_template_is_chatml_with_generation_markers(tokenizer):
     messages = [
         {"role": "system", "content": "依据条款回答。"},
         {"role": "user", "content": "存货如何计量？"},
-        {"role": "assistant", "content": "按成本计量[[CAS-1/第五条]]。"},
+        {"role": "assistant", "content": "按成本计量[[CAS-1-存货/第五条]]。"},
     ]
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     assert text == (
         "<|im_start|>system\n依据条款回答。<|im_end|>\n"
         "<|im_start|>user\n存货如何计量？<|im_end|>\n"
-        "<|im_start|>assistant\n按成本计量[[CAS-1/第五条]]。<|im_end|>\n"
+        "<|im_start|>assistant\n按成本计量[[CAS-1-存货/第五条]]。<|im_end|>\n"
     )
     prompt = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|im_start|>assistant\n")
@@ -73,7 +73,7 @@ def test_chat_template_is_chatml_with_generation_markers(tokenizer):
     encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = encoded["input_ids"], encoded["assistant_masks"]
     assistant_ids = [i for i, m in zip(ids, mask, strict=True) if m]
-    assert tokenizer.decode(assistant_ids) == "按成本计量[[CAS-1/第五条]]。<|im_end|>"
+    assert tokenizer.decode(assistant_ids) == "按成本计量[[CAS-1-存货/第五条]]。<|im_end|>"
 
 
 def test_random_model_computes_a_finite_loss_and_generates(model, tokenizer):

@@ -67,7 +67,7 @@ def _is_punct(text: str, i: int) -> bool:
     """Whether ``text[i]`` is a strippable punctuation mark.
 
     Unicode punctuation, except % signs and marks between two ASCII digits or letters (3.5, 1,000,
-    2/3, CAS-14), whose removal would change a number or an id.
+    2/3, CAS-14-收入), whose removal would change a number or an id.
     """
     ch = text[i]
     if ch in _KEEP or not unicodedata.category(ch).startswith("P"):

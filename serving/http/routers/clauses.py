@@ -1,6 +1,6 @@
 """``GET /v1/clauses/{clause_id}`` and ``.../answers``: clause provenance and the answers citing it.
 
-Clause ids contain ``/`` and CJK (``CAS-14/第五条``), so both routes use the ``:path`` converter.
+Clause ids contain ``/`` and CJK (``CAS-14-收入/第五条``), so both routes use the ``:path`` converter.
 The ``/answers`` route is declared first: routes match in order, and ``{clause_id:path}`` alone
 would swallow the suffix.
 """
