@@ -220,6 +220,8 @@ def main() -> None:
         items = load_letters(index.documents) + load_unanswerable()
         if args.calibrate:
             result["calibration"] = calibrate_on(retriever, items, args.max_answerable_refused)
+        served = work / "model.json"  # what phase 2 serves with too: trained and calibrated here
+        retriever.model.save(served)
         if args.write_model:
             retriever.model.save(args.write_model)
         rows, _ = _evaluate(retriever, index, items, None if args.no_answers else service)
@@ -238,7 +240,7 @@ def main() -> None:
     if not args.no_tidy:
         files = sorted((corpus / "laws").glob("*.md")) + sorted((corpus / "standards").glob("*.md"))
         server, driver, retriever, service, info = _phase(
-            work / "neo4j-tidy", files, work / "home-tidy", args.model, False
+            work / "neo4j-tidy", files, work / "home-tidy", served, False
         )
         try:
             items = load_tidy()

@@ -59,7 +59,7 @@ def train_retrieval_model(
     served so far (it is calibrated on real letters by ``bench/bench_retrieval.py --calibrate``).
     """
     from serving.retrieval import HybridRetriever, load_model, model_path
-    from serving.retrieval.training import TrainConfig, questions_from_pairs, train
+    from serving.retrieval.training import TrainConfig, questions_from_pairs, train, unanswerable_from_pairs
 
     store.update()
     if pairs is None:
@@ -89,6 +89,7 @@ def train_retrieval_model(
     _, report = train(
         retriever,
         questions,
+        unanswerable_from_pairs(pairs),
         model_path(settings.home),
         config,
         previous=previous,

@@ -24,6 +24,7 @@ RANKINGS = ("direct", "doc", "bm25", "bm25_ask", "dense", "fulltext", "quote", "
 """The first-stage rankings a candidate may come from (also the keys of its ``sources``)."""
 
 CANDIDATE_FEATURES = (
+    "rr_fused",
     *(f"rr_{name}" for name in RANKINGS),
     "dense_sim",
     "dense_gap",
@@ -56,6 +57,7 @@ ANSWERABILITY_FEATURES = (
 )
 
 CANDIDATE_SIGNS = {
+    "rr_fused": 1,
     **{f"rr_{name}": 1 for name in RANKINGS},
     "dense_sim": 1,
     "dense_gap": 1,
@@ -225,13 +227,14 @@ class CandidateScorer:
             dense, cover = best_in_doc.get(docs[c], (-1.0, 0.0))
             best_in_doc[docs[c]] = (max(dense, signals.dense_sims.get(c, 0.0)), max(cover, ask_cover[c]))
         rows = []
-        for c in ids:
+        for position, c in enumerate(ids):  # ids keep the pool's (fused) order
             record = self._index.clauses.get(c)
             text = record.text if record else ""
             number = record.number if record else ""
             dense = signals.dense_sims.get(c, 0.0)
             rows.append(
                 [
+                    1.0 / (1 + position),
                     *(ranks[name].get(c, 0.0) for name in RANKINGS),
                     dense,
                     dense - best_dense,
