@@ -78,6 +78,10 @@ class Encoder:
             self.texts_encoded += len(texts)
         return np.asarray(vectors, dtype=np.float32)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for questions (the packaged model encodes queries and passages alike)."""
+        return self.encode(texts)
+
 
 class EmbeddingCache:
     """Vectors by text SHA-256 for one model, persisted as one ``.npz`` file.
