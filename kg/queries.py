@@ -53,6 +53,10 @@ RETURN s.value - $n AS first
 
 GRAPH_VERSION = "OPTIONAL MATCH (s:Sequence {name: 'change'}) RETURN coalesce(s.value, 0) AS version"
 
+# The circuit breaker's probe: the database answers a read (a Bolt handshake alone is not enough:
+# a restarting server accepts connections before its database is available).
+PROBE = "RETURN 1 AS ok"
+
 # --- reading the current state of a document before writing -------------------------------------
 
 DOCUMENT_STATE = """

@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import neo4j
 import structlog
-from neo4j.exceptions import ServiceUnavailable, SessionExpired
+from neo4j.exceptions import Neo4jError, TransientError
 
 from ingest.ids import normalize_title
 from ingest.types import ClauseNode, DocumentTree
 from kg import queries as q
+from kg.guard import AVAILABILITY_ERRORS
 from kg.references import remember_document
 from kg.types import Extraction, ReferenceRecord
 from kgqa.errors import DocumentConflict, GraphUnavailable
@@ -45,15 +46,34 @@ class WriteResult:
     changed_clause_ids: list[str] = field(default_factory=list)
 
 
+# Transactions the server ended itself (it is shutting down, or an operator terminated them): the
+# driver calls them client errors, but for the caller the graph was simply not available.
+_ENDED_BY_SERVER = frozenset(
+    {"Neo.ClientError.Transaction.LockClientStopped", "Neo.ClientError.Transaction.Terminated"}
+)
+
+
 @contextmanager
 def graph_errors() -> Iterator[None]:
-    """Translate driver availability errors into the kgqa error family."""
+    """Translate driver availability errors (and transient ones left after the retries) into the
+    kgqa error family.
+
+    The message reaches unauthenticated clients (``/readyz``): it names no address and quotes no
+    driver text. The driver's error stays attached as ``__cause__`` for the server log.
+    """
     try:
         yield
-    except (ServiceUnavailable, SessionExpired) as exc:
+    except AVAILABILITY_ERRORS as exc:
         raise GraphUnavailable(
-            f"Neo4j is not reachable ({exc}); start it with `kgqa neo4j start` or check KGQA_NEO4J_URI"
+            "graph unavailable: Neo4j is not reachable; retry later "
+            "(operators: `kgqa neo4j start`, or check KGQA_NEO4J_URI)"
         ) from exc
+    except TransientError as exc:  # still failing when the retries ran out (locks, a busy server)
+        raise GraphUnavailable("graph unavailable: Neo4j is busy; retry later") from exc
+    except Neo4jError as exc:
+        if exc.code not in _ENDED_BY_SERVER:
+            raise
+        raise GraphUnavailable("graph unavailable: Neo4j ended the transaction; retry later") from exc
 
 
 def _dump(payload: dict[str, Any]) -> str:

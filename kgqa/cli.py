@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -266,7 +267,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve gRPC and REST (OpenAPI at /docs) until SIGTERM/Ctrl-C, then stop gracefully."""
-    from kgqa.wiring import build_driver, build_model_sync, build_qa_service
+    from kgqa.wiring import build_driver, build_graph, build_model_sync, build_qa_service
     from serving.auth import load_keyring
     from serving.server import run_servers
 
@@ -274,8 +275,9 @@ def serve(
     keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
     err.print(f"API keys: {keyring.source}")
     with build_driver(settings) as driver:
-        service = build_qa_service(settings, driver)
-        sync = build_model_sync(settings, driver, service)
+        graph = build_graph(settings, driver)  # one breaker for every graph call of the process
+        service = build_qa_service(settings, graph)
+        sync = build_model_sync(settings, graph, service)
         sync.start()
         run_servers(
             service,
@@ -286,8 +288,11 @@ def serve(
             max_workers=settings.grpc_max_workers,
             max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
             grace=settings.shutdown_grace_s,
+            health_interval_s=settings.health_interval_s,
+            max_request_bytes=settings.max_request_bytes,
         )
         sync.stop()
+        graph.breaker.stop()
 
 
 # --- ask / audit ---------------------------------------------------------------------------------
@@ -402,7 +407,9 @@ def main() -> None:
     try:
         app()
     except GraphUnavailable as exc:
-        err.print(f"[red]error[/] {exc}")
+        # Clients never see the driver's text (it names the server); the local operator does.
+        cause = f" [dim]({escape(str(exc.__cause__))})[/]" if exc.__cause__ is not None else ""
+        err.print(f"[red]error[/] {escape(str(exc))}{cause}")
         sys.exit(EXIT_UNAVAILABLE)
     except KgqaError as exc:
         err.print(f"[red]error[/] {exc}")

@@ -76,6 +76,10 @@ class InvalidArgument(ServingError):
     """The request is malformed: empty, too long or non-text question, bad k, bad id."""
 
 
+class RequestTooLarge(ServingError):
+    """The request body is larger than KGQA_MAX_REQUEST_BYTES; refused before it is read."""
+
+
 class Unauthenticated(ServingError):
     """No API key, or an unknown one."""
 

@@ -95,6 +95,20 @@ class Settings(BaseSettings):
     grpc_max_workers: int = 16
     grpc_max_concurrent_rpcs: int = 64
     shutdown_grace_s: float = 10.0
+    request_deadline_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Time one request may spend reaching Neo4j, retries included; then 503 UNAVAILABLE.",
+    )
+    breaker_probe_interval_s: float = Field(
+        default=2.0, gt=0, description="While Neo4j is known to be down, seconds between background probes."
+    )
+    health_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between the background readiness checks of the graph."
+    )
+    max_request_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest request body (HTTP) or message (gRPC) accepted."
+    )
 
     # --- retrieval ---
     retrieval_embedding_model: Path | None = Field(

@@ -7,6 +7,8 @@ import contextlib
 import neo4j
 
 from ingest.worker import IsolatedPipeline
+from kg.breaker import CircuitBreaker
+from kg.guard import GuardedDriver, probe_database
 from kg.ingest_service import IngestService
 from kg.local_server import LocalNeo4j
 from kg.reader import GraphReader
@@ -26,6 +28,22 @@ def build_driver(settings: Settings) -> neo4j.Driver:
         # "property key does not exist" and similar notices are expected on a young graph
         notifications_min_severity="OFF",
     )
+
+
+def build_graph(settings: Settings, driver: neo4j.Driver | GuardedDriver) -> GuardedDriver:
+    """The serving path's way to Neo4j: the request deadline and the circuit breaker over ``driver``.
+
+    Serving components get this instead of the bare driver, so each request gives up on a dead
+    graph within ``KGQA_REQUEST_DEADLINE_S`` and the next ones are refused at once until a
+    background probe (every ``KGQA_BREAKER_PROBE_INTERVAL_S``) finds Neo4j back.
+    """
+    if isinstance(driver, GuardedDriver):
+        return driver
+    breaker = CircuitBreaker(
+        lambda: probe_database(driver, settings.neo4j_database, settings.request_deadline_s),
+        probe_interval_s=settings.breaker_probe_interval_s,
+    )
+    return GuardedDriver(driver, breaker, budget_s=settings.request_deadline_s)
 
 
 def build_local_server(settings: Settings, *, home=None, bolt_port: int | None = None) -> LocalNeo4j:
@@ -90,14 +108,14 @@ def build_backend(settings: Settings, driver: neo4j.Driver | None = None):
     )
 
 
-def build_index_store(settings: Settings, driver: neo4j.Driver):
+def build_index_store(settings: Settings, driver: neo4j.Driver | GuardedDriver):
     """The on-disk BM25/dense index under $KGQA_HOME (or KGQA_RETRIEVAL_INDEX_DIR)."""
     from serving.retrieval import IndexStore
 
     return IndexStore(settings.home, driver, settings.retrieval_config(), settings.neo4j_database)
 
 
-def build_retriever(settings: Settings, driver: neo4j.Driver):
+def build_retriever(settings: Settings, driver: neo4j.Driver | GuardedDriver):
     """Hybrid retrieval; loads the index (building it when missing, updating it when stale)."""
     from serving.retrieval import HybridRetriever, load_model
 
@@ -111,33 +129,42 @@ def build_retriever(settings: Settings, driver: neo4j.Driver):
     return HybridRetriever(store, driver, model, config, database=settings.neo4j_database)
 
 
-def build_qa_service(settings: Settings, driver: neo4j.Driver, *, retriever=None, backend=None):
-    """The QA service with every dependency built from settings (or given, for tests)."""
+def build_qa_service(
+    settings: Settings, driver: neo4j.Driver | GuardedDriver, *, retriever=None, backend=None
+):
+    """The QA service with every dependency built from settings (or given, for tests).
+
+    Every graph call of the service goes through one :class:`GuardedDriver` (``build_graph``);
+    pass one to share its breaker with other components (the model sync of ``kgqa serve``).
+    """
     from ingest.redact import Redactor
     from kg.audit import AuditStore
     from kg.evidence import GraphEvidence
     from kg.verifier import Verifier
     from serving.service import BackendHolder, QAService, ServiceConfig
 
-    evidence = GraphEvidence(driver, settings.neo4j_database)
+    graph = build_graph(settings, driver)
+    evidence = GraphEvidence(graph, settings.neo4j_database)
     return QAService(
-        retriever=retriever or build_retriever(settings, driver),
-        backends=BackendHolder(backend or build_backend(settings, driver)),
+        retriever=retriever or build_retriever(settings, graph),
+        backends=BackendHolder(backend or build_backend(settings, graph.driver)),
         evidence=evidence,
         verifier=Verifier(evidence),
-        audit=AuditStore(driver, settings.neo4j_database),
-        reader=GraphReader(driver, settings.neo4j_database),
+        audit=AuditStore(graph, settings.neo4j_database),
+        reader=GraphReader(graph, settings.neo4j_database),
         redactor=Redactor(settings.ingest_config().redact),
+        breaker=graph.breaker,
         config=ServiceConfig(
             policy=settings.verify_policy,
             default_k=settings.default_k,
             max_k=settings.max_k,
             max_question_chars=settings.max_question_chars,
+            request_deadline_s=settings.request_deadline_s,
         ),
     )
 
 
-def build_model_sync(settings: Settings, driver: neo4j.Driver, service):
+def build_model_sync(settings: Settings, driver: neo4j.Driver | GuardedDriver, service):
     """Polls the model registry and switches the service's adapter when another model is activated."""
     from kg.registry import ModelRegistry
     from serving.model_sync import ActiveModelSync

@@ -42,7 +42,8 @@ def _parse_entry(entry: str, where: str) -> tuple[str, Role]:
     key, sep, role_name = entry.strip().rpartition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"{where}: expected KEY=ROLE, got {entry.strip()[:8]!r}...")
+        # not even a prefix of the entry: without "=" it is most likely a bare key
+        raise ConfigError(f"{where}: expected KEY=ROLE (the entry is not shown: it may be a key)")
     try:
         role = Role.parse(role_name)
     except KeyError:

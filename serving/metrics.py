@@ -8,6 +8,8 @@ path, and gRPC methods by their name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,7 +18,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric, StateSetMetricFamily
+from prometheus_client.registry import Collector
 
+from kg.breaker import BreakerState, CircuitBreaker
 from serving.types import AnswerResult
 
 # Answers take from a few ms (extractive) to seconds (a model on GPU).
@@ -76,9 +81,32 @@ class Metrics:
         self.answers.labels(transport, result.status.value).inc()
         self.ask_seconds.labels(transport).observe(seconds)
 
+    def track_breaker(self, breaker: CircuitBreaker) -> None:
+        """Expose the graph circuit breaker: ``kgqa_graph_breaker{kgqa_graph_breaker="open"}`` and
+        ``kgqa_graph_breaker_trips_total``, read from the breaker at scrape time."""
+        self.registry.register(_BreakerCollector(breaker))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _BreakerCollector(Collector):
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._breaker.state
+        yield StateSetMetricFamily(
+            "kgqa_graph_breaker",
+            "State of the Neo4j circuit breaker (open: calls refused at once while Neo4j is down).",
+            value={s.value: s is state for s in BreakerState},
+        )
+        yield CounterMetricFamily(
+            "kgqa_graph_breaker_trips",
+            "Times the Neo4j circuit breaker opened.",
+            value=self._breaker.trips,
+        )
 
 
 __all__ = ["Metrics"]

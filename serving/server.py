@@ -24,6 +24,7 @@ import uvicorn
 from kgqa.errors import ConfigError, ServingError
 from serving.auth import KeyRing
 from serving.grpc.server import GrpcServer, build_grpc_server
+from serving.health import Readiness
 from serving.http.app import create_app
 from serving.metrics import Metrics
 from serving.service import QAService
@@ -42,6 +43,7 @@ class RunningServers:
     host: str
     grace: float
     metrics: Metrics
+    readiness: Readiness
 
     @property
     def grpc_port(self) -> int:
@@ -55,6 +57,7 @@ class RunningServers:
         self.http.should_exit = True
         self.http_thread.join(timeout=grace + 5)
         grpc_done.wait(grace + 5)
+        self.readiness.stop()
 
 
 def _bind_http(host: str, port: int) -> socket.socket:
@@ -85,6 +88,7 @@ def start_servers(
     grace: float = 10.0,
     health_interval_s: float = 5.0,
     startup_timeout_s: float = 30.0,
+    max_request_bytes: int | None = 256 * 1024,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -97,13 +101,19 @@ def start_servers(
         max_workers: gRPC worker threads.
         max_concurrent_rpcs: gRPC calls admitted at once; more get RESOURCE_EXHAUSTED.
         grace: default seconds calls in flight get on stop.
-        health_interval_s: seconds between readiness polls for gRPC health.
+        health_interval_s: seconds between the background graph checks behind ``/readyz`` and
+            gRPC health (both answer from the last check and the circuit breaker's state).
         startup_timeout_s: give up if uvicorn has not started by then.
+        max_request_bytes: largest HTTP request body and gRPC request message; None = no limit
+            of ours (gRPC's 4 MiB default still applies).
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
     """
     metrics = Metrics()
+    if service.breaker is not None:
+        metrics.track_breaker(service.breaker)
+    readiness = Readiness(service, interval_s=health_interval_s)
     grpc_server = build_grpc_server(
         service,
         keyring,
@@ -112,11 +122,12 @@ def start_servers(
         max_workers=max_workers,
         max_concurrent_rpcs=max_concurrent_rpcs,
         metrics=metrics,
-        health_interval_s=health_interval_s,
+        readiness=readiness,
+        max_message_bytes=max_request_bytes,
     )
     sock = _bind_http(host, http_port)
     config = uvicorn.Config(
-        create_app(service, keyring, metrics),
+        create_app(service, keyring, metrics, readiness=readiness, max_request_bytes=max_request_bytes),
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -124,6 +135,7 @@ def start_servers(
     )
     bound_port = sock.getsockname()[1]
     http_server = uvicorn.Server(config)
+    readiness.start()
     grpc_server.start()
     thread = threading.Thread(
         target=http_server.run, kwargs={"sockets": [sock]}, name="kgqa-http", daemon=True
@@ -133,10 +145,11 @@ def start_servers(
     while not http_server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             grpc_server.stop(0)
+            readiness.stop()
             sock.close()
             raise ConfigError(f"the HTTP server did not start on {host}:{bound_port}; see the log")
         time.sleep(0.01)
-    return RunningServers(grpc_server, http_server, thread, bound_port, host, grace, metrics)
+    return RunningServers(grpc_server, http_server, thread, bound_port, host, grace, metrics, readiness)
 
 
 def run_servers(
@@ -149,13 +162,15 @@ def run_servers(
     max_workers: int,
     max_concurrent_rpcs: int | None,
     grace: float,
+    health_interval_s: float = 5.0,
+    max_request_bytes: int | None = 256 * 1024,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
     Prints one line with the bound addresses (useful with port 0) and one when stopping. The
     arguments are those of :func:`start_servers`, filled from ``KGQA_HOST``, ``KGQA_GRPC_PORT``,
-    ``KGQA_HTTP_PORT``, ``KGQA_GRPC_MAX_WORKERS``, ``KGQA_GRPC_MAX_CONCURRENT_RPCS`` and
-    ``KGQA_SHUTDOWN_GRACE_S``.
+    ``KGQA_HTTP_PORT``, ``KGQA_GRPC_MAX_WORKERS``, ``KGQA_GRPC_MAX_CONCURRENT_RPCS``,
+    ``KGQA_SHUTDOWN_GRACE_S``, ``KGQA_HEALTH_INTERVAL_S`` and ``KGQA_MAX_REQUEST_BYTES``.
 
     Raises:
         ConfigError: a port cannot be bound.
@@ -178,6 +193,8 @@ def run_servers(
             max_workers=max_workers,
             max_concurrent_rpcs=max_concurrent_rpcs,
             grace=grace,
+            health_interval_s=health_interval_s,
+            max_request_bytes=max_request_bytes,
         )
         sys.stdout.write(
             f"kgqa serving gRPC on {host}:{running.grpc_port} and HTTP on http://{host}:{running.http_port}"

@@ -6,6 +6,7 @@ gRPC servicers, REST routers and the CLI translate their inputs into calls on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,8 +20,10 @@ import structlog
 
 from ingest.redact import Redactor
 from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
+from kg.breaker import CircuitBreaker
 from kg.citations import parse_citations, strip_markers
 from kg.evidence import EvidenceClause, GraphEvidence
+from kg.guard import graph_deadline
 from kg.reader import ClauseView, GraphReader
 from kg.verifier import VerificationResult, Verifier, is_refusal
 from kgqa.errors import DeadlineExceeded, PermissionDenied
@@ -60,6 +63,9 @@ class ServiceConfig:
         max_k: the largest k a caller may ask for.
         max_question_chars: longer questions are refused with INVALID_ARGUMENT.
         stream_chunk_chars: size of the text deltas when a verified answer is streamed.
+        request_deadline_s: the time one request may spend reaching the graph, retries included
+            (all its graph calls share it; a caller's earlier deadline wins). Generation is
+            bounded by the caller's deadline only.
     """
 
     policy: Literal["strict", "flag"] = "strict"
@@ -67,6 +73,7 @@ class ServiceConfig:
     max_k: int = 20
     max_question_chars: int = 2000
     stream_chunk_chars: int = 24
+    request_deadline_s: float = 5.0
 
 
 class BackendHolder:
@@ -114,6 +121,8 @@ class QAService:
         reader: graph reads for provenance and the graph version.
         redactor: strips personal data from questions before they are stored.
         config: policy and limits.
+        breaker: the circuit breaker the graph calls pass (its state is the graph's health);
+            None when the components were given a bare driver.
     """
 
     def __init__(
@@ -126,6 +135,7 @@ class QAService:
         reader: GraphReader,
         redactor: Redactor,
         config: ServiceConfig | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._retriever = retriever
         self._backends = backends
@@ -135,6 +145,7 @@ class QAService:
         self._reader = reader
         self._redactor = redactor
         self.config = config or ServiceConfig()
+        self.breaker = breaker
         self._extractive = ExtractiveBackend()
 
     @property
@@ -150,27 +161,49 @@ class QAService:
         """The backend answering now (follows model activation)."""
         return self._backends.get()
 
-    def retrieve(self, question: str, k: int | None) -> list[RetrievedClause]:
+    def retrieve(
+        self, question: str, k: int | None, *, deadline: float | None = None
+    ) -> list[RetrievedClause]:
         """Evidence for a question; used by chat completions, which are neither verified nor audited."""
-        return self._retriever.retrieve(question, validate_k(k, self.config.default_k, self.config.max_k))
+        k = validate_k(k, self.config.default_k, self.config.max_k)
+        self._require_graph()
+        with self._graph_budget(deadline):
+            return self._retriever.retrieve(question, k)
+
+    def _graph_limit(self, deadline: float | None) -> float:
+        """When this request's graph calls stop retrying: the request deadline or the caller's."""
+        limit = time.monotonic() + self.config.request_deadline_s
+        return limit if deadline is None else min(limit, deadline)
+
+    def _graph_budget(self, deadline: float | None) -> contextlib.AbstractContextManager[None]:
+        return graph_deadline(self._graph_limit(deadline))
 
     # -- answering ----------------------------------------------------------------------------
     def _prepare(self, question: str, k: int | None, caller: Caller) -> tuple[str, int]:
         require(caller, Role.READER)
         text = validate_question(question, self.config.max_question_chars)
-        return text, validate_k(k, self.config.default_k, self.config.max_k)
+        k = validate_k(k, self.config.default_k, self.config.max_k)
+        self._require_graph()
+        return text, k
+
+    def _require_graph(self) -> None:
+        """Refuse at once while the graph is known to be down: every answer is verified against
+        it and recorded in it, so retrieval and generation would be work thrown away."""
+        if self.breaker is not None:
+            self.breaker.check()
 
     def ask(
         self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None
     ) -> AnswerResult:
         question, k = self._prepare(question, k, caller)
-        t0 = time.perf_counter()
-        contexts = self._retriever.retrieve(question, k)
-        t1 = time.perf_counter()
-        _check_deadline(deadline, "retrieval")
-        generation = self._generate(question, contexts, deadline)
-        t2 = time.perf_counter()
-        return self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+        with graph_deadline(self._graph_limit(deadline)):
+            t0 = time.perf_counter()
+            contexts = self._retriever.retrieve(question, k)
+            t1 = time.perf_counter()
+            _check_deadline(deadline, "retrieval")
+            generation = self._generate(question, contexts, deadline)
+            t2 = time.perf_counter()
+            return self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
 
     def ask_stream(
         self, question: str, k: int | None, caller: Caller, *, deadline: float | None = None
@@ -182,8 +215,12 @@ class QAService:
         are relayed live and the final message carries the verification.
         """
         question, k = self._prepare(question, k, caller)
+        # One graph deadline for the request, entered around each stretch of graph work: a
+        # context entered in a generator must not stay open across its yields.
+        limit = self._graph_limit(deadline)
         t0 = time.perf_counter()
-        contexts = self._retriever.retrieve(question, k)
+        with graph_deadline(limit):
+            contexts = self._retriever.retrieve(question, k)
         t1 = time.perf_counter()
         _check_deadline(deadline, "retrieval")
         if self.config.policy == "flag" and contexts:
@@ -194,11 +231,14 @@ class QAService:
                 yield delta
             generation = Generation("".join(parts), backend.model_id)
             t2 = time.perf_counter()
-            yield self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+            with graph_deadline(limit):
+                final = self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+            yield final
             return
-        generation = self._generate(question, contexts, deadline)
-        t2 = time.perf_counter()
-        result = self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
+        with graph_deadline(limit):
+            generation = self._generate(question, contexts, deadline)
+            t2 = time.perf_counter()
+            result = self._finish(question, contexts, generation, caller, t0, t1, t2, deadline)
         step = self.config.stream_chunk_chars
         for i in range(0, len(result.text), step):
             yield result.text[i : i + step]
@@ -327,9 +367,10 @@ class QAService:
     # -- audit and provenance -----------------------------------------------------------------
     def get_answer(self, answer_id: str, caller: Caller) -> AnswerRecord:
         require(caller, Role.AUDITOR)
-        stored: StoredEntry = self._audit.get(answer_id)
-        e = stored.entry
-        versions = self._evidence.fetch_versions([(c.clause_id, c.clause_version) for c in e.citations])
+        with self._graph_budget(None):
+            stored: StoredEntry = self._audit.get(answer_id)
+            e = stored.entry
+            versions = self._evidence.fetch_versions([(c.clause_id, c.clause_version) for c in e.citations])
         citations = []
         for c in e.citations:
             ev = versions.get((c.clause_id, c.clause_version))
@@ -367,11 +408,14 @@ class QAService:
 
     def get_clause(self, clause_id: str, version: int | None, caller: Caller) -> ClauseView:
         require(caller, Role.READER)
-        return self._reader.clause(clause_id, version or None)
+        with self._graph_budget(None):
+            return self._reader.clause(clause_id, version or None)
 
     def list_answers_citing(self, clause_id: str, caller: Caller, limit: int = 50) -> list[AnswerSummary]:
         require(caller, Role.AUDITOR)
         limit = validate_k(limit, 50, 1000)
+        with self._graph_budget(None):
+            rows = self._audit.citing(clause_id, limit)
         return [
             AnswerSummary(
                 answer_id=r["answer_id"],
@@ -382,12 +426,18 @@ class QAService:
                 quote=r["quote"],
                 model_id=r["model_id"],
             )
-            for r in self._audit.citing(clause_id, limit)
+            for r in rows
         ]
 
     def ready(self) -> dict[str, object]:
-        """Readiness: the graph answers and the retriever has an index (raises when not)."""
-        version = self._reader.graph_version()
+        """Check readiness now: the graph answers (raises GraphUnavailable when not).
+
+        A live graph call, bounded by the request deadline: the transports never call it from a
+        request; :class:`serving.health.Readiness` calls it in the background and they serve
+        its last result.
+        """
+        with self._graph_budget(None):
+            version = self._reader.graph_version()
         return {"graph_version": version, "model_id": self.model_id}
 
 

@@ -1,4 +1,8 @@
-"""Request validation shared by every transport, so gRPC and REST refuse the same inputs."""
+"""Request validation shared by every transport, so gRPC and REST refuse the same inputs.
+
+Each check names the field it refused (``question``, ``messages[2].content``), so a client with
+a long request knows what to fix.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,29 @@ import unicodedata
 
 from kgqa.errors import InvalidArgument
 
+# Control, surrogate, private-use and unassigned code points; newlines and tabs are text.
+_NON_TEXT = frozenset({"Cc", "Cs", "Co", "Cn"})
 
-def validate_question(question: object, max_chars: int) -> str:
+
+def validate_text(text: str, field: str) -> str:
+    """Raise InvalidArgument when ``text`` holds control or non-text characters."""
+    if any(unicodedata.category(ch) in _NON_TEXT and ch not in "\n\t\r" for ch in text):
+        raise InvalidArgument(f"{field} contains control or non-text characters; send plain text")
+    return text
+
+
+def validate_question(question: object, max_chars: int, field: str = "question") -> str:
     """Return the stripped question or raise InvalidArgument with the reason."""
     if not isinstance(question, str):
-        raise InvalidArgument("question must be a string")
+        raise InvalidArgument(f"{field} must be a string")
     text = question.strip()
     if not text:
-        raise InvalidArgument("question is empty")
+        raise InvalidArgument(f"{field} is empty")
     if len(text) > max_chars:
-        raise InvalidArgument(f"question is {len(text)} characters; the limit is {max_chars}")
-    bad = sum(1 for ch in text if unicodedata.category(ch) in {"Cc", "Cs", "Co", "Cn"} and ch not in "\n\t")
-    if bad:
-        raise InvalidArgument("question contains control or non-text characters; send plain text")
+        raise InvalidArgument(f"{field} is {len(text)} characters; the limit is {max_chars}")
+    validate_text(text, field)
     if not any(ch.isalnum() for ch in text):
-        raise InvalidArgument("question has no letters or digits")
+        raise InvalidArgument(f"{field} has no letters or digits")
     return text
 
 

@@ -23,8 +23,10 @@ EXIT_UNAVAILABLE = 4
 
 def load_settings() -> Settings:
     """The process settings, with logging configured from them (stderr, structured)."""
+    from ingest.redact import Redactor
+
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest_config().redact))
     return settings
 
 

@@ -7,7 +7,9 @@ Every QAService method passes through :class:`ServiceInterceptor`, which
 2. runs the servicer method with that caller available from :func:`current_caller`;
 3. turns a raised :class:`KgqaError` into the matching status code and message — the only place
    in the gRPC transport where that happens (STYLE habit 6; the REST twin is
-   ``serving/http/errors.py``); anything else becomes INTERNAL without internals;
+   ``serving/http/errors.py``); anything else becomes INTERNAL without internals, with an
+   incident id in the status details and the ``kgqa-incident`` trailing metadata, and one log
+   record under that id;
 4. counts the call by method and code in the shared :class:`Metrics`.
 """
 
@@ -17,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -30,6 +33,7 @@ from kgqa.errors import (
     NotFound,
     NotReady,
     PermissionDenied,
+    RequestTooLarge,
     Unauthenticated,
 )
 from serving.auth import KeyRing, bearer_token
@@ -43,6 +47,7 @@ TRANSPORT = "grpc"
 # Most specific first: NotFound is a GraphError, GraphUnavailable too.
 _CODES: tuple[tuple[type[KgqaError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (NotFound, grpc.StatusCode.NOT_FOUND),
@@ -66,20 +71,40 @@ def current_caller() -> Caller:
     return caller
 
 
-def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and message a client sees for ``exc``.
+INCIDENT_METADATA = "kgqa-incident"
+
+
+@dataclass(frozen=True)
+class GrpcError:
+    """What a client gets for an error: status code, details, incident id (internal errors)."""
+
+    code: grpc.StatusCode
+    message: str
+    incident: str | None = None
+
+    def abort(self, context: grpc.ServicerContext) -> None:
+        if self.incident is not None:
+            context.set_trailing_metadata(((INCIDENT_METADATA, self.incident),))
+        context.abort(self.code, self.message)
+
+
+def status_for(exc: BaseException) -> GrpcError:
+    """The status a client sees for ``exc``.
 
     Non-kgqa exceptions are bugs: the client gets INTERNAL with an incident id that is also
-    logged (with the traceback), never the exception text, which may hold internals.
+    logged (once, with the stack and no local variables), never the exception text, which may
+    hold internals.
     """
     if isinstance(exc, KgqaError):
         for cls, code in _CODES:
             if isinstance(exc, cls):
-                return code, str(exc)
-        return grpc.StatusCode.INTERNAL, str(exc)
+                return GrpcError(code, str(exc))
+        return GrpcError(grpc.StatusCode.INTERNAL, str(exc))
     incident = uuid.uuid4().hex[:12]
     log.error("grpc.internal_error", incident=incident, exc_info=exc)
-    return grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); the server log has details"
+    return GrpcError(
+        grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); quote it to support", incident
+    )
 
 
 def _metadata_key(context: grpc.ServicerContext) -> str | None:
@@ -141,8 +166,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 self._authenticate(context)
                 return behavior(request, context)
             except Exception as exc:
-                code, message = status_for(exc)
-                context.abort(code, message)
+                error = status_for(exc)
+                code = error.code
+                error.abort(context)
             finally:
                 _caller.set(None)
                 self._metrics.in_flight.labels(TRANSPORT).dec()
@@ -164,8 +190,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                code, message = status_for(exc)
-                context.abort(code, message)
+                error = status_for(exc)
+                code = error.code
+                error.abort(context)
             finally:
                 _caller.set(None)
                 self._metrics.in_flight.labels(TRANSPORT).dec()
@@ -176,4 +203,4 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return wrapper
 
 
-__all__ = ["ServiceInterceptor", "current_caller", "status_for"]
+__all__ = ["INCIDENT_METADATA", "GrpcError", "ServiceInterceptor", "current_caller", "status_for"]

@@ -3,21 +3,23 @@
 - A ``ThreadPoolExecutor(max_workers)`` runs the calls (the service does blocking Neo4j and model
   work); ``maximum_concurrent_rpcs`` bounds the calls admitted at once, so under overload the
   excess is refused at once with RESOURCE_EXHAUSTED instead of queueing without limit.
-- ``grpc.health.v1.Health`` reports SERVING while :meth:`QAService.ready` succeeds and
-  NOT_SERVING while it raises (Neo4j down); a small daemon thread polls it.
+- ``grpc.health.v1.Health`` reports SERVING while :class:`serving.health.Readiness` says ready
+  and NOT_SERVING while not (Neo4j down, the circuit breaker open). Health answers from that
+  state, never from a graph call.
 - Server reflection is on, so ``grpcurl -plaintext HOST:PORT list`` and ``describe`` work.
 - :meth:`GrpcServer.stop` first flips health to NOT_SERVING (load balancers stop sending), then
   lets calls in flight finish for ``grace`` seconds.
 
 Why a small wrapper instead of a bare ``grpc.Server``: the bound port (port 0 picks a free one)
-and the health poller must live and stop with the server.
+and the readiness behind health must live and stop with the server.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import structlog
@@ -29,6 +31,7 @@ from serving.auth import KeyRing
 from serving.grpc import SERVICE_NAME, qa_pb2_grpc
 from serving.grpc.interceptors import ServiceInterceptor
 from serving.grpc.servicer import QAServicer
+from serving.health import Readiness
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -38,67 +41,37 @@ log = structlog.get_logger(__name__)
 _HEALTH_NAMES = ("", SERVICE_NAME)
 
 
-class HealthPoller:
-    """Keeps the health status in step with :meth:`QAService.ready`.
+def _publish_health(health_servicer: health.HealthServicer) -> Callable[[bool], None]:
+    """A readiness listener that sets the health status of the server and of the QA service."""
 
-    Args:
-        service: the QA service whose readiness (Neo4j reachable) is polled.
-        health_servicer: the grpc health servicer to update.
-        interval_s: seconds between polls.
-    """
-
-    def __init__(self, service: QAService, health_servicer: health.HealthServicer, interval_s: float) -> None:
-        self._service = service
-        self._health = health_servicer
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kgqa-grpc-health", daemon=True)
-        self.serving = False
-
-    def poll_once(self) -> bool:
-        """Check readiness now and publish it; return whether the service is ready."""
-        try:
-            self._service.ready()
-            ready = True
-        except Exception as exc:  # any failure means "do not send traffic here"
-            ready = False
-            if self.serving:
-                log.warning("grpc.health.not_serving", reason=str(exc))
-        if self._stop.is_set():
-            return ready
+    def publish(ready: bool) -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in _HEALTH_NAMES:
-            self._health.set(name, status)
-        self.serving = ready
-        return ready
+            health_servicer.set(name, status)
 
-    def start(self) -> None:
-        self.poll_once()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.poll_once()
+    return publish
 
 
 @dataclass
 class GrpcServer:
-    """A built gRPC server, its bound port and its health poller."""
+    """A built gRPC server, its bound port, and the readiness its health service reports.
+
+    ``owns_readiness``: the readiness was built for this server alone, so it starts and stops
+    with it (``start_servers`` shares one between gRPC and REST and runs it itself).
+    """
 
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    poller: HealthPoller
-    _stopped: threading.Event = field(default_factory=threading.Event)
+    readiness: Readiness
+    owns_readiness: bool = False
 
     def start(self) -> None:
         self.server.start()
-        self.poller.start()
+        if self.owns_readiness:
+            self.readiness.start()
 
     def stop(self, grace: float | None) -> threading.Event:
         """Report NOT_SERVING, refuse new calls, let calls in flight finish within ``grace`` s.
@@ -106,7 +79,8 @@ class GrpcServer:
         Returns:
             An event set once every call has finished (or was cancelled after ``grace``).
         """
-        self.poller.stop()
+        if self.owns_readiness:
+            self.readiness.stop()
         self.health.enter_graceful_shutdown()
         return self.server.stop(grace)
 
@@ -124,6 +98,8 @@ def build_grpc_server(
     max_concurrent_rpcs: int | None = 64,
     metrics: Metrics | None = None,
     health_interval_s: float = 5.0,
+    readiness: Readiness | None = None,
+    max_message_bytes: int | None = None,
 ) -> GrpcServer:
     """Build (not start) the gRPC server over ``service``.
 
@@ -135,17 +111,24 @@ def build_grpc_server(
         max_workers: threads that run calls.
         max_concurrent_rpcs: calls admitted at once; more get RESOURCE_EXHAUSTED. None = no bound.
         metrics: shared metrics; a private registry when None.
-        health_interval_s: seconds between readiness polls for the health service.
+        health_interval_s: seconds between graph checks of a readiness built here.
+        readiness: the readiness the health service reports (shared with REST); None builds
+            one that starts and stops with this server.
+        max_message_bytes: largest request message accepted (larger: RESOURCE_EXHAUSTED); None
+            keeps gRPC's default (4 MiB).
 
     Raises:
         ConfigError: the address cannot be bound.
     """
     metrics = metrics or Metrics()
+    options: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+    if max_message_bytes is not None:
+        options.append(("grpc.max_receive_message_length", max_message_bytes))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kgqa-grpc"),
         interceptors=[ServiceInterceptor(keyring, metrics)],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
-        options=[("grpc.so_reuseport", 0)],
+        options=options,
     )
     qa_pb2_grpc.add_QAServiceServicer_to_server(QAServicer(service, metrics), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -163,9 +146,11 @@ def build_grpc_server(
         raise ConfigError(f"cannot bind gRPC to {address}: {exc}; choose another KGQA_GRPC_PORT") from exc
     if bound == 0:
         raise ConfigError(f"cannot bind gRPC to {address}; choose another KGQA_GRPC_PORT")
-    return GrpcServer(
-        server, bound, health_servicer, HealthPoller(service, health_servicer, health_interval_s)
-    )
+    owns = readiness is None
+    if readiness is None:
+        readiness = Readiness(service, interval_s=health_interval_s)
+    readiness.subscribe(_publish_health(health_servicer))
+    return GrpcServer(server, bound, health_servicer, readiness, owns_readiness=owns)
 
 
-__all__ = ["GrpcServer", "HealthPoller", "build_grpc_server"]
+__all__ = ["GrpcServer", "build_grpc_server"]

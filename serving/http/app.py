@@ -8,13 +8,18 @@ Routes (see ``/docs`` for the OpenAPI UI, ``/openapi.json`` for the spec):
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
 
 from serving.auth import KeyRing
+from serving.health import Readiness
 from serving.http.deps import require_reader
 from serving.http.errors import install_error_handlers
-from serving.http.middleware import MetricsMiddleware
+from serving.http.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.http.openai_compat import make_openai_router
 from serving.http.routers import answers, ask, clauses, health
 from serving.http.routers import metrics as metrics_router
@@ -37,28 +42,66 @@ def _openai_router(service: QAService) -> APIRouter | None:
         log.warning("http.chat_completions_not_mounted", reason="QAService lacks active_backend/retrieve")
         return None
     return make_openai_router(
-        backend_provider, retriever, k=service.config.default_k, dependencies=[Depends(require_reader)]
+        backend_provider,
+        retriever,
+        k=service.config.default_k,
+        max_question_chars=service.config.max_question_chars,
+        dependencies=[Depends(require_reader)],
     )
 
 
-def create_app(service: QAService, keyring: KeyRing, metrics: Metrics | None = None) -> FastAPI:
+def create_app(
+    service: QAService,
+    keyring: KeyRing,
+    metrics: Metrics | None = None,
+    *,
+    readiness: Readiness | None = None,
+    max_request_bytes: int | None = 256 * 1024,
+) -> FastAPI:
     """Build the FastAPI app.
 
     Args:
         service: the QA service (shared with the gRPC server).
         keyring: API keys accepted in ``Authorization: Bearer``.
-        metrics: metrics shared with the gRPC server; a private registry when None.
+        metrics: metrics shared with the gRPC server; a private registry (tracking the service's
+            circuit breaker) when None.
+        readiness: the readiness ``/readyz`` reports (shared with gRPC health); None builds one
+            that runs with the app's lifespan.
+        max_request_bytes: larger request bodies are refused with 413 before any route runs;
+            None = no limit.
     """
+    owned = readiness is None
+    readiness = readiness or Readiness(service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            await anyio.to_thread.run_sync(readiness.start)
+        try:
+            yield
+        finally:
+            if owned:
+                readiness.stop()
+
     app = FastAPI(
         title="kgqa",
         version="1",
         description="Answers from finance manuals and regulations with citations verified against "
         "the clause graph, and the audit trail behind every answer.",
+        lifespan=lifespan,
     )
     app.state.service = service
     app.state.keyring = keyring
-    app.state.metrics = metrics or Metrics()
+    if metrics is None:
+        metrics = Metrics()
+        if service.breaker is not None:
+            metrics.track_breaker(service.breaker)
+    app.state.metrics = metrics
+    app.state.readiness = readiness
+    # Added last = outermost: metrics see every answer, the 500s and 413s included.
     install_error_handlers(app)
+    if max_request_bytes is not None:
+        app.add_middleware(BodyLimitMiddleware, max_bytes=max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     for module in (ask, answers, clauses, health, metrics_router):
         app.include_router(module.router)

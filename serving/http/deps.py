@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kgqa.errors import InvalidArgument
 from serving.auth import KeyRing
+from serving.health import Readiness
 from serving.metrics import Metrics
 from serving.service import QAService, require
 from serving.types import Caller, Role
@@ -27,8 +28,14 @@ def get_service(request: Request) -> QAService:
     return request.app.state.service
 
 
-def get_metrics(request: Request) -> Metrics:
+# async: FastAPI runs a sync dependency in its thread pool, and /metrics and /readyz must
+# answer even when every pool thread is busy.
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+async def get_readiness(request: Request) -> Readiness:
+    return request.app.state.readiness
 
 
 def get_caller(
@@ -62,7 +69,8 @@ def require_reader(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 DeadlineDep = Annotated[float | None, Depends(get_deadline)]
 
-__all__ = ["CallerDep", "DeadlineDep", "MetricsDep", "ServiceDep", "require_reader"]
+__all__ = ["CallerDep", "DeadlineDep", "MetricsDep", "ReadinessDep", "ServiceDep", "require_reader"]

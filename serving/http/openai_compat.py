@@ -29,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from kgqa.errors import InvalidArgument
 from serving.backends.base import AnswerBackend, ChatBackend
 from serving.http.deps import DeadlineDep
-from serving.http.errors import error_status
+from serving.http.errors import http_error
 from serving.types import Generation, RetrievedClause
+from serving.validation import validate_question, validate_text
 
 BackendProvider = Callable[[], AnswerBackend]
 ClauseRetriever = Callable[[str, int], list[RetrievedClause]]
@@ -101,6 +102,7 @@ def make_openai_router(
     retriever: ClauseRetriever | None = None,
     *,
     k: int = 5,
+    max_question_chars: int = 2000,
     dependencies: Sequence[params.Depends] | None = None,
 ) -> APIRouter:
     """The OpenAI-compatible router.
@@ -110,6 +112,7 @@ def make_openai_router(
             model in a running service takes effect on the next request).
         retriever: ``(question, k) -> clauses``; None passes the messages to the model unchanged.
         k: clauses retrieved per question.
+        max_question_chars: the longest question (the last user message), as for ``/v1/ask``.
         dependencies: router-wide dependencies, e.g. the app's API-key check.
     """
     router = APIRouter(prefix="/v1", tags=["openai"], dependencies=list(dependencies or ()))
@@ -123,7 +126,7 @@ def make_openai_router(
     def chat_completions(body: ChatCompletionRequest, deadline: DeadlineDep) -> Any:
         backend = backend_provider()
         max_tokens = body.max_completion_tokens or body.max_tokens
-        run = _runner(backend, retriever, k, body, max_tokens, deadline)
+        run = _runner(backend, retriever, k, body, max_tokens, deadline, max_question_chars)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not body.stream:
@@ -160,12 +163,21 @@ def _runner(
     body: ChatCompletionRequest,
     max_tokens: int | None,
     deadline: float | None,
+    max_question_chars: int,
 ) -> Callable[[bool], Any]:
-    """``run(stream)``: the call that answers this request, as a Generation or text deltas."""
-    users = [m for m in body.messages if m.role == "user"]
-    if not users or not users[-1].text().strip():
-        raise InvalidArgument("the messages need a non-empty user message (the question)")
-    question = users[-1].text().strip()
+    """``run(stream)``: the call that answers this request, as a Generation or text deltas.
+
+    The messages are validated as ``/v1/ask`` validates its question, before any work: the last
+    user message is the question (not empty, at most ``max_question_chars``, plain text) and no
+    message may carry control characters. Errors name the message, e.g. ``messages[2].content``.
+    """
+    for i, message in enumerate(body.messages):
+        validate_text(message.text(), f"messages[{i}].content")
+    asked = [i for i, m in enumerate(body.messages) if m.role == "user"]
+    if not asked:
+        raise InvalidArgument("messages: a user message (the question) is needed")
+    last = asked[-1]
+    question = validate_question(body.messages[last].text(), max_question_chars, f"messages[{last}].content")
     if retriever is not None:
         contexts = retriever(question, k)
         return lambda stream: (backend.stream if stream else backend.generate)(
@@ -203,8 +215,8 @@ def _sse_chunks(
             for text in rest:
                 yield chunk({"content": text})
     except Exception as exc:  # the 200 is already sent: report the error in-band, OpenAI style
-        _, code, message = error_status(exc)
-        error = {"error": {"message": message, "type": "server_error", "code": code}}
+        info = http_error(exc)
+        error = {"error": {"message": info.message, "type": "server_error", "code": info.code}}
         yield f"data: {json.dumps(error, ensure_ascii=False)}\n\n".encode()
         return
     finally:

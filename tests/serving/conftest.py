@@ -103,3 +103,30 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-adapter")
     peft_model.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def broken_fulltext_index(neo4j_driver, ingested):
+    """The full-text index dropped for one test: every Ask then fails inside Neo4j, a real bug-like
+    500 (not a KgqaError). The index is recreated afterwards."""
+    from kg.writer import GraphWriter
+
+    neo4j_driver.execute_query("DROP INDEX clause_text IF EXISTS")
+    try:
+        yield
+    finally:
+        GraphWriter(neo4j_driver).ensure_schema()
+
+
+@pytest.fixture
+def logs(capsys):
+    """The process's log output (stderr), with logging configured as ``kgqa serve`` does."""
+    from kgqa.logging import configure_logging
+
+    def configure(json_logs: bool = False):
+        configure_logging("INFO", json_logs)
+        capsys.readouterr()
+        return capsys
+
+    yield configure
+    configure_logging("INFO")

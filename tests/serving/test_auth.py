@@ -39,6 +39,12 @@ def test_malformed_entries_are_config_errors(api_keys, needle):
         KeyRing.from_settings(api_keys, None)
 
 
+def test_a_malformed_entry_is_not_quoted_because_it_may_be_a_key():
+    with pytest.raises(ConfigError) as err:
+        KeyRing.from_settings("sk-live-0123456789abcdef", None)
+    assert "sk-live" not in str(err.value)
+
+
 def test_unknown_role_in_file_names_the_line(tmp_path):
     path = tmp_path / "keys"
     path.write_text("k1=reader\nk2=root\n", encoding="utf-8")

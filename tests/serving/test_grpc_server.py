@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 
@@ -10,7 +12,15 @@ import pytest
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from serving_data import AUDITOR_KEY, QUESTION, READER_KEY
+from serving_data import (
+    AUDITOR_KEY,
+    PHONE,
+    QUESTION,
+    QUESTION_WITH_PII,
+    READER_KEY,
+    RESIDENT_ID,
+    corpus_letter,
+)
 
 pytestmark = pytest.mark.neo4j
 
@@ -181,10 +191,9 @@ def test_health_is_not_serving_when_neo4j_is_down(keyring, tmp_path):
     from serving.grpc.server import build_grpc_server
 
     dead = "bolt://127.0.0.1:9"  # discard port: nothing listens
-    with GraphDatabase.driver(dead, connection_timeout=1, max_transaction_retry_time=0) as driver:
-        server = build_grpc_server(
-            build_qa_service(Settings(neo4j_uri=dead, home=tmp_path), driver), keyring, port=0
-        )
+    with GraphDatabase.driver(dead) as driver:
+        service = build_qa_service(Settings(neo4j_uri=dead, home=tmp_path, request_deadline_s=1.0), driver)
+        server = build_grpc_server(service, keyring, port=0)
         server.start()
         try:
             with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
@@ -197,9 +206,10 @@ def test_health_is_not_serving_when_neo4j_is_down(keyring, tmp_path):
                         qa_pb2.AskRequest(question=QUESTION), metadata=_auth(READER_KEY), timeout=30
                     )
                 assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-                assert "Neo4j" in err.value.details()
+                assert "Neo4j" in err.value.details() and "127.0.0.1" not in err.value.details()
         finally:
             server.stop(0).wait(5)
+            service.breaker.stop()
 
 
 def test_reflection_lists_the_service(channel):
@@ -313,3 +323,52 @@ def test_graceful_stop_lets_calls_in_flight_finish_then_refuses(qa_service, keyr
     assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/healthz", timeout=2)
+
+
+def test_an_internal_error_returns_an_incident_logged_once_without_secrets(stub, broken_fulltext_index, logs):
+    from serving.grpc import qa_pb2
+    from serving.grpc.interceptors import INCIDENT_METADATA
+
+    capture = logs(json_logs=True)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Ask(qa_pb2.AskRequest(question=QUESTION_WITH_PII), metadata=_auth(AUDITOR_KEY), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    trailing = dict(err.value.trailing_metadata() or ())
+    incident = trailing[INCIDENT_METADATA]
+    assert re.fullmatch(r"[0-9a-f]{12}", incident) and incident in err.value.details()
+    assert "clause_text" not in err.value.details()
+    err_text = capture.readouterr().err
+    records = [json.loads(line) for line in err_text.splitlines() if line.startswith("{")]
+    errors = [r for r in records if r["level"] == "error"]
+    assert len(errors) == 1, errors
+    (record,) = errors
+    assert record["event"] == "grpc.internal_error" and record["incident"] == incident
+    assert record["exception"][-1]["exc_type"] and record["exception"][-1]["frames"]
+    assert all("locals" not in f for exc in record["exception"] for f in exc["frames"])
+    for leak in (AUDITOR_KEY, READER_KEY, PHONE, RESIDENT_ID):
+        assert leak not in err_text, leak
+    assert len(json.dumps(record)) < 20_000
+
+
+def test_a_letter_near_the_limit_is_answered(stub, corpus_dir):
+    from serving.grpc import qa_pb2
+
+    for length in (1990, 2000):
+        answer = stub.Ask(
+            qa_pb2.AskRequest(question=corpus_letter(corpus_dir, length)),
+            metadata=_auth(READER_KEY),
+            timeout=120,
+        )
+        assert answer.text and answer.answer_id
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Ask(qa_pb2.AskRequest(question=corpus_letter(corpus_dir, 2001)), metadata=_auth(READER_KEY))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "question is 2001 characters; the limit is 2000"
+
+
+def test_a_megabyte_message_is_refused(stub):
+    from serving.grpc import qa_pb2
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Ask(qa_pb2.AskRequest(question="存货" * 200_000), metadata=_auth(READER_KEY), timeout=30)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from urllib.parse import quote
 
 import httpx
 import pytest
-from serving_data import AUDITOR_KEY, QUESTION, READER_KEY
+from serving_data import (
+    AUDITOR_KEY,
+    PHONE,
+    QUESTION,
+    QUESTION_WITH_PII,
+    READER_KEY,
+    RESIDENT_ID,
+    corpus_letter,
+)
 
 pytestmark = pytest.mark.neo4j
 
@@ -153,12 +163,18 @@ def test_readiness_is_503_when_neo4j_is_down(keyring, tmp_path):
     from serving.http.app import create_app
 
     dead = "bolt://127.0.0.1:9"  # discard port: nothing listens
-    with GraphDatabase.driver(dead, connection_timeout=1, max_transaction_retry_time=0) as driver:
-        service = build_qa_service(Settings(neo4j_uri=dead, home=tmp_path), driver)
+    with GraphDatabase.driver(dead) as driver:
+        settings = Settings(neo4j_uri=dead, home=tmp_path, request_deadline_s=1.0)
+        service = build_qa_service(settings, driver)
         with TestClient(create_app(service, keyring), raise_server_exceptions=False) as c:
             assert c.get("/healthz").status_code == 200
             ready = c.get("/readyz")
             assert ready.status_code == 503 and ready.json()["error"]["code"] == "UNAVAILABLE"
+            # no key is needed for /readyz: it must not tell anyone where the graph lives
+            message = ready.json()["error"]["message"]
+            assert "graph unavailable" in message
+            assert "127.0.0.1" not in ready.text and "bolt" not in ready.text.lower()
+        service.breaker.stop()
 
 
 def test_metrics_docs_and_openapi(asked, client):
@@ -184,3 +200,84 @@ def test_chat_completions_is_mounted_for_readers(qa_service, client):
     assert response.status_code == 200, response.text
     content = response.json()["choices"][0]["message"]["content"]
     assert "成本" in content and "[[" in content
+
+
+def test_a_500_costs_one_log_record_without_secrets_or_personal_data(client, broken_fulltext_index, logs):
+    """A bug answers 500 with an incident id; the log holds one record under it, and neither the
+    caller's key nor the question's phone and ID numbers (rich tracebacks printed them as locals)."""
+    capture = logs()
+    response = client.post("/v1/ask", json={"question": QUESTION_WITH_PII}, headers=_auth(AUDITOR_KEY))
+    assert response.status_code == 500, response.text
+    time.sleep(0.2)  # uvicorn would log its own traceback right after the response
+    err = capture.readouterr().err
+    for leak in (AUDITOR_KEY, READER_KEY, PHONE, RESIDENT_ID):
+        assert leak not in err, leak
+    assert "Exception in ASGI application" not in err  # no second traceback from uvicorn
+    assert len(err) < 20_000
+    error = response.json()["error"]
+    assert error["code"] == "INTERNAL" and re.fullmatch(r"[0-9a-f]{12}", error["incident"])
+    assert error["incident"] in error["message"] and "clause_text" not in response.text
+    assert err.count("http.internal_error") == 1 and f"incident={error['incident']}" in err
+    assert "Traceback" in err and err.count("Traceback (most recent call last)") <= 2  # cause + error
+
+
+def test_a_letter_near_the_limit_is_answered(client, corpus_dir):
+    """The README's 2,000 characters, in CJK: Lucene's clause limit used to turn these into 500s."""
+    for length in (1990, 2000):
+        letter = corpus_letter(corpus_dir, length)
+        assert len(letter.strip()) == length
+        response = client.post("/v1/ask", json={"question": letter}, headers=_auth(READER_KEY), timeout=120)
+        assert response.status_code == 200, response.text[:500]
+        body = response.json()
+        assert body["status"] in ("VERIFIED", "UNVERIFIED", "NO_EVIDENCE") and body["text"]
+    too_long = client.post(
+        "/v1/ask", json={"question": corpus_letter(corpus_dir, 2001)}, headers=_auth(READER_KEY)
+    )
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["message"] == "question is 2001 characters; the limit is 2000"
+
+
+def test_a_megabyte_body_is_refused_at_once(client):
+    big = {"model": "kgqa", "messages": [{"role": "user", "content": "存货" * 350_000}]}  # ~1 MB of JSON
+    for path in ("/v1/chat/completions", "/v1/ask"):
+        payload = big if path.endswith("completions") else {"question": "存货" * 350_000}
+        start = time.monotonic()
+        response = client.post(path, json=payload, headers=_auth(READER_KEY))
+        assert response.status_code == 413, response.text[:300]
+        assert time.monotonic() - start < 10  # it used to take 17 s to a 500
+        error = response.json()["error"]
+        assert error["code"] == "RESOURCE_EXHAUSTED" and "KGQA_MAX_REQUEST_BYTES" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "needle"),
+    [
+        ([{"role": "user", "content": "存货\x00如何计量？"}], "messages[0].content contains control"),
+        (
+            [{"role": "system", "content": "资料\x1b[31m"}, {"role": "user", "content": QUESTION}],
+            "messages[0].content contains control",
+        ),
+        (
+            [{"role": "user", "content": "问" * 2001}],
+            "messages[0].content is 2001 characters; the limit is 2000",
+        ),
+        (
+            [{"role": "user", "content": QUESTION}, {"role": "user", "content": "  "}],
+            "messages[1].content is empty",
+        ),
+        ([{"role": "system", "content": "只依据条款作答。"}], "a user message"),
+    ],
+)
+def test_chat_completions_validate_like_ask_and_name_the_field(client, messages, needle):
+    response = client.post(
+        "/v1/chat/completions", json={"model": "kgqa", "messages": messages}, headers=_auth(READER_KEY)
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and needle in error["message"]
+
+
+def test_metrics_show_the_graph_breaker(client):
+    text = client.get("/metrics").text
+    assert 'kgqa_graph_breaker{kgqa_graph_breaker="closed"} 1.0' in text
+    assert "kgqa_graph_breaker_trips_total" in text

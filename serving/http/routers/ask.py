@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from serving.http.deps import CallerDep, DeadlineDep, MetricsDep, ServiceDep
-from serving.http.errors import error_body, error_status
+from serving.http.errors import http_error
 from serving.http.schemas import Answer, AskRequest, ErrorBody
 from serving.metrics import Metrics
 from serving.types import AnswerResult
@@ -46,8 +46,7 @@ def _stream(
     except StopIteration:
         return
     except Exception as exc:  # the 200 is already sent: report the error in-band
-        _, code, message = error_status(exc)
-        yield _sse("error", error_body(code, message))
+        yield _sse("error", http_error(exc).body())
 
 
 @router.post(

@@ -10,6 +10,6 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(metrics: MetricsDep) -> Response:
+async def metrics(metrics: MetricsDep) -> Response:  # async: answered even when the pool is busy
     body, content_type = metrics.render()
     return Response(content=body, media_type=content_type)
