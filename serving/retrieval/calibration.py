@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kgqa.errors import ConfigError
-from serving.retrieval.features import ANSWERABILITY_FEATURES, ANSWERABILITY_SIGNS, CandidateScorer
+from serving.retrieval.features import (
+    ANSWERABILITY_FEATURES,
+    ANSWERABILITY_SIGNS,
+    CANDIDATE_FEATURES,
+    CandidateScorer,
+)
 from serving.retrieval.rerank import LinearModel
 
 CALIBRATION_FEATURES = ("ask_domain", "top_dense", "top_quantity_gap", "named")
@@ -62,7 +67,8 @@ def question_features(retriever, questions: Sequence[str]) -> np.ndarray:  # noq
     for q in questions:
         _, signals = retriever.signals(q)
         ids, matrix = scorer.features(signals, retriever.pool(signals))
-        rows.append(scorer.answerability(signals, ids, matrix, retriever.model.reranker.logits(matrix)))
+        scores = retriever.model.scores(matrix, CANDIDATE_FEATURES)
+        rows.append(scorer.answerability(signals, ids, matrix, scores))
     return np.vstack(rows) if rows else np.zeros((0, len(ANSWERABILITY_FEATURES)))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,34 @@ class RetrievalModel:
         answerability: P(the manuals answer the question) from the top candidates' features.
         threshold: refuse when answerability is below this (``None`` = never refuse).
         meta: how it was learned (graph version, question counts, held-out scores).
+        pool_prior: how much of the first stage's order the final score keeps (see ``scores``).
     """
 
     reranker: LinearModel
     answerability: LinearModel
     threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    pool_prior: float = 0.0
+
+    def scores(self, matrix: np.ndarray, features: Sequence[str]) -> np.ndarray:
+        """Candidate scores: the reranker's log-odds plus ``pool_prior`` × log of the reciprocal
+        of the candidate's place in the first stage's pool.
+
+        The reranker corrects the first stage rather than replacing it: where every first-stage
+        ranking agrees (a tidy question), their order is evidence the features do not carry.
+        How much to keep is learned with the reranker (``training.train`` picks it on held-out
+        questions).
+        """
+        logits = self.reranker.logits(matrix)
+        if self.pool_prior and len(matrix):
+            logits = logits + self.pool_prior * np.log(matrix[:, list(features).index("rr_fused")])
+        return logits
+
+    def scores_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``scores`` over rows in ``CANDIDATE_FEATURES`` order (the trainer's shorthand)."""
+        from serving.retrieval.features import CANDIDATE_FEATURES
+
+        return lambda matrix: self.scores(matrix, CANDIDATE_FEATURES)
 
     def to_dict(self) -> dict[str, Any]:
         def linear(m: LinearModel) -> dict[str, Any]:
@@ -160,6 +182,7 @@ class RetrievalModel:
             "reranker": linear(self.reranker),
             "answerability": linear(self.answerability),
             "threshold": self.threshold,
+            "pool_prior": self.pool_prior,
             "meta": self.meta,
         }
 
@@ -172,6 +195,7 @@ class RetrievalModel:
             LinearModel(**data["answerability"]),
             data.get("threshold"),
             dict(data.get("meta") or {}),
+            float(data.get("pool_prior") or 0.0),
         )
 
     def save(self, path: Path) -> None:

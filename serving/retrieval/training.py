@@ -63,6 +63,7 @@ class TrainConfig:
             staff describe their case in their own (印花税, 交房 for 合同取得成本), and a reranker
             that has only seen the former trusts word overlap too much.
         mask_fraction: the share of shared words a masked question loses.
+        pool_priors: the values of ``RetrievalModel.pool_prior`` tried on tuning questions.
         holdout_share: share of clause groups kept out of training to report held-out scores.
         negatives_share: share of questions also asked with their document hidden (silence).
         c: inverse L2 regularization of both logistic regressions.
@@ -73,6 +74,7 @@ class TrainConfig:
     letter_share: float = 0.6
     mask_share: float = 0.5
     mask_fraction: float = 0.5
+    pool_priors: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
     holdout_share: float = 0.2
     negatives_share: float = 1.0
     c: float = 1.0
@@ -313,34 +315,42 @@ def train(
         ids, matrix = scorer.features(signals, retriever.pool(signals))
         asked.append(_Asked(q, signals, ids, matrix))
     train_rows = [a for a in asked if a.question.group not in held]
+    train_groups = sorted({a.question.group for a in train_rows})
+    tuning = set(rng.sample(train_groups, int(len(train_groups) * cfg.holdout_share)))
     ranking_groups = [
         (a.matrix, np.asarray([1.0 if c in a.question.gold else 0.0 for c in a.ids]))
         for a in train_rows
-        if len(a.ids)
+        if len(a.ids) and a.question.group not in tuning
     ]
     reranker = LinearModel.fit_pairwise(CANDIDATE_FEATURES, ranking_groups, c=cfg.c, signs=CANDIDATE_SIGNS)
+    prior = _pool_prior(reranker, [a for a in train_rows if a.question.group in tuning], cfg.pool_priors)
+    ranking = RetrievalModel(reranker, reranker, pool_prior=prior)  # answerability is fitted below
+
+    def scores(matrix: np.ndarray) -> np.ndarray:
+        return ranking.scores(matrix, CANDIDATE_FEATURES)
+
     ans_x, ans_y = [], []
     for text in wrap(_dressed(unanswerable, texts, by_doc, index.doc_titles, rng, cfg.letter_share)):
         _, signals = retriever.signals(text)
         ids, matrix = scorer.features(signals, retriever.pool(signals))
-        ans_x.append(scorer.answerability(signals, ids, matrix, reranker.logits(matrix)))
+        ans_x.append(scorer.answerability(signals, ids, matrix, scores(matrix)))
         ans_y.append(0.0)
     for a in train_rows:
         if not len(a.ids):
             continue
-        logits = reranker.logits(a.matrix)
+        logits = scores(a.matrix)
         ans_x.append(scorer.answerability(a.signals, a.ids, a.matrix, logits))
         ans_y.append(1.0)
         if rng.random() < cfg.negatives_share:
             hidden = {a.question.doc_id}
             ids, matrix = scorer.features(a.signals, retriever.pool(a.signals), hidden)
-            ans_x.append(scorer.answerability(a.signals, ids, matrix, reranker.logits(matrix), hidden))
+            ans_x.append(scorer.answerability(a.signals, ids, matrix, scores(matrix), hidden))
             ans_y.append(0.0)
     answerability = LinearModel.fit(
         ANSWERABILITY_FEATURES, np.vstack(ans_x), np.asarray(ans_y), c=cfg.c, signs=ANSWERABILITY_SIGNS
     )
     in_pool = float(np.mean([any(c in a.question.gold for c in a.ids) for a in asked])) if asked else 0.0
-    heldout = _heldout_scores([a for a in asked if a.question.group in held], reranker, scorer, retriever)
+    heldout = _heldout_scores([a for a in asked if a.question.group in held], ranking)
     # uncalibrated, refuse where 5% of the graph's own answerable questions would be refused
     positives = np.vstack([x for x, label in zip(ans_x, ans_y, strict=True) if label > 0])
     graph_threshold = float(np.percentile(answerability.probabilities(positives), 5))
@@ -350,6 +360,7 @@ def train(
         previous.answerability if calibrated else answerability,
         previous.threshold if calibrated else round(graph_threshold, 4),
         {
+            "pool_prior_grid": list(cfg.pool_priors),
             "graph_version": index.graph_version,
             "questions": len(asked_questions),
             "letters": letters,
@@ -357,6 +368,7 @@ def train(
             "heldout": heldout,
             **({"calibration": previous.meta["calibration"]} if calibrated else {}),
         },
+        pool_prior=prior,
     )
     model.save(out)
     report = TrainReport(
@@ -374,32 +386,48 @@ def train(
     return model, report
 
 
-def _heldout_scores(
-    asked: list[_Asked], reranker: LinearModel, scorer: CandidateScorer, retriever: HybridRetriever
-) -> dict[str, float]:
-    """Clause hit@1/@5 of the fused pool order and of the reranked order on held-out groups."""
+def _hits(asked: list[_Asked], score: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    """Clause hit@1 and hit@5 of ``score``'s order over ``asked``."""
+    h1 = h5 = 0
+    for a in asked:
+        if not len(a.ids):
+            continue
+        order = [a.ids[i] for i in np.argsort(-score(a.matrix), kind="stable")][:5]
+        h1 += order[0] in a.question.gold
+        h5 += any(c in a.question.gold for c in order)
+    n = max(1, len(asked))
+    return h1 / n, h5 / n
+
+
+def _pool_prior(reranker: LinearModel, tuning: list[_Asked], grid: Sequence[float]) -> float:
+    """The share of the first stage's order to keep: the grid value with the best hit@1 (then
+    hit@5) on tuning questions the reranker was not fitted on; the smallest among equals."""
+    if not tuning:
+        return 0.0
+    best = max(
+        grid,
+        key=lambda beta: (
+            *_hits(tuning, RetrievalModel(reranker, reranker, pool_prior=beta).scores_fn()),
+            -beta,
+        ),
+    )
+    return float(best)
+
+
+def _heldout_scores(asked: list[_Asked], model: RetrievalModel) -> dict[str, float]:
+    """Clause hit@1/@5 of the fused pool order and of the final order on held-out groups."""
     if not asked:
         return {}
-    fused1 = fused5 = rr1 = rr5 = 0
-    for a in asked:
-        gold = set(a.question.gold)
-        fused = a.ids[:5]
-        order = (
-            [a.ids[i] for i in np.argsort(-reranker.logits(a.matrix), kind="stable")][:5]
-            if len(a.ids)
-            else []
-        )
-        fused1 += bool(fused[:1]) and fused[0] in gold
-        fused5 += any(c in gold for c in fused)
-        rr1 += bool(order[:1]) and order[0] in gold
-        rr5 += any(c in gold for c in order)
-    n = len(asked)
+    col = CANDIDATE_FEATURES.index("rr_fused")
+    fused1, fused5 = _hits(asked, lambda m: m[:, col])
+    rr1, rr5 = _hits(asked, model.scores_fn())
     return {
-        "questions": n,
-        "fused_hit@1": round(fused1 / n, 3),
-        "fused_hit@5": round(fused5 / n, 3),
-        "reranked_hit@1": round(rr1 / n, 3),
-        "reranked_hit@5": round(rr5 / n, 3),
+        "questions": len(asked),
+        "fused_hit@1": round(fused1, 3),
+        "fused_hit@5": round(fused5, 3),
+        "reranked_hit@1": round(rr1, 3),
+        "reranked_hit@5": round(rr5, 3),
+        "pool_prior": model.pool_prior,
     }
 
 
