@@ -53,7 +53,7 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
                 json.dumps({"id": "a", "question": "存货的采购成本包括哪些？"}, ensure_ascii=False),
                 json.dumps({"id": "b", "question": ""}),
                 "not json",
-                json.dumps({"id": "c", "question": "火星探测器的燃料如何列账？"}, ensure_ascii=False),
+                json.dumps({"id": "c", "question": "员工试用期最长可以约定几个月？"}, ensure_ascii=False),
             ]
         ),
         encoding="utf-8",
