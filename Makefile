@@ -109,6 +109,7 @@ bench: install launcher
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_ask.py --seconds 10
+	$(BIN)/python bench/bench_console.py
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/train_throughput.py
 
