@@ -11,14 +11,17 @@ LAUNCHER := kg/launcher/target/classes/io/kgqa/neo4j/Launcher.class
 EMBED_MODEL := $(KGQA_HOME)/models/bge-small-zh-v1.5-q/manifest.json
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint bench train system-deps install launcher protos models clean-home
+.PHONY: up down test lint bench train system-deps install launcher protos models clean-home vendor-htmx
 
-## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs).
+## System packages kgqa needs: Java 17 + Maven (Neo4j launcher), CJK fonts (test PDFs and the console),
+## Debian's Chromium and its driver (the console's browser tests; no tool ever downloads a browser).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn  >/dev/null || missing="$$missing maven"; \
 	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -106,8 +109,20 @@ bench: install launcher
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_embed.py
 	$(BIN)/python bench/bench_ask.py --seconds 10
+	$(BIN)/python bench/bench_console.py
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/train_throughput.py
+
+## The console's htmx is vendored (serving/console/static, with its license): pip installs and offline
+## machines need no npm. This refreshes it from npm at the pinned versions and checks the hashes.
+HTMX_VERSION := 2.0.11
+HTMX_SSE_VERSION := 2.2.4
+vendor-htmx:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) >/dev/null && \
+	mkdir a b && tar xzf htmx.org-$(HTMX_VERSION).tgz -C a && tar xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz -C b && \
+	cp a/package/dist/htmx.min.js $(CURDIR)/serving/console/static/htmx.min.js && \
+	cp b/package/dist/sse.min.js $(CURDIR)/serving/console/static/htmx-ext-sse.min.js && rm -rf $$tmp
+	cd serving/console/static && sha256sum -c VENDORED.sha256
 
 clean-home: down
 	rm -rf $(KGQA_HOME)

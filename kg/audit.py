@@ -79,6 +79,52 @@ class ChainReport:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class AnswerFilter:
+    """What an auditor narrows the trail to; None (or "") = any.
+
+    Attributes:
+        at_from: answers recorded at or after this ISO-8601 UTC time.
+        at_to: answers recorded before this ISO-8601 UTC time.
+        actor: the caller's key id (``key-…``).
+        status: VERIFIED, UNVERIFIED or NO_EVIDENCE.
+        model_id: the model that answered, exactly as recorded.
+        clause_id: answers citing any version of this clause.
+    """
+
+    at_from: str | None = None
+    at_to: str | None = None
+    actor: str | None = None
+    status: str | None = None
+    model_id: str | None = None
+    clause_id: str | None = None
+
+    def params(self) -> dict[str, str | None]:
+        """The query parameters: blanks become None (no filter)."""
+        return {k: (getattr(self, k) or None) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class CitedVersion:
+    clause_id: str
+    clause_version: int
+
+
+@dataclass(frozen=True)
+class AnswerListing:
+    """One answer as a filtered list of the trail shows it."""
+
+    answer_id: str
+    seq: int
+    at: str
+    actor: str
+    status: str
+    model_id: str
+    graph_version: int
+    question: str
+    citations: tuple[CitedVersion, ...]
+
+
 def record_hash(entry: AuditEntry, prev_hash: str) -> str:
     """sha256 over the canonical JSON of the entry (citations in order) and the previous hash."""
     content = {k: getattr(entry, k) for k in HASHED_PROPS}
@@ -151,6 +197,34 @@ class AuditStore:
                 routing_="r",
             )
         return [dict(r) for r in records]
+
+    def search(
+        self, where: AnswerFilter, limit: int = 50, before_seq: int | None = None
+    ) -> list[AnswerListing]:
+        """Answers matching ``where``, newest first; page on with ``before_seq`` = the last seq seen."""
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.ANSWER_SEARCH,
+                where.params(),
+                database_=self._database,
+                routing_="r",
+                limit=limit,
+                before_seq=before_seq,
+            )
+        return [
+            AnswerListing(
+                answer_id=r["answer_id"],
+                seq=r["seq"],
+                at=r["at"] or "",
+                actor=r["actor"] or "",
+                status=r["status"] or "",
+                model_id=r["model_id"] or "",
+                graph_version=r["graph_version"] or 0,
+                question=r["question"] or "",
+                citations=tuple(CitedVersion(c["clause_id"], c["clause_version"]) for c in r["citations"]),
+            )
+            for r in records
+        ]
 
     def verify_chain(self, page: int = 500) -> ChainReport:
         """Walk the chain in seq order; report the first record whose hash or link does not match."""

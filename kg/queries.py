@@ -33,6 +33,7 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX section_doc IF NOT EXISTS FOR (n:Section) ON (n.doc_id)",
     "CREATE INDEX table_doc IF NOT EXISTS FOR (n:Table) ON (n.doc_id)",
     "CREATE INDEX document_title_key IF NOT EXISTS FOR (n:Document) ON (n.title_key)",
+    "CREATE INDEX answer_seq IF NOT EXISTS FOR (n:Answer) ON (n.seq)",
     "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause) ON EACH [n.text] "
     "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text] "
@@ -331,6 +332,35 @@ RETURN outgoing, collect(CASE WHEN s IS NULL THEN NULL ELSE {source: s.clause_id
        c.refs_target AS declared, c.refs_text AS declared_text
 """
 
+# --- browsing the graph (the web console) --------------------------------------------------------
+
+# Every document with its count of active clauses, by title.
+DOCUMENT_LIST = """
+MATCH (d:Document)
+RETURN d.doc_id AS doc_id, coalesce(d.title, d.doc_id) AS title, d.kind AS kind,
+       coalesce(d.version, 1) AS version, d.pages AS pages, d.ingested_at AS ingested_at,
+       COUNT { MATCH (c:Clause {doc_id: d.doc_id, status: 'active'}) } AS clauses
+ORDER BY title, doc_id
+"""
+
+# One document's sections in document order, each with its active clauses in order (the first
+# $preview characters of each clause's text); parents by parent_id, so the tree is built by the caller.
+DOCUMENT_OUTLINE = """
+MATCH (d:Document {doc_id: $doc_id})
+RETURN d.doc_id AS doc_id, coalesce(d.title, d.doc_id) AS title, d.kind AS kind,
+       coalesce(d.version, 1) AS version, d.pages AS pages, d.ingested_at AS ingested_at,
+       COLLECT {
+         MATCH (s:Section {doc_id: $doc_id})
+         WITH s ORDER BY s.ord
+         RETURN s {.section_id, .number, .title, .level, .ord, .parent_id,
+                   clauses: COLLECT {
+                     MATCH (s)-[:HAS_CLAUSE]->(c:Clause {status: 'active'})
+                     WITH c ORDER BY c.ordinal, c.clause_id
+                     RETURN c {.clause_id, .number, .version, .page_start, preview: left(c.text, $preview)}
+                   }}
+       } AS sections
+"""
+
 # --- graph-wide searches used by tests and audits ----------------------------------------------
 
 TEXT_PROPERTIES_CONTAINING = """
@@ -391,6 +421,29 @@ RETURN a.answer_id AS answer_id, a.question AS question, a.status AS status, a.a
        c.version AS clause_version, r.quote AS quote, a.model_id AS model_id
 ORDER BY a.seq DESC
 LIMIT $limit
+"""
+
+# Answers matching an auditor's filters, newest first, a page at a time (seq < $before_seq).
+# Every filter is optional (null = any); times compare as ISO-8601 UTC strings, as `at` is stored.
+ANSWER_SEARCH = """
+MATCH (a:Answer)
+WHERE a.seq IS NOT NULL
+  AND ($before_seq IS NULL OR a.seq < $before_seq)
+  AND ($at_from IS NULL OR a.at >= $at_from)
+  AND ($at_to IS NULL OR a.at < $at_to)
+  AND ($actor IS NULL OR a.actor = $actor)
+  AND ($status IS NULL OR a.status = $status)
+  AND ($model_id IS NULL OR a.model_id = $model_id)
+  AND ($clause_id IS NULL OR EXISTS { MATCH (a)-[:CITES]->(:Clause {clause_id: $clause_id}) })
+WITH a ORDER BY a.seq DESC LIMIT $limit
+RETURN a.answer_id AS answer_id, a.seq AS seq, a.at AS at, a.actor AS actor, a.status AS status,
+       a.model_id AS model_id, a.graph_version AS graph_version, a.question AS question,
+       COLLECT {
+         MATCH (a)-[r:CITES]->(c:Clause)
+         WITH r, c ORDER BY r.ord
+         RETURN {clause_id: c.clause_id, clause_version: c.version}
+       } AS citations
+ORDER BY seq DESC
 """
 
 # The chain walked in order, a page at a time (seq > $after).

@@ -45,6 +45,96 @@ class ClauseView:
     unresolved_references: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One document as a list of documents shows it."""
+
+    doc_id: str
+    title: str
+    kind: str
+    version: int
+    pages: int
+    ingested_at: str
+    clauses: int
+
+
+@dataclass(frozen=True)
+class ClauseEntry:
+    """An active clause as an outline lists it: its id, number, version, first page and first words."""
+
+    clause_id: str
+    number: str
+    version: int
+    page_start: int
+    preview: str
+
+
+@dataclass
+class SectionNode:
+    """A section of a document with its active clauses and its subsections, in document order."""
+
+    section_id: str
+    number: str
+    title: str
+    level: int
+    clauses: list[ClauseEntry] = field(default_factory=list)
+    children: list[SectionNode] = field(default_factory=list)
+
+
+@dataclass
+class DocumentOutline:
+    """A document's section tree: documents -> sections -> clauses."""
+
+    document: DocumentSummary
+    sections: list[SectionNode]
+
+
+def _document_summary(row: Any, clauses: int) -> DocumentSummary:
+    return DocumentSummary(
+        doc_id=row["doc_id"],
+        title=row["title"] or row["doc_id"],
+        kind=row["kind"] or "",
+        version=row["version"] or 1,
+        pages=row["pages"] or 0,
+        ingested_at=str(row["ingested_at"] or ""),
+        clauses=clauses,
+    )
+
+
+def _section_tree(rows: list[dict[str, Any]]) -> list[SectionNode]:
+    """Sections (in document order, parents named by ``parent_id``) as a tree; empty branches dropped."""
+    nodes: dict[str, SectionNode] = {}
+    parents: dict[str, str | None] = {}
+    for s in rows:
+        nodes[s["section_id"]] = SectionNode(
+            section_id=s["section_id"],
+            number=s.get("number") or "",
+            title=s.get("title") or "",
+            level=s.get("level") or 0,
+            clauses=[
+                ClauseEntry(
+                    clause_id=c["clause_id"],
+                    number=c.get("number") or "",
+                    version=c.get("version") or 1,
+                    page_start=c.get("page_start") or 0,
+                    preview=c.get("preview") or "",
+                )
+                for c in s.get("clauses") or []
+            ],
+        )
+        parents[s["section_id"]] = s.get("parent_id")
+    roots: list[SectionNode] = []
+    for sid, node in nodes.items():
+        parent = nodes.get(parents[sid] or "")
+        (parent.children if parent is not None else roots).append(node)
+
+    def keep(node: SectionNode) -> bool:
+        node.children = [c for c in node.children if keep(c)]
+        return bool(node.clauses or node.children)
+
+    return [r for r in roots if keep(r)]
+
+
 class GraphReader:
     """Read queries over the clause graph.
 
@@ -88,6 +178,7 @@ class GraphReader:
                 "status": r["status"],
                 "sha256": r["sha256"],
                 "created_at": r["created_at"],
+                "text": r["text"],
                 "changes": r["changes"],
             }
             for r in self._query(q.CLAUSE_HISTORY, clause_id=clause_id)
@@ -126,6 +217,20 @@ class GraphReader:
             references_in=list(refs["incoming"]),
             unresolved_references=unresolved,
         )
+
+    def documents(self) -> list[DocumentSummary]:
+        """Every document, by title, with its count of active clauses."""
+        return [_document_summary(r, r["clauses"]) for r in self._query(q.DOCUMENT_LIST)]
+
+    def outline(self, doc_id: str, preview_chars: int = 40) -> DocumentOutline:
+        """A document's sections and active clauses as a tree (sections without clauses left out)."""
+        rows = self._query(q.DOCUMENT_OUTLINE, doc_id=doc_id, preview=preview_chars)
+        if not rows:
+            raise NotFound(f"document {doc_id} is not in the graph; list documents with `kgqa kg stats`")
+        row = rows[0]
+        sections = _section_tree([dict(s) for s in row["sections"]])
+        count = sum(len(s["clauses"] or []) for s in row["sections"])
+        return DocumentOutline(_document_summary(row, count), sections)
 
     def find_text(self, needle: str, limit: int = 20) -> list[dict[str, Any]]:
         """Every node or relationship property containing ``needle`` (audits for leaked data)."""

@@ -290,6 +290,7 @@ def serve(
             grace=settings.shutdown_grace_s,
             health_interval_s=settings.health_interval_s,
             max_request_bytes=settings.max_request_bytes,
+            console=settings.console_config(),
         )
         sync.stop()
         graph.breaker.stop()

@@ -110,6 +110,20 @@ class Settings(BaseSettings):
         default=256 * 1024, gt=0, description="Largest request body (HTTP) or message (gRPC) accepted."
     )
 
+    # --- web console (/console) ---
+    console_session_ttl_s: float = Field(
+        default=8 * 3600.0, gt=0, description="A console session ends this long after sign-in."
+    )
+    console_idle_timeout_s: float = Field(
+        default=30 * 60.0, gt=0, description="A console session unused this long ends earlier."
+    )
+    console_secret_key: str | None = Field(
+        default=None, description="Signs console cookies; None = a random key per process."
+    )
+    console_cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; None = when the request came over https."
+    )
+
     # --- retrieval ---
     retrieval_embedding_model: Path | None = Field(
         default=None,
@@ -182,6 +196,17 @@ class Settings(BaseSettings):
         )
         config.weights.update(self.retrieval_weights)
         return config
+
+    def console_config(self):
+        """The web console's settings as serving's ConsoleConfig."""
+        from serving.console.config import ConsoleConfig
+
+        return ConsoleConfig(
+            session_ttl_s=self.console_session_ttl_s,
+            idle_timeout_s=self.console_idle_timeout_s,
+            secret_key=self.console_secret_key,
+            cookie_secure=self.console_cookie_secure,
+        )
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(

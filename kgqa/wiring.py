@@ -140,6 +140,7 @@ def build_qa_service(
     from ingest.redact import Redactor
     from kg.audit import AuditStore
     from kg.evidence import GraphEvidence
+    from kg.registry import ModelRegistry
     from kg.verifier import Verifier
     from serving.service import BackendHolder, QAService, ServiceConfig
 
@@ -154,6 +155,7 @@ def build_qa_service(
         reader=GraphReader(graph, settings.neo4j_database),
         redactor=Redactor(settings.ingest_config().redact),
         breaker=graph.breaker,
+        registry=ModelRegistry(graph, settings.neo4j_database),
         config=ServiceConfig(
             policy=settings.verify_policy,
             default_k=settings.default_k,

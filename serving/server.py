@@ -23,6 +23,7 @@ import uvicorn
 
 from kgqa.errors import ConfigError, ServingError
 from serving.auth import KeyRing
+from serving.console import ConsoleConfig
 from serving.grpc.server import GrpcServer, build_grpc_server
 from serving.health import Readiness
 from serving.http.app import create_app
@@ -89,6 +90,7 @@ def start_servers(
     health_interval_s: float = 5.0,
     startup_timeout_s: float = 30.0,
     max_request_bytes: int | None = 256 * 1024,
+    console: ConsoleConfig | None = None,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -106,6 +108,7 @@ def start_servers(
         startup_timeout_s: give up if uvicorn has not started by then.
         max_request_bytes: largest HTTP request body and gRPC request message; None = no limit
             of ours (gRPC's 4 MiB default still applies).
+        console: the web console's settings (``KGQA_CONSOLE_*``); None = defaults.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
@@ -127,7 +130,14 @@ def start_servers(
     )
     sock = _bind_http(host, http_port)
     config = uvicorn.Config(
-        create_app(service, keyring, metrics, readiness=readiness, max_request_bytes=max_request_bytes),
+        create_app(
+            service,
+            keyring,
+            metrics,
+            readiness=readiness,
+            max_request_bytes=max_request_bytes,
+            console=console,
+        ),
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -164,6 +174,7 @@ def run_servers(
     grace: float,
     health_interval_s: float = 5.0,
     max_request_bytes: int | None = 256 * 1024,
+    console: ConsoleConfig | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
@@ -195,6 +206,7 @@ def run_servers(
             grace=grace,
             health_interval_s=health_interval_s,
             max_request_bytes=max_request_bytes,
+            console=console,
         )
         sys.stdout.write(
             f"kgqa serving gRPC on {host}:{running.grpc_port} and HTTP on http://{host}:{running.http_port}"

@@ -19,14 +19,23 @@ from typing import Literal, Protocol
 import structlog
 
 from ingest.redact import Redactor
-from kg.audit import AuditCitation, AuditEntry, AuditStore, StoredEntry
+from kg.audit import (
+    AnswerFilter,
+    AnswerListing,
+    AuditCitation,
+    AuditEntry,
+    AuditStore,
+    ChainReport,
+    StoredEntry,
+)
 from kg.breaker import CircuitBreaker
 from kg.citations import parse_citations, strip_markers
 from kg.evidence import EvidenceClause, GraphEvidence
 from kg.guard import graph_deadline
-from kg.reader import ClauseView, GraphReader
+from kg.reader import ClauseView, DocumentOutline, DocumentSummary, GraphReader
+from kg.registry import ModelRegistry, ModelVersion
 from kg.verifier import VerificationResult, Verifier, is_refusal
-from kgqa.errors import DeadlineExceeded, PermissionDenied
+from kgqa.errors import DeadlineExceeded, NotReady, PermissionDenied
 from serving.backends.base import AnswerBackend
 from serving.backends.extractive import ExtractiveBackend
 from serving.prompts import REFUSAL_ANSWER
@@ -35,8 +44,10 @@ from serving.types import (
     AnswerResult,
     AnswerStatus,
     AnswerSummary,
+    AnswerTrace,
     Caller,
     Citation,
+    CitationTrace,
     Generation,
     RetrievedClause,
     Role,
@@ -123,6 +134,7 @@ class QAService:
         config: policy and limits.
         breaker: the circuit breaker the graph calls pass (its state is the graph's health);
             None when the components were given a bare driver.
+        registry: the model registry, for the admin's model pages; None = not offered.
     """
 
     def __init__(
@@ -136,6 +148,7 @@ class QAService:
         redactor: Redactor,
         config: ServiceConfig | None = None,
         breaker: CircuitBreaker | None = None,
+        registry: ModelRegistry | None = None,
     ) -> None:
         self._retriever = retriever
         self._backends = backends
@@ -146,6 +159,7 @@ class QAService:
         self._redactor = redactor
         self.config = config or ServiceConfig()
         self.breaker = breaker
+        self._registry = registry
         self._extractive = ExtractiveBackend()
 
     @property
@@ -369,8 +383,39 @@ class QAService:
         require(caller, Role.AUDITOR)
         with self._graph_budget(None):
             stored: StoredEntry = self._audit.get(answer_id)
-            e = stored.entry
-            versions = self._evidence.fetch_versions([(c.clause_id, c.clause_version) for c in e.citations])
+            versions = self._cited_versions(stored)
+        return self._record(stored, versions)
+
+    def trace_answer(self, answer_id: str, caller: Caller) -> AnswerTrace:
+        """An answer's record with each cited clause as it was then and as it reads now (role auditor).
+
+        Two batched reads whatever the number of citations: the cited versions, and the latest
+        version of each cited clause.
+        """
+        require(caller, Role.AUDITOR)
+        with self._graph_budget(None):
+            stored: StoredEntry = self._audit.get(answer_id)
+            versions = self._cited_versions(stored)
+            latest = self._evidence.fetch([c.clause_id for c in stored.entry.citations])
+        record = self._record(stored, versions)
+        traces = [
+            CitationTrace(
+                citation=cit,
+                then=versions.get((c.clause_id, c.clause_version)),
+                now=latest.get(c.clause_id),
+            )
+            for cit, c in zip(record.answer.citations, stored.entry.citations, strict=True)
+        ]
+        return AnswerTrace(record, traces)
+
+    def _cited_versions(self, stored: StoredEntry) -> dict[tuple[str, int], EvidenceClause]:
+        return self._evidence.fetch_versions(
+            [(c.clause_id, c.clause_version) for c in stored.entry.citations]
+        )
+
+    @staticmethod
+    def _record(stored: StoredEntry, versions: Mapping[tuple[str, int], EvidenceClause]) -> AnswerRecord:
+        e = stored.entry
         citations = []
         for c in e.citations:
             ev = versions.get((c.clause_id, c.clause_version))
@@ -428,6 +473,57 @@ class QAService:
             )
             for r in rows
         ]
+
+    def search_answers(
+        self, where: AnswerFilter, caller: Caller, limit: int = 50, before_seq: int | None = None
+    ) -> list[AnswerListing]:
+        """The audit trail narrowed by ``where``, newest first (role auditor); page on with ``before_seq``."""
+        require(caller, Role.AUDITOR)
+        limit = validate_k(limit, 50, 10_000)
+        with self._graph_budget(None):
+            return self._audit.search(where, limit, before_seq)
+
+    def verify_audit_chain(self, caller: Caller) -> ChainReport:
+        """Walk the whole answer hash chain (``kgqa audit verify``; role auditor)."""
+        require(caller, Role.AUDITOR)
+        return self._audit.verify_chain()
+
+    def list_documents(self, caller: Caller) -> list[DocumentSummary]:
+        require(caller, Role.READER)
+        with self._graph_budget(None):
+            return self._reader.documents()
+
+    def document_outline(self, doc_id: str, caller: Caller) -> DocumentOutline:
+        require(caller, Role.READER)
+        with self._graph_budget(None):
+            return self._reader.outline(doc_id)
+
+    # -- models (role admin) ------------------------------------------------------------------
+    def _models(self, caller: Caller) -> ModelRegistry:
+        require(caller, Role.ADMIN)
+        if self._registry is None:
+            raise NotReady("this service was started without the model registry")
+        return self._registry
+
+    def list_models(self, caller: Caller) -> list[ModelVersion]:
+        registry = self._models(caller)
+        with self._graph_budget(None):
+            return registry.list()
+
+    def activate_model(self, model_id: str, caller: Caller) -> ModelVersion:
+        """Make ``model_id`` the active model; serving processes switch to it without a restart."""
+        registry = self._models(caller)
+        with self._graph_budget(None):
+            model = registry.activate(model_id)
+        log.info("model.activated", model_id=model_id, actor=caller.key_id)
+        return model
+
+    def deactivate_model(self, caller: Caller) -> None:
+        """No model active: services answer with their configured backend alone."""
+        registry = self._models(caller)
+        with self._graph_budget(None):
+            registry.deactivate()
+        log.info("model.deactivated", actor=caller.key_id)
 
     def ready(self) -> dict[str, object]:
         """Check readiness now: the graph answers (raises GraphUnavailable when not).

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from kg.verification.types import EvidenceClause
+
 
 class Role(IntEnum):
     """Roles in increasing power; a role may do everything the roles below it may."""
@@ -132,3 +134,24 @@ class AnswerSummary:
     clause_version: int
     quote: str
     model_id: str
+
+
+@dataclass
+class CitationTrace:
+    """One citation of a past answer: the clause version cited then, and the clause's latest version.
+
+    ``then`` is None when the cited version is no longer in the graph; ``now`` is the active
+    version, or the newest one when the clause was retired.
+    """
+
+    citation: Citation
+    then: EvidenceClause | None
+    now: EvidenceClause | None
+
+
+@dataclass
+class AnswerTrace:
+    """An answer's audit record with what each citation pointed at then and points at now."""
+
+    record: AnswerRecord
+    citations: list[CitationTrace]

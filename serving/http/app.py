@@ -16,6 +16,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 
 from serving.auth import KeyRing
+from serving.console import ConsoleConfig, mount_console
 from serving.health import Readiness
 from serving.http.deps import require_reader
 from serving.http.errors import install_error_handlers
@@ -57,6 +58,7 @@ def create_app(
     *,
     readiness: Readiness | None = None,
     max_request_bytes: int | None = 256 * 1024,
+    console: ConsoleConfig | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -69,6 +71,7 @@ def create_app(
             that runs with the app's lifespan.
         max_request_bytes: larger request bodies are refused with 413 before any route runs;
             None = no limit.
+        console: the web console's settings (it is served under ``/console``); None = defaults.
     """
     owned = readiness is None
     readiness = readiness or Readiness(service)
@@ -108,6 +111,7 @@ def create_app(
     openai = _openai_router(service)
     if openai is not None:
         app.include_router(openai)
+    mount_console(app, console)
     return app
 
 

@@ -162,7 +162,8 @@ class RetrievalModel:
         How much to keep is learned with the reranker (``training.train`` picks it on held-out
         questions).
         """
-        logits = self.reranker.logits(matrix)
+        # the model's own columns: a model learned before a feature was added still scores
+        logits = self.reranker.logits(matrix[:, self.reranker.columns(features)])
         if self.pool_prior and len(matrix):
             logits = logits + self.pool_prior * np.log(matrix[:, list(features).index("rr_fused")])
         return logits

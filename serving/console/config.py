@@ -1,0 +1,35 @@
+"""The console's settings (``KGQA_CONSOLE_*`` in ``kgqa/settings.py`` fill them in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """How console sessions behave.
+
+    Attributes:
+        session_ttl_s: a session ends this long after sign-in, used or not (server-side expiry).
+        idle_timeout_s: a session unused this long ends earlier.
+        secret_key: signs session cookies and sign-in form tokens; None = a random key per process
+            (sessions live in the process's memory anyway, so a restart signs everyone out).
+        cookie_secure: mark cookies ``Secure``; None = when the request came over https (set True
+            behind a TLS-terminating proxy that forwards plain http).
+        max_sessions: most live sessions kept; the oldest is dropped past it.
+        page_size: answers per page of the audit list.
+        export_limit: most rows one CSV export holds.
+        ask_ticket_ttl_s: a question posted for streaming must be picked up within this time.
+    """
+
+    session_ttl_s: float = 8 * 3600.0
+    idle_timeout_s: float = 30 * 60.0
+    secret_key: str | None = None
+    cookie_secure: bool | None = None
+    max_sessions: int = 10_000
+    page_size: int = 50
+    export_limit: int = 10_000
+    ask_ticket_ttl_s: float = 60.0
+
+
+__all__ = ["ConsoleConfig"]

@@ -1,0 +1,81 @@
+"""Dependencies of the console routes: the session, the role a page needs, the CSRF check.
+
+Every route declares the least role it serves with :func:`role`; the check runs on the server for
+every request, whatever the page showed. The service layer checks the role again on each call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from kgqa.errors import PermissionDenied
+from serving.console.sessions import SESSION_COOKIE, ConsoleSession
+from serving.console.web import Console, LoginRequired, get_console
+from serving.service import QAService, require
+from serving.types import Role
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+async def current_session(request: Request) -> ConsoleSession:
+    """The live session behind the request's cookie (raises LoginRequired)."""
+    session = get_console(request).sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise LoginRequired
+    return session
+
+
+def role(least: Role) -> Callable[[ConsoleSession], Awaitable[ConsoleSession]]:
+    """A dependency: the session, when its role is at least ``least`` (else 403)."""
+
+    async def check(session: Annotated[ConsoleSession, Depends(current_session)]) -> ConsoleSession:
+        require(session.caller, least)
+        return session
+
+    return check
+
+
+async def csrf_checked(
+    request: Request, session: Annotated[ConsoleSession, Depends(current_session)]
+) -> ConsoleSession:
+    """For state-changing requests: the form's (or htmx header's) CSRF token must be the session's."""
+    token = request.headers.get(CSRF_HEADER)
+    if token is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        token = value if isinstance(value, str) else None
+    if not session.check_csrf(token):
+        raise PermissionDenied(
+            "this form is stale or did not come from the console; reload the page and retry"
+        )
+    return session
+
+
+def get_service(request: Request) -> QAService:
+    return request.app.state.service
+
+
+ConsoleDep = Annotated[Console, Depends(get_console)]
+ServiceDep = Annotated[QAService, Depends(get_service)]
+SessionDep = Annotated[ConsoleSession, Depends(current_session)]
+ReaderDep = Annotated[ConsoleSession, Depends(role(Role.READER))]
+AuditorDep = Annotated[ConsoleSession, Depends(role(Role.AUDITOR))]
+AdminDep = Annotated[ConsoleSession, Depends(role(Role.ADMIN))]
+CsrfDep = Annotated[ConsoleSession, Depends(csrf_checked)]
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "AdminDep",
+    "AuditorDep",
+    "ConsoleDep",
+    "CsrfDep",
+    "ReaderDep",
+    "ServiceDep",
+    "SessionDep",
+    "role",
+]

@@ -1,0 +1,1 @@
+"""One APIRouter per console page group, all with :class:`serving.console.web.ConsoleRoute`."""

@@ -1,0 +1,56 @@
+"""Fixtures of the console tests: the sample manuals in the session's Neo4j, the real QAService, and
+``start_servers`` on port 0 with one API key per role (see console_env.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from console_env import ADMIN_KEY, AUDITOR_KEY, MANUALS, READER_KEY
+
+
+@pytest.fixture(scope="module")
+def console_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("console-home")
+
+
+@pytest.fixture(scope="module")
+def console_settings(neo4j_server, console_home):
+    from kgqa.settings import Settings
+
+    return Settings(neo4j_uri=neo4j_server.bolt_uri, home=console_home)
+
+
+@pytest.fixture(scope="module")
+def manuals_ingested(neo4j_driver, console_settings):
+    from kgqa.wiring import build_ingest_service
+
+    report = build_ingest_service(console_settings, neo4j_driver).ingest([MANUALS])
+    assert report.ok, report.failed
+    return report
+
+
+@pytest.fixture(scope="module")
+def console_service(neo4j_driver, console_settings, manuals_ingested):
+    from kgqa.wiring import build_qa_service
+
+    return build_qa_service(console_settings, neo4j_driver)
+
+
+@pytest.fixture(scope="module")
+def console_server(console_service):
+    from serving.auth import KeyRing
+    from serving.server import start_servers
+    from serving.types import Role
+
+    keyring = KeyRing([(READER_KEY, Role.READER), (AUDITOR_KEY, Role.AUDITOR), (ADMIN_KEY, Role.ADMIN)])
+    running = start_servers(
+        console_service, keyring, host="127.0.0.1", grpc_port=0, http_port=0, grace=1.0, health_interval_s=0.5
+    )
+    yield running
+    running.stop(grace=1.0)
+
+
+@pytest.fixture(scope="module")
+def base_url(console_server) -> str:
+    return f"http://127.0.0.1:{console_server.http_port}"
