@@ -88,6 +88,9 @@ ANSWERABILITY_SIGNS = {
 }
 """The direction each answerability feature can only push (see ``LinearModel.fit``)."""
 
+UNSEEN_TERM = -3.0
+"""The domain log-ratio of a term the manuals never use (about that of an everyday word)."""
+
 _WANTS_QUANTITY = re.compile(
     r"多少|几(?:天|日|年|个月|月|倍|成|级|项|次)|比例|比率|税率|费率|利率是|征收率|期限|时限|多长|多久|上限|下限|标准是|幅度"
 )
@@ -185,15 +188,22 @@ class CandidateScorer:
 
         Questions about what the manuals regulate use their vocabulary (计入, 确认, 摊销, 合同履约
         成本) far more than everyday text does; questions about other fields (试用期, 征收率, 产假)
-        do not, even when a few of their words occur somewhere in the manuals.
+        do not, even when a few of their words occur somewhere in the manuals. A word the manuals
+        never use scores ``UNSEEN_TERM`` whatever its general frequency: smoothing would make a
+        word unknown to both sides (fvoci, 退税率) look like the manuals' own, and more so the
+        smaller the corpus.
         """
         if not terms:
             return 0.0
         index = self._index
         hidden = exclude or set()
-        return float(
-            np.mean([index.logprob(t, hidden) - index.tokenizer.background_logprob(t) for t in terms])
-        )
+        ratios = [
+            index.logprob(t, hidden) - index.tokenizer.background_logprob(t)
+            if index.term_docs(t) - hidden
+            else UNSEEN_TERM
+            for t in terms
+        ]
+        return float(np.mean(ratios))
 
     def features(
         self, signals: Signals, pool: Sequence[str], exclude: set[str] | None = None
