@@ -12,8 +12,8 @@ from rich.console import Console
 from kgqa.logging import configure_logging
 from kgqa.settings import Settings, get_settings
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
