@@ -418,13 +418,13 @@ class QAService:
             rows = self._audit.citing(clause_id, limit)
         return [
             AnswerSummary(
-                answer_id=r["answer_id"],
-                question=r["question"],
-                status=AnswerStatus(r["status"]),
-                created_at=r["created_at"],
-                clause_version=r["clause_version"],
-                quote=r["quote"],
-                model_id=r["model_id"],
+                answer_id=r.answer_id,
+                question=r.question,
+                status=AnswerStatus(r.status),
+                created_at=r.created_at,
+                clause_version=r.clause_version,
+                quote=r.quote,
+                model_id=r.model_id,
             )
             for r in rows
         ]

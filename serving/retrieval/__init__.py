@@ -7,7 +7,6 @@ implements ``retrieve(question, k)``.
 
 from serving.retrieval.config import RETRIEVERS, RetrievalConfig
 from serving.retrieval.encoders import Encoder, load_encoder
-from serving.retrieval.fulltext import FulltextRetriever
 from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.hybrid import Candidate, HybridRetriever, Rankings
 from serving.retrieval.index import IndexReport, IndexStore, RetrievalIndex
@@ -20,7 +19,6 @@ __all__ = [
     "Candidate",
     "Encoder",
     "Fused",
-    "FulltextRetriever",
     "HybridRetriever",
     "IndexReport",
     "IndexStore",
