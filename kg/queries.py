@@ -243,14 +243,15 @@ MATCH (e:Entity {entity_id: m.entity_id})
 MERGE (c)-[:MENTIONS]->(e)
 """
 
+# Change rows of kg/changes.py: ch.kind is the kind of node the Change is ON (clause, document).
 CREATE_CHANGES = """
 UNWIND $changes AS ch
 CREATE (n:Change {seq: ch.seq})
 SET n.actor = $actor, n.role = $role, n.at = $at, n.op = ch.op, n.target_id = ch.target_id,
     n.before_json = ch.before_json, n.after_json = ch.after_json, n.reason = $reason
 WITH n, ch
-OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version})
-OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.op STARTS WITH 'document.'
+OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version}) WHERE ch.kind = 'clause'
+OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.kind = 'document'
 WITH n, coalesce(c, d) AS target
 WHERE target IS NOT NULL
 MERGE (n)-[:ON]->(target)

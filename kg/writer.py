@@ -17,6 +17,7 @@ import structlog
 from ingest.ids import normalize_title
 from ingest.types import ClauseNode, DocumentTree
 from kg import queries as q
+from kg.changes import Author, Change, Op, append_changes
 from kg.references import remember_document
 from kg.session import GraphSession
 from kg.types import Extraction, ReferenceRecord
@@ -41,10 +42,6 @@ class WriteResult:
     references_resolved: int = 0
     graph_version: int = 0
     changed_clause_ids: list[str] = field(default_factory=list)
-
-
-def _dump(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False)
 
 
 def _now() -> str:
@@ -155,7 +152,8 @@ class GraphWriter:
             DocumentConflict: the id belongs to a document from another file and ``replace`` is
                 False; nothing is written.
         """
-        result = self._graph.write_tx(self._write_tx, tree, extraction, actor, role, reason, replace)
+        author = Author(actor, role, reason)
+        result = self._graph.write_tx(self._write_tx, tree, extraction, author, replace)
         if result.status != "unchanged":
             records = self._graph.write(
                 q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id], title_keys=[normalize_title(tree.title)]
@@ -185,9 +183,7 @@ class GraphWriter:
         tx: neo4j.ManagedTransaction,
         tree: DocumentTree,
         extraction: Extraction,
-        actor: str,
-        role: str,
-        reason: str,
+        author: Author,
         replace: bool,
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
@@ -317,32 +313,21 @@ class GraphWriter:
         ]
         self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
 
-        changes = self._change_rows(added, updated, retired, existing)
+        changes = _clause_changes(added, updated, retired, existing)
         if replaced:
-            before = {
-                "source_path": state["source_path"],
-                "sha256": state["sha256"],
-                "version": state["version"],
-            }
-            after = {"source_path": source, "sha256": tree.sha256, "version": doc_version}
             changes.append(
-                {
-                    "op": "document.replace",
-                    "target_id": tree.doc_id,
-                    "target_version": None,
-                    "before_json": _dump(before),
-                    "after_json": _dump(after),
-                }
+                Change(
+                    Op.DOCUMENT_REPLACE,
+                    tree.doc_id,
+                    before={
+                        "source_path": state["source_path"],
+                        "sha256": state["sha256"],
+                        "version": state["version"],
+                    },
+                    after={"source_path": source, "sha256": tree.sha256, "version": doc_version},
+                )
             )
-        version = tx.run(q.GRAPH_VERSION).single()["version"]
-        if changes:
-            first = tx.run(q.RESERVE_SEQ, n=len(changes)).single()["first"]
-            for i, ch in enumerate(changes, start=1):
-                ch["seq"] = first + i
-            version = first + len(changes)
-            self._run_batched(
-                tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason
-            )
+        version = append_changes(tx, changes, author, at=at, batch_size=self._batch)
         status: WriteStatus = (
             "created" if state["sha256"] is None else ("replaced" if replaced else "updated")
         )
@@ -358,41 +343,31 @@ class GraphWriter:
             changed_clause_ids=touched + retired,
         )
 
-    @staticmethod
-    def _change_rows(
-        added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
-    ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for c in added:
-            rows.append(
-                {
-                    "op": "clause.add",
-                    "target_id": c.clause_id,
-                    "target_version": 1,
-                    "before_json": None,
-                    "after_json": _dump({"version": 1, "sha256": c.sha256}),
-                }
+
+def _clause_changes(
+    added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
+) -> list[Change]:
+    """The change log entries of one document write: clauses added, updated (a new version) and retired."""
+    changes = [Change(Op.CLAUSE_ADD, c.clause_id, 1, after={"version": 1, "sha256": c.sha256}) for c in added]
+    for c in updated:
+        old = existing[c.clause_id]
+        changes.append(
+            Change(
+                Op.CLAUSE_UPDATE,
+                c.clause_id,
+                old["version"] + 1,
+                before={"version": old["version"], "sha256": old["sha256"]},
+                after={"version": old["version"] + 1, "sha256": c.sha256},
             )
-        for c in updated:
-            old = existing[c.clause_id]
-            rows.append(
-                {
-                    "op": "clause.update",
-                    "target_id": c.clause_id,
-                    "target_version": old["version"] + 1,
-                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
-                    "after_json": _dump({"version": old["version"] + 1, "sha256": c.sha256}),
-                }
+        )
+    for cid in retired:
+        old = existing[cid]
+        changes.append(
+            Change(
+                Op.CLAUSE_RETIRE,
+                cid,
+                old["version"],
+                before={"version": old["version"], "sha256": old["sha256"]},
             )
-        for cid in retired:
-            old = existing[cid]
-            rows.append(
-                {
-                    "op": "clause.retire",
-                    "target_id": cid,
-                    "target_version": old["version"],
-                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
-                    "after_json": None,
-                }
-            )
-        return rows
+        )
+    return changes
