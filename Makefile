@@ -86,7 +86,7 @@ train: install launcher
 	  --out $(TRAIN)/grpo/eval --config training/configs/eval-tiny.yaml
 	$(BIN)/kgqa report compare $(TRAIN)/eval-base $(TRAIN)/sft/eval $(TRAIN)/grpo/eval --out $(TRAIN)/report
 	$(BIN)/kgqa models activate $(TRAIN)/sft
-	KGQA_ANSWER_BACKEND=transformers KGQA_NO_REPEAT_NGRAM=4 $(BIN)/kgqa ask "$(TRAIN_QUESTION)"
+	KGQA_BACKEND__KIND=transformers KGQA_BACKEND__NO_REPEAT_NGRAM=4 $(BIN)/kgqa ask "$(TRAIN_QUESTION)"
 	@echo "report: $(TRAIN)/report/compare.html"
 
 ## Everything but GPU tests; the tests start and stop their own Neo4j.

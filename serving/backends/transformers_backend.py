@@ -84,7 +84,7 @@ class TransformersBackend(PromptedChatBackend):
     ) -> None:
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_MODEL_PATH")
+            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_BACKEND__MODEL_PATH")
         self.base_name = path.resolve().name
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -114,7 +114,7 @@ class TransformersBackend(PromptedChatBackend):
     @classmethod
     def from_config(cls, config: BackendConfig) -> TransformersBackend:
         if not config.model_path:
-            raise ConfigError("the transformers backend needs a model directory: set KGQA_MODEL_PATH")
+            raise ConfigError("the transformers backend needs a model directory: set KGQA_BACKEND__MODEL_PATH")
         return cls(
             config.model_path,
             adapter_path=config.adapter_path,

@@ -71,7 +71,7 @@ class VllmBackend(PromptedChatBackend):
             ) from exc
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_MODEL_PATH")
+            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_BACKEND__MODEL_PATH")
         self._vllm = vllm
         self.base_name = path.resolve().name
         self.max_new_tokens = max_new_tokens
@@ -97,7 +97,7 @@ class VllmBackend(PromptedChatBackend):
     @classmethod
     def from_config(cls, config: BackendConfig) -> VllmBackend:
         if not config.model_path:
-            raise ConfigError("the vllm backend needs a model directory: set KGQA_MODEL_PATH")
+            raise ConfigError("the vllm backend needs a model directory: set KGQA_BACKEND__MODEL_PATH")
         return cls(
             config.model_path,
             adapter_path=config.adapter_path,

@@ -124,7 +124,7 @@ def test_adapter_from_config_is_active_at_start(tiny_model_dir, tiny_adapter_dir
 def test_a_missing_model_directory_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not a model directory"):
         make_backend(BackendConfig(kind="transformers", model_path=str(tmp_path)))
-    with pytest.raises(ConfigError, match="KGQA_MODEL_PATH"):
+    with pytest.raises(ConfigError, match="KGQA_BACKEND__MODEL_PATH"):
         make_backend(BackendConfig(kind="transformers"))
 
 
