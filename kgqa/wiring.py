@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from pathlib import Path
 
 import neo4j
 
@@ -169,3 +170,62 @@ def build_registry(settings: Settings, driver: neo4j.Driver):
     from kg.registry import ModelRegistry
 
     return ModelRegistry(driver, settings.neo4j_database)
+
+
+def build_generator(base: str | Path, adapter: str | Path | None = None, config=None):
+    """An evaluation generator over exactly what the service would load for ``base`` + ``adapter``.
+
+    The model is a serving backend (``transformers``, or ``vllm`` when ``config.backend`` is
+    ``vllm``, or ``auto`` on a CUDA machine with vLLM) built by :func:`serving.backends.make_backend`;
+    evaluation reaches it through the backends' public batch API only.
+
+    Args:
+        base: the local base model directory.
+        adapter: a training run folder (or adapter folder) with a PEFT LoRA adapter, or None.
+        config: ``training.eval_config.GenerationConfig`` (None: its defaults).
+
+    Raises:
+        ConfigError: the model or adapter cannot be loaded, or vLLM was asked for and is missing.
+    """
+    import structlog
+
+    from serving.backends import BackendConfig, make_backend
+    from training.eval_config import GenerationConfig
+    from training.generation import ModelGenerator, adapter_name, model_info, resolve_adapter, vllm_available
+
+    config = config or GenerationConfig()
+    kind = config.backend
+    if kind == "auto":
+        kind = "vllm" if vllm_available() else "transformers"
+    structlog.get_logger(__name__).info(
+        "eval_generator", backend=kind, base=str(base), adapter=str(adapter) if adapter else None
+    )
+    backend = make_backend(
+        BackendConfig(
+            kind=kind,
+            model_path=str(base),
+            adapter_path=str(resolve_adapter(adapter)) if adapter is not None else None,
+            adapter_name=adapter_name(adapter) if adapter is not None else "default",
+            max_new_tokens=config.max_new_tokens,
+            temperature=0.0,
+            no_repeat_ngram=config.no_repeat_ngram if kind == "transformers" else 0,
+            device=config.device,
+            dtype=config.dtype,
+            max_lora_rank=config.max_lora_rank,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            max_model_len=config.max_model_len,
+        )
+    )
+    return ModelGenerator(backend, model_info(base, adapter, backend.model_id, kind), config.max_new_tokens)
+
+
+def build_encoder_loader(models_dir: Path):
+    """How evaluation loads its sentence encoder (``training.metrics.semantic.EncoderLoader``):
+    retrieval's ``load_encoder`` over ``models_dir`` (``$KGQA_HOME/models``; bge-small-zh-v1.5
+    int8 when no model is named)."""
+    from serving.retrieval import load_encoder
+
+    def load(model: Path | None, batch_size: int | None = None):
+        return load_encoder(model, models_dir=models_dir, batch_size=batch_size)
+
+    return load

@@ -24,12 +24,12 @@ from kg.breaker import CircuitBreaker
 from kg.citations import parse_citations, strip_markers
 from kg.evidence import EvidenceClause, GraphEvidence
 from kg.guard import graph_deadline
+from kg.prompting import REFUSAL_ANSWER
 from kg.reader import ClauseView, GraphReader
 from kg.verifier import VerificationResult, Verifier, is_refusal
 from kgqa.errors import DeadlineExceeded, PermissionDenied
 from serving.backends.base import AnswerBackend
 from serving.backends.extractive import ExtractiveBackend
-from serving.prompts import REFUSAL_ANSWER
 from serving.types import (
     AnswerRecord,
     AnswerResult,

@@ -54,9 +54,9 @@ def loop(neo4j_server, neo4j_driver, tmp_path_factory, samples_dir):
 
 
 def _evaluate(root: Path, adapter: Path | None, out: Path) -> dict:
+    from kgqa.wiring import build_generator
     from training.eval_config import EvalConfig
     from training.evaluate import EvalRunner, load_test_sets
-    from training.generation import build_generator
 
     cfg = EvalConfig.load(CONFIGS / "eval-tiny.yaml")
     sets = load_test_sets([root / "dataset" / "chat" / "test_paraphrase.jsonl"])

@@ -14,7 +14,14 @@ Example::
 from __future__ import annotations
 
 from kg.llm_endpoint import LlmEndpoint
-from serving.backends.base import AnswerBackend, BackendConfig, BackendKind, ChatBackend, Message
+from serving.backends.base import (
+    AnswerBackend,
+    BackendConfig,
+    BackendKind,
+    BatchBackend,
+    ChatBackend,
+    Message,
+)
 from serving.backends.extractive import ExtractiveBackend
 
 
@@ -54,6 +61,7 @@ __all__ = [
     "AnswerBackend",
     "BackendConfig",
     "BackendKind",
+    "BatchBackend",
     "ChatBackend",
     "ExtractiveBackend",
     "Message",

@@ -15,8 +15,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic.dataclasses import dataclass
 
-from serving.prompts import build_messages
-from serving.types import Generation, RetrievedClause
+from kg.prompting import build_messages
+from serving.types import AnswerScore, Generation, RetrievedClause
 
 BackendKind = Literal["extractive", "transformers", "vllm", "openai"]
 Message = dict[str, str]
@@ -67,6 +67,25 @@ class ChatBackend(AnswerBackend, Protocol):
         max_new_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class BatchBackend(ChatBackend, Protocol):
+    """A backend over a local model, which also answers many conversations in one call and scores
+    given answers: what evaluation needs (``training.generation``), through public methods only.
+
+    Both are greedy and deterministic; neither takes a deadline (evaluation has none).
+    """
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[Generation]:
+        """The greedy reply to each conversation, in order, generated together."""
+        ...
+
+    def score_answers(self, items: Sequence[tuple[Sequence[Message], str]]) -> list[AnswerScore]:
+        """How likely the model finds each answer after its prompt messages (answer tokens only)."""
+        ...
 
 
 def _help(text: str) -> dict[str, str]:
@@ -169,4 +188,13 @@ def expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-__all__ = ["AnswerBackend", "BackendConfig", "BackendKind", "ChatBackend", "Message", "expired", "remaining"]
+__all__ = [
+    "AnswerBackend",
+    "BackendConfig",
+    "BackendKind",
+    "BatchBackend",
+    "ChatBackend",
+    "Message",
+    "expired",
+    "remaining",
+]

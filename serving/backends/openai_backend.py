@@ -1,6 +1,6 @@
 """The openai backend: any OpenAI-compatible chat endpoint (vLLM's server, another kgqa, a vendor).
 
-The prompt is built here (:mod:`serving.prompts`), so the endpoint only runs the model. The
+The prompt is built here (:mod:`kg.prompting`), so the endpoint only runs the model. The
 caller's deadline bounds everything: each attempt's request timeout is the time left, and
 transient failures (connection errors, 429, 5xx) are retried with jittered exponential backoff
 (tenacity) only while time is left, never sleeping past the deadline. The client's own retries

@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from kg.llm_endpoint import LlmEndpoint
+from kg.prompting import REFUSAL_ANSWER
 from kgqa.errors import ConfigError, DeadlineExceeded
 from serving.backends import BackendConfig, make_backend
 from serving.http.errors import install_error_handlers
 from serving.http.openai_compat import make_openai_router
-from serving.prompts import REFUSAL_ANSWER
 
 QUESTION = "存货应当按照什么进行初始计量？"
 MAX_NEW = 24
@@ -97,7 +97,7 @@ def test_remote_stream_equals_local(remote, local, contexts):
 
 
 def test_wire_format_is_openai(passthrough_url, local, contexts):
-    from serving.prompts import build_messages
+    from kg.prompting import build_messages
 
     body = {"model": "anything", "messages": build_messages(QUESTION, contexts), "max_tokens": 5}
     reply = httpx.post(f"{passthrough_url}/chat/completions", json=body, timeout=30).json()

@@ -25,11 +25,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from kg.llm_endpoint import LlmEndpoint
+from kg.prompting import REFUSAL_ANSWER
 from kgqa.errors import ConfigError
 from serving.backends import BackendConfig, make_backend
 from serving.http.errors import install_error_handlers
 from serving.http.openai_compat import make_openai_router
-from serving.prompts import REFUSAL_ANSWER
 from training.datagen.llm import (
     LlmGenerator,
     LlmJudge,
