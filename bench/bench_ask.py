@@ -1,7 +1,7 @@
 """Ask over gRPC: latency (p50/p99) and throughput with 8 concurrent clients vs 1 client.
 
 By default it is self-contained: starts its own Neo4j (own data dir, free port), ingests a few
-corpus files, builds the real QAService (backend from KGQA_ANSWER_BACKEND, default extractive)
+corpus files, builds the real QAService (backend from KGQA_BACKEND__KIND, default extractive)
 and starts the gRPC + REST servers on free ports. With ``--grpc-target HOST:PORT --key KEY`` it
 measures a running server instead (e.g. one started by ``kgqa serve``). Both phases run in the
 same process against the same server: first 1 client thread (the baseline), then

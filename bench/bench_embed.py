@@ -54,7 +54,7 @@ def clause_passages(files: list[Path], limit: int, embed_chars: int) -> list[str
     from kgqa.settings import Settings
     from serving.retrieval.index import unit_text
 
-    pipeline = IngestPipeline(Settings().ingest_config())
+    pipeline = IngestPipeline(Settings().ingest)
     texts = []
     for path in files:
         tree = pipeline.process(path)

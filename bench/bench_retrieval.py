@@ -27,6 +27,7 @@ probabilities, the operating point that refuses the most unanswerable letters wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import socket
 import statistics
@@ -168,8 +169,7 @@ def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | 
     ingest_s = round(time.perf_counter() - t0, 1)
     if report.failed:
         print(f"ingestion failures: {report.failed}", file=sys.stderr)
-    config = settings.retrieval_config()
-    config.stale_check_s = 0
+    config = dataclasses.replace(settings.retrieval, stale_check_s=0)
     store = IndexStore(home, driver, config)
     build = store.update()
     if train:

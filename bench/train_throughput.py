@@ -2,7 +2,7 @@
 
 Builds the tiny base (tokenizer trained on the corpus; pretraining is skipped unless asked,
 since it does not change the step cost), a chat dataset shaped like the generator's — the
-system prompt with real corpus clauses (``serving.prompts.build_system_prompt``), a question, and
+system prompt with real corpus clauses (``kg.prompting.build_system_prompt``), a question, and
 an answer quoting the clause with its ``[[ID]]`` marker — then runs ``--steps`` SFT steps through
 ``training.sft.SftRunner`` (bf16 + gradient checkpointing on CUDA, fp32 on CPU, as in real runs)
 and prints steps/s, tokens/s and peak memory (RSS on CPU, ``torch.cuda.max_memory_allocated``
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from kg.citations import format_marker
-from serving.prompts import ContextClause, build_system_prompt
+from kg.prompting import ContextClause, build_system_prompt
 from training.pretrain import TinyBaseConfig, build_pretrained_base
 from training.sft import SftRunner
 from training.sft_config import SftConfig

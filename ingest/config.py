@@ -1,13 +1,19 @@
 """Configuration of the ingestion pipeline.
 
-Plain dataclasses so ``ingest`` stays free of settings machinery: ``kgqa.settings`` fills them
-from ``KGQA_*`` variables or ``kgqa.toml`` and passes them in through constructors.
+Dataclasses (pydantic's, so values are validated and converted when built) that ``ingest`` takes
+through constructors. ``kgqa.settings`` nests :class:`IngestConfig` as ``Settings.ingest``: each
+field is settable as ``KGQA_INGEST__<SECTION>__<FIELD>`` (``KGQA_INGEST__CHUNK__TARGET_CHARS=300``,
+``KGQA_INGEST__LIMITS__MAX_FILE_BYTES=500MiB``) or in ``kgqa.toml``, and the defaults here are the
+only ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
+
+from pydantic import ByteSize
+from pydantic.dataclasses import dataclass
 
 
 @dataclass
@@ -75,6 +81,8 @@ class LimitsConfig:
     each file (:mod:`ingest.worker`) enforces the memory cap and the deadline on whatever gets past
     them, so one file fails with its reason and the rest of the batch goes on.
 
+    Sizes are bytes; from settings they may carry a unit (``200MiB``, ``64MB``).
+
     Attributes:
         max_file_bytes: largest file accepted at all.
         max_pages: most pages of a PDF.
@@ -96,10 +104,10 @@ class LimitsConfig:
             the pages read so far project past it, not only once it is spent.
     """
 
-    max_file_bytes: int = 200 * 1024 * 1024
+    max_file_bytes: ByteSize = ByteSize(200 * 1024 * 1024)
     max_pages: int = 2000
-    max_docx_uncompressed_bytes: int = 300 * 1024 * 1024
-    max_docx_xml_bytes: int = 64 * 1024 * 1024
+    max_docx_uncompressed_bytes: ByteSize = ByteSize(300 * 1024 * 1024)
+    max_docx_xml_bytes: ByteSize = ByteSize(64 * 1024 * 1024)
     max_docx_compression_ratio: float = 200.0
     max_page_pixels: int = 25_000_000
     parse_timeout_s: float = 900.0

@@ -189,7 +189,7 @@ class IsolatedPipeline:
             self.last_stats = ParseStats(time.perf_counter() - started, peak)
             raise IngestError(
                 path,
-                f"parsing took longer than {limits.parse_timeout_s:g} s (KGQA_PARSE_TIMEOUT_S) and was "
+                f"parsing took longer than {limits.parse_timeout_s:g} s (KGQA_INGEST__LIMITS__PARSE_TIMEOUT_S) and was "
                 f"stopped{_peak_note(peak)}; split the file or raise the limit",
             )
         try:
@@ -200,7 +200,7 @@ class IsolatedPipeline:
             raise IngestError(
                 path,
                 f"the parser process died ({_describe_exit(code)}) while reading this file; it most "
-                f"likely exceeded the memory limit of {limits.parse_memory_mb} MB (KGQA_PARSE_MEMORY_MB)",
+                f"likely exceeded the memory limit of {limits.parse_memory_mb} MB (KGQA_INGEST__LIMITS__PARSE_MEMORY_MB)",
             ) from None
         self.last_stats = reply.stats
         _replay(reply.logs)
@@ -211,7 +211,7 @@ class IsolatedPipeline:
             raise IngestError(
                 path,
                 f"ran out of memory: parsing needed more than the {limits.parse_memory_mb} MB allowed "
-                f"(KGQA_PARSE_MEMORY_MB){_peak_note(reply.stats.peak_rss_mb)}; the file was stopped",
+                f"(KGQA_INGEST__LIMITS__PARSE_MEMORY_MB){_peak_note(reply.stats.peak_rss_mb)}; the file was stopped",
             )
         if reply.outcome == "unsupported":
             raise UnsupportedFormat(path, reply.reason)
@@ -241,7 +241,7 @@ class IsolatedPipeline:
         except (EOFError, OSError):
             code = self._stop(kill=False)
             hint = (
-                f"the memory limit of {self.config.limits.parse_memory_mb} MB (KGQA_PARSE_MEMORY_MB) may be too low"
+                f"the memory limit of {self.config.limits.parse_memory_mb} MB (KGQA_INGEST__LIMITS__PARSE_MEMORY_MB) may be too low"
                 if code is not None and code < 0
                 else "see the error it printed"
             )

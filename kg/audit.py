@@ -16,7 +16,7 @@ from typing import Any
 import neo4j
 
 from kg import queries as q
-from kg.writer import graph_errors
+from kg.session import graph_errors
 from kgqa.errors import NotFound
 
 HASHED_PROPS = (
@@ -68,6 +68,19 @@ class StoredEntry:
     seq: int
     prev_hash: str
     record_hash: str
+
+
+@dataclass(frozen=True)
+class CitingAnswer:
+    """A stored answer that cited some version of a clause (newest first in :meth:`AuditStore.citing`)."""
+
+    answer_id: str
+    question: str
+    status: str
+    created_at: str
+    clause_version: int
+    quote: str
+    model_id: str
 
 
 @dataclass
@@ -187,7 +200,7 @@ class AuditStore:
             raise NotFound(f"answer {answer_id} is not in the audit trail")
         return _entry_from_record(dict(records[0]["answer"]), records[0]["citations"])
 
-    def citing(self, clause_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    def citing(self, clause_id: str, limit: int = 50) -> list[CitingAnswer]:
         with graph_errors():
             records, _, _ = self._driver.execute_query(
                 q.ANSWERS_CITING_CLAUSE,
@@ -196,7 +209,18 @@ class AuditStore:
                 database_=self._database,
                 routing_="r",
             )
-        return [dict(r) for r in records]
+        return [
+            CitingAnswer(
+                answer_id=r["answer_id"],
+                question=r["question"],
+                status=r["status"],
+                created_at=str(r["created_at"]),
+                clause_version=int(r["clause_version"]),
+                quote=r["quote"] or "",
+                model_id=r["model_id"] or "",
+            )
+            for r in records
+        ]
 
     def search(
         self, where: AnswerFilter, limit: int = 50, before_seq: int | None = None

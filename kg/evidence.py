@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import neo4j
 
 from kg import queries as q
+from kg.session import GraphSession
 from kg.tables import render_table
 from kg.verification.types import EvidenceClause, EvidenceSource, TripleFact
-from kg.writer import graph_errors
 
 __all__ = ["EvidenceClause", "EvidenceSource", "GraphEvidence", "TripleFact"]
 
@@ -32,8 +31,7 @@ class GraphEvidence:
     """
 
     def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
-        self._driver = driver
-        self._database = database
+        self._graph = GraphSession(driver, database)
 
     def fetch(self, clause_ids: Sequence[str]) -> dict[str, EvidenceClause]:
         """The latest version of each id; ids not in the graph are absent.
@@ -44,7 +42,7 @@ class GraphEvidence:
         ids = list(dict.fromkeys(clause_ids))
         if not ids:
             return {}
-        records = self._query(q.EVIDENCE_LATEST, clause_ids=ids)
+        records = self._graph.read(q.EVIDENCE_LATEST, clause_ids=ids)
         return {r["key"]: _evidence(r) for r in records}
 
     def fetch_versions(self, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], EvidenceClause]:
@@ -57,13 +55,8 @@ class GraphEvidence:
         if not keys:
             return {}
         rows = [{"clause_id": cid, "version": v} for cid, v in keys]
-        records = self._query(q.EVIDENCE_VERSIONS, refs=rows)
+        records = self._graph.read(q.EVIDENCE_VERSIONS, refs=rows)
         return {(r["key"]["clause_id"], r["key"]["version"]): _evidence(r) for r in records}
-
-    def _query(self, query: str, **params: Any) -> list[neo4j.Record]:
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(query, params, database_=self._database, routing_="r")
-        return records
 
 
 def _evidence(record: neo4j.Record) -> EvidenceClause:
@@ -85,7 +78,7 @@ def _evidence(record: neo4j.Record) -> EvidenceClause:
         status=c["status"],
         doc_id=c["doc_id"],
         doc_title=record["doc_title"] or "",
-        doc_version=record["doc_version"] or 0,
+        doc_version=int(record["doc_version"]),
         number=c["number"] or "",
         text=c["text"] or "",
         section_path=[p for p in record["section_path"] if p],

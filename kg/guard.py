@@ -18,7 +18,7 @@ The deadline is one per request, shared by all of its graph calls: the service l
 ``budget_s`` of its own. Every call makes at least one attempt, so an answer whose generation
 took long is still recorded when the graph is up.
 
-Driver errors leave this module unchanged (``kg.writer.graph_errors`` translates them, as for
+Driver errors leave this module unchanged (``kg.session.graph_errors`` translates them, as for
 any driver); only the breaker's own refusal is a :class:`GraphUnavailable`.
 """
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ingest.types import ClauseNode, DocumentTree
 from kg.extraction import triple_id
+from kg.llm_endpoint import LlmEndpoint
 from kg.types import Extraction, TripleRecord
 from kgqa.errors import KgqaError
 
@@ -94,31 +95,25 @@ class LlmTripleExtractor:
     """Triple extraction by a chat model behind an OpenAI-compatible API (vLLM, Ollama, OpenAI...).
 
     Args:
-        base_url: the endpoint's base URL, e.g. ``http://127.0.0.1:8000/v1``.
-        model: the model name the endpoint serves.
-        api_key: the key, if the endpoint wants one (local servers usually do not).
+        endpoint: the endpoint (``KGQA_LLM__*``); its ``max_retries`` are done by the client.
         temperature: sampling temperature; 0 keeps re-extraction stable.
-        max_retries: retries of a failed request, done by the client.
         max_concurrency: clauses in flight at once.
+
+    Raises:
+        ConfigError: the endpoint has no URL or model.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        temperature: float = 0.0,
-        max_retries: int = 3,
-        max_concurrency: int = 4,
-    ) -> None:
-        self._base_url = base_url
+    def __init__(self, endpoint: LlmEndpoint, temperature: float = 0.0, max_concurrency: int = 4) -> None:
+        endpoint.require("LLM triple extraction (KGQA_LLM_TRIPLES=true)")
+        self._base_url = endpoint.base_url
         self._max_concurrency = max_concurrency
         self._chat = ChatOpenAI(
-            base_url=base_url,
-            model=model,
-            api_key=api_key or "not-needed",
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            api_key=endpoint.key,
             temperature=temperature,
-            max_retries=max_retries,
+            timeout=endpoint.timeout_s,
+            max_retries=endpoint.max_retries,
         )
 
     def _messages(self, tree: DocumentTree, clause: ClauseNode) -> list[BaseMessage]:

@@ -58,6 +58,29 @@ GRAPH_VERSION = "OPTIONAL MATCH (s:Sequence {name: 'change'}) RETURN coalesce(s.
 # a restarting server accepts connections before its database is available).
 PROBE = "RETURN 1 AS ok"
 
+# --- fragments shared by the reads -------------------------------------------------------------
+
+
+def with_section_path(node: str, carry: str) -> str:
+    """Binds ``section_path`` for ``node`` (a Clause or a Section: anything with a ``section_id``)
+    of document ``d``: its sections from the document down as "number title" strings, root first.
+
+    The one fragment every read that reports a clause's place in its document uses. ``carry``
+    lists the variables kept after it (``d`` and ``node`` among them when still needed).
+    """
+    return f"""
+OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {{section_id: {node}.section_id}})
+WITH {carry}, head(collect(path)) AS path
+WITH {carry},
+     [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
+       AS section_path
+"""
+
+
+#: The document version a clause version reports (in citations, evidence, traces and clause
+#: views): the one its document had when that clause version was written, else the document's.
+DOC_VERSION = "coalesce(c.doc_version, d.version, 1)"
+
 # --- reading the current state of a document before writing -------------------------------------
 
 DOCUMENT_STATE = """
@@ -221,14 +244,15 @@ MATCH (e:Entity {entity_id: m.entity_id})
 MERGE (c)-[:MENTIONS]->(e)
 """
 
+# Change rows of kg/changes.py: ch.kind is the kind of node the Change is ON (clause, document).
 CREATE_CHANGES = """
 UNWIND $changes AS ch
 CREATE (n:Change {seq: ch.seq})
 SET n.actor = $actor, n.role = $role, n.at = $at, n.op = ch.op, n.target_id = ch.target_id,
     n.before_json = ch.before_json, n.after_json = ch.after_json, n.reason = $reason
 WITH n, ch
-OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version})
-OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.op STARTS WITH 'document.'
+OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version}) WHERE ch.kind = 'clause'
+OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.kind = 'document'
 WITH n, coalesce(c, d) AS target
 WHERE target IS NOT NULL
 MERGE (n)-[:ON]->(target)
@@ -296,16 +320,21 @@ RETURN type, n
 
 COUNT_CLAUSE_STATUS = "MATCH (c:Clause) RETURN c.status AS status, count(*) AS n"
 
-CLAUSE_DETAIL = """
+CLAUSE_DETAIL = (
+    """
 MATCH (c:Clause {clause_id: $clause_id})
 WHERE ($version IS NULL AND c.status <> 'superseded') OR c.version = $version
 WITH c ORDER BY c.version DESC LIMIT 1
 MATCH (d:Document {doc_id: c.doc_id})
-OPTIONAL MATCH path = (d)-[:HAS_SECTION*]->(s:Section)-[:HAS_CLAUSE]->(c)
-WITH c, d, [x IN nodes(path) WHERE x:Section | x.number + ' ' + x.title] AS section_path
-RETURN c {.*} AS clause, d {.doc_id, .title, .version, .kind, .source_path} AS document,
-       section_path
 """
+    + with_section_path("c", "c, d")
+    + """
+RETURN c {.*} AS clause, d {.doc_id, .title, .kind, .source_path} AS document,
+       """
+    + DOC_VERSION
+    + """ AS doc_version, section_path
+"""
+)
 
 CLAUSE_HISTORY = """
 MATCH (c:Clause {clause_id: $clause_id})
@@ -481,14 +510,16 @@ LIMIT $k
 # that version (with the types of the entities they link, so parties are known as parties), and
 # the tables an answer citing it may quote: those of its own section, and appendix tables (a
 # section 附表1 without clauses of its own) that the clause names ("见本手册附表1").
-_EVIDENCE_RETURN = """
+_EVIDENCE_RETURN = (
+    """
 OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
-OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
-WITH key, c, d, head(collect(path)) AS path
+"""
+    + with_section_path("c", "key, c, d")
+    + """
 RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_start, .page_end} AS clause,
-       coalesce(c.doc_version, d.version) AS doc_version, d.title AS doc_title,
-       [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
-         AS section_path,
+       """
+    + DOC_VERSION
+    + """ AS doc_version, d.title AS doc_title, section_path,
        COLLECT {
          MATCH (t:Triple)-[:STATED_IN]->(c)
          OPTIONAL MATCH (t)-[:SUBJECT]->(se:Entity)
@@ -505,6 +536,7 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
          RETURN tb {.table_id, .caption, .header_json, .rows_json} AS tb ORDER BY tb.table_id
        } AS tables
 """
+)
 
 # The latest version of each id: the active one, else the newest (superseded/retired) one.
 EVIDENCE_LATEST = (
@@ -531,12 +563,6 @@ MATCH (c:Clause {clause_id: key.clause_id, version: key.version})
 
 # --- hybrid retrieval (serving/retrieval) ---------------------------------------------------------
 
-# The section path of clause `c` under document `d` as "number title" strings, root first: the one
-# fragment every read that reports a clause's place in its document uses.
-SECTION_PATH = """
-OPTIONAL MATCH path = (d)-[:HAS_SECTION*1..12]->(:Section {section_id: c.section_id})
-"""
-
 # The terms the graph defines (本手册所称计量周期，是指… -> 计量周期), for the retrieval tokenizer's
 # user dictionary. Only concepts, and only short ones: search mode splits a user word into its
 # dictionary 2- and 3-grams only, so a long party name kept whole (县级以上人民政府财政部门) would
@@ -549,21 +575,20 @@ ORDER BY name
 """
 
 # Every active clause with what retrieval serves from its in-process snapshot (kg/snapshot.py):
-# provenance (the document version a clause reports is its own doc_version, else its document's),
-# section path and the chunks of long clauses.
+# provenance (DOC_VERSION), section path and the chunks of long clauses.
 SNAPSHOT_CLAUSES = (
     """
 MATCH (c:Clause {status: 'active'})
 OPTIONAL MATCH (d:Document {doc_id: c.doc_id})
 """
-    + SECTION_PATH
+    + with_section_path("c", "c, d")
     + """
-WITH c, d, head(collect(path)) AS path
 RETURN c.clause_id AS clause_id, c.version AS version, c.doc_id AS doc_id,
-       coalesce(d.title, c.doc_id) AS doc_title, coalesce(c.doc_version, d.version, 1) AS doc_version,
+       coalesce(d.title, c.doc_id) AS doc_title, """
+    + DOC_VERSION
+    + """ AS doc_version,
        c.number AS number, c.text AS text, c.page_start AS page_start, c.page_end AS page_end,
-       [x IN coalesce(nodes(path), []) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]
-         AS section_path,
+       section_path,
        COLLECT {
          MATCH (c)-[:HAS_CHUNK]->(k:Chunk)
          RETURN k {.ord, .text} AS chunk ORDER BY k.ord
@@ -602,20 +627,22 @@ RETURN c.clause_id AS clause_id, collect(target) AS targets
 # --- dataset generation (training/datagen) --------------------------------------------------------
 
 # Every document with its sections in document order and each section's path from the document
-# (the same "number title" strings as SECTION_PATH), so clause section paths and the
-# document outlines come from one read.
-DATAGEN_DOCUMENTS = """
+# (with_section_path), so clause section paths and the document outlines come from one read.
+DATAGEN_DOCUMENTS = (
+    """
 MATCH (d:Document)
 RETURN d.doc_id AS doc_id, coalesce(d.title, d.doc_id) AS title,
        COLLECT {
-         MATCH path = (d)-[:HAS_SECTION*1..12]->(s:Section)
-         WITH s, head(collect(path)) AS path
-         ORDER BY s.ord
-         RETURN {section_id: s.section_id, ord: s.ord,
-                 path: [x IN nodes(path) WHERE x:Section | trim(coalesce(x.number, '') + ' ' + coalesce(x.title, ''))]}
+         MATCH (s:Section {doc_id: d.doc_id})
+"""
+    + with_section_path("s", "d, s")
+    + """
+         WHERE size(section_path) > 0
+         RETURN {section_id: s.section_id, ord: s.ord, path: section_path} AS section ORDER BY s.ord
        } AS sections
 ORDER BY doc_id
 """
+)
 
 # The active clauses of a batch of documents with what a QA generator needs: the triples of the
 # active version, the active clauses they refer to, and the previous/next clause of the same section.

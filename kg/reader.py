@@ -8,8 +8,9 @@ from typing import Any
 
 import neo4j
 
+from ingest.types import ClauseItem
 from kg import queries as q
-from kg.writer import graph_errors
+from kg.session import GraphSession
 from kgqa.errors import NotFound
 
 
@@ -21,6 +22,71 @@ class GraphStats:
     relationships: dict[str, int]
     clause_status: dict[str, int]
     graph_version: int
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """The document a clause version belongs to. ``version`` follows :data:`kg.queries.DOC_VERSION`:
+    the document version that clause version was written in (what its citations report)."""
+
+    doc_id: str
+    title: str
+    version: int
+    kind: str | None = None
+    source_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeRef:
+    """A Change of the change log that is ON a clause version."""
+
+    seq: int
+    op: str
+    at: str | None = None
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class ClauseVersionInfo:
+    """One version of a clause, oldest first in :attr:`ClauseView.history`."""
+
+    version: int
+    status: str
+    sha256: str | None = None
+    created_at: str | None = None
+    changes: list[ChangeRef] = field(default_factory=list)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TripleView:
+    """A triple stated in the clause version shown (``qualifiers`` decoded)."""
+
+    triple_id: str
+    subject: str
+    predicate: str
+    object: str
+    qualifiers: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 0.0
+    origin: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceOut:
+    """A resolved cross reference from the clause: ``kind`` is ``clause`` or ``document``."""
+
+    target: str
+    kind: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceIn:
+    """An active clause that refers to this one."""
+
+    source: str
+    text: str | None = None
 
 
 @dataclass
@@ -35,13 +101,13 @@ class ClauseView:
     text: str
     page_start: int
     page_end: int
-    document: dict[str, Any]
+    document: DocumentRef
     section_path: list[str]
-    items: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    triples: list[dict[str, Any]] = field(default_factory=list)
-    references_out: list[dict[str, Any]] = field(default_factory=list)
-    references_in: list[dict[str, Any]] = field(default_factory=list)
+    items: list[ClauseItem] = field(default_factory=list)
+    history: list[ClauseVersionInfo] = field(default_factory=list)
+    triples: list[TripleView] = field(default_factory=list)
+    references_out: list[ReferenceOut] = field(default_factory=list)
+    references_in: list[ReferenceIn] = field(default_factory=list)
     unresolved_references: list[str] = field(default_factory=list)
 
 
@@ -134,6 +200,20 @@ def _section_tree(rows: list[dict[str, Any]]) -> list[SectionNode]:
 
     return [r for r in roots if keep(r)]
 
+def clause_items(items_json: str | None) -> list[ClauseItem]:
+    """The enumerated items a clause stores as JSON (``items_json``), in order."""
+    try:
+        raw = json.loads(items_json or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [
+        ClauseItem(
+            marker=str(i.get("marker") or ""), text=str(i.get("text") or ""), level=int(i.get("level") or 1)
+        )
+        for i in raw
+        if isinstance(i, dict)
+    ]
+
 
 class GraphReader:
     """Read queries over the clause graph.
@@ -144,13 +224,10 @@ class GraphReader:
     """
 
     def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
-        self._driver = driver
-        self._database = database
+        self._graph = GraphSession(driver, database)
 
     def _query(self, query: str, **params: Any) -> list[neo4j.Record]:
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(query, params, database_=self._database, routing_="r")
-        return records
+        return self._graph.read(query, **params)
 
     def graph_version(self) -> int:
         return self._query(q.GRAPH_VERSION)[0]["version"]
@@ -171,26 +248,38 @@ class GraphReader:
             raise NotFound(
                 f"clause {clause_id}{which} is not in the graph; list clauses with `kgqa kg stats`"
             )
-        c, doc, path = rows[0]["clause"], rows[0]["document"], rows[0]["section_path"]
+        row = rows[0]
+        c, doc = row["clause"], row["document"]
         history = [
-            {
-                "version": r["version"],
-                "status": r["status"],
-                "sha256": r["sha256"],
-                "created_at": r["created_at"],
-                "text": r["text"],
-                "changes": r["changes"],
-            }
+            ClauseVersionInfo(
+                version=r["version"],
+                status=r["status"],
+                sha256=r["sha256"],
+                created_at=r["created_at"],
+                changes=[ChangeRef(ch["seq"], ch["op"], ch["at"], ch["actor"]) for ch in r["changes"]],
+                text=r["text"] or "",
+            )
             for r in self._query(q.CLAUSE_HISTORY, clause_id=clause_id)
         ]
-        triples = []
-        for r in self._query(q.CLAUSE_TRIPLES, clause_id=clause_id, version=c["version"]):
-            t = dict(r["triple"])
-            t["qualifiers"] = json.loads(t.pop("qualifiers_json") or "{}")
-            triples.append(t)
+        triples = [
+            TripleView(
+                triple_id=t["triple_id"],
+                subject=t["subject"] or "",
+                predicate=t["predicate"] or "",
+                object=t["object"] or "",
+                qualifiers=json.loads(t["qualifiers_json"] or "{}"),
+                confidence=float(t["confidence"] or 0.0),
+                origin=t["origin"] or "",
+                status=t["status"] or "",
+            )
+            for t in (
+                r["triple"] for r in self._query(q.CLAUSE_TRIPLES, clause_id=clause_id, version=c["version"])
+            )
+        ]
         refs = self._query(q.CLAUSE_REFERENCES, clause_id=clause_id, version=c["version"])[0]
-        resolved = {f"{o['kind']}:{o['target']}" for o in refs["outgoing"]}
-        resolved_texts = {o["text"] for o in refs["outgoing"]}
+        outgoing = [ReferenceOut(o["target"], o["kind"], o["text"]) for o in refs["outgoing"]]
+        resolved = {f"{o.kind}:{o.target}" for o in outgoing}
+        resolved_texts = {o.text for o in outgoing}
         # A declared target may carry a title key after a space (kg.writer._ref_target); it is
         # resolved when its own id is, or when the key found documents for the same words.
         declared = zip(refs["declared"] or [], refs["declared_text"] or [], strict=False)
@@ -208,13 +297,19 @@ class GraphReader:
             text=c["text"],
             page_start=c["page_start"],
             page_end=c["page_end"],
-            document=dict(doc),
-            section_path=list(path),
-            items=json.loads(c.get("items_json") or "[]"),
+            document=DocumentRef(
+                doc_id=doc["doc_id"],
+                title=doc["title"] or doc["doc_id"],
+                version=int(row["doc_version"]),
+                kind=doc["kind"],
+                source_path=doc["source_path"],
+            ),
+            section_path=list(row["section_path"]),
+            items=clause_items(c.get("items_json")),
             history=history,
             triples=triples,
-            references_out=list(refs["outgoing"]),
-            references_in=list(refs["incoming"]),
+            references_out=outgoing,
+            references_in=[ReferenceIn(i["source"], i["text"]) for i in refs["incoming"]],
             unresolved_references=unresolved,
         )
 
@@ -237,3 +332,17 @@ class GraphReader:
         hits = [dict(r) for r in self._query(q.TEXT_PROPERTIES_CONTAINING, needle=needle, limit=limit)]
         hits += [dict(r) for r in self._query(q.REL_PROPERTIES_CONTAINING, needle=needle, limit=limit)]
         return hits
+
+
+__all__ = [
+    "ChangeRef",
+    "ClauseVersionInfo",
+    "ClauseView",
+    "DocumentRef",
+    "GraphReader",
+    "GraphStats",
+    "ReferenceIn",
+    "ReferenceOut",
+    "TripleView",
+    "clause_items",
+]

@@ -16,7 +16,7 @@ from typing import Any
 import neo4j
 
 from kg import queries as q
-from kg.writer import graph_errors
+from kg.session import GraphSession
 from kgqa.errors import InvalidArgument, NotFound
 
 
@@ -89,12 +89,10 @@ class ModelRegistry:
     """
 
     def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
-        self._driver = driver
-        self._database = database
+        self._graph = GraphSession(driver, database)
 
     def _run(self, query: str, routing: str = "w", **params: Any) -> list[dict[str, Any]]:
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(query, params, database_=self._database, routing_=routing)
+        records = self._graph.read(query, **params) if routing == "r" else self._graph.write(query, **params)
         return [r.data() for r in records]
 
     def register(self, model: ModelVersion) -> ModelVersion:

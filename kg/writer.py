@@ -7,23 +7,21 @@ was (nothing already stored is lost), and the driver retries transient errors fo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import neo4j
 import structlog
-from neo4j.exceptions import Neo4jError, TransientError
 
 from ingest.ids import normalize_title
 from ingest.types import ClauseNode, DocumentTree
 from kg import queries as q
-from kg.guard import AVAILABILITY_ERRORS
+from kg.changes import Author, Change, Op, append_changes
 from kg.references import remember_document
+from kg.session import GraphSession
 from kg.types import Extraction, ReferenceRecord
-from kgqa.errors import DocumentConflict, GraphUnavailable
+from kgqa.errors import DocumentConflict
 
 log = structlog.get_logger(__name__)
 
@@ -44,40 +42,6 @@ class WriteResult:
     references_resolved: int = 0
     graph_version: int = 0
     changed_clause_ids: list[str] = field(default_factory=list)
-
-
-# Transactions the server ended itself (it is shutting down, or an operator terminated them): the
-# driver calls them client errors, but for the caller the graph was simply not available.
-_ENDED_BY_SERVER = frozenset(
-    {"Neo.ClientError.Transaction.LockClientStopped", "Neo.ClientError.Transaction.Terminated"}
-)
-
-
-@contextmanager
-def graph_errors() -> Iterator[None]:
-    """Translate driver availability errors (and transient ones left after the retries) into the
-    kgqa error family.
-
-    The message reaches unauthenticated clients (``/readyz``): it names no address and quotes no
-    driver text. The driver's error stays attached as ``__cause__`` for the server log.
-    """
-    try:
-        yield
-    except AVAILABILITY_ERRORS as exc:
-        raise GraphUnavailable(
-            "graph unavailable: Neo4j is not reachable; retry later "
-            "(operators: `kgqa neo4j start`, or check KGQA_NEO4J_URI)"
-        ) from exc
-    except TransientError as exc:  # still failing when the retries ran out (locks, a busy server)
-        raise GraphUnavailable("graph unavailable: Neo4j is busy; retry later") from exc
-    except Neo4jError as exc:
-        if exc.code not in _ENDED_BY_SERVER:
-            raise
-        raise GraphUnavailable("graph unavailable: Neo4j ended the transaction; retry later") from exc
-
-
-def _dump(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False)
 
 
 def _now() -> str:
@@ -138,28 +102,22 @@ class GraphWriter:
     """
 
     def __init__(self, driver: neo4j.Driver, database: str | None = None, batch_size: int = 500) -> None:
-        self._driver = driver
-        self._database = database
+        self._graph = GraphSession(driver, database)
         self._batch = batch_size
 
     def ensure_schema(self) -> None:
         """Create constraints and indexes; safe to run any number of times."""
-        with graph_errors():
-            for stmt in q.SCHEMA:
-                self._driver.execute_query(stmt, database_=self._database)
-            self._driver.execute_query(q.AWAIT_INDEXES, database_=self._database)
+        for stmt in q.SCHEMA:
+            self._graph.write(stmt)
+        self._graph.write(q.AWAIT_INDEXES)
 
     def graph_version(self) -> int:
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(q.GRAPH_VERSION, database_=self._database)
-        return records[0]["version"]
+        return self._graph.read(q.GRAPH_VERSION)[0]["version"]
 
     def known_documents(self) -> dict[str, list[str]]:
         """Ids and normalized titles of every stored document, for resolving 《...》 references."""
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(q.KNOWN_DOCUMENTS, database_=self._database)
         known: dict[str, list[str]] = {}
-        for r in records:
+        for r in self._graph.read(q.KNOWN_DOCUMENTS):
             remember_document(known, r["doc_id"], r["title"])
         return known
 
@@ -194,13 +152,13 @@ class GraphWriter:
             DocumentConflict: the id belongs to a document from another file and ``replace`` is
                 False; nothing is written.
         """
-        with graph_errors(), self._driver.session(database=self._database) as session:
-            result = session.execute_write(self._write_tx, tree, extraction, actor, role, reason, replace)
-            if result.status != "unchanged":
-                records = session.run(
-                    q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id], title_keys=[normalize_title(tree.title)]
-                )
-                result.references_resolved = records.single()["resolved"]
+        author = Author(actor, role, reason)
+        result = self._graph.write_tx(self._write_tx, tree, extraction, author, replace)
+        if result.status != "unchanged":
+            records = self._graph.write(
+                q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id], title_keys=[normalize_title(tree.title)]
+            )
+            result.references_resolved = records[0]["resolved"]
         log.info(
             "kg.write",
             doc_id=result.doc_id,
@@ -225,9 +183,7 @@ class GraphWriter:
         tx: neo4j.ManagedTransaction,
         tree: DocumentTree,
         extraction: Extraction,
-        actor: str,
-        role: str,
-        reason: str,
+        author: Author,
         replace: bool,
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
@@ -357,32 +313,21 @@ class GraphWriter:
         ]
         self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
 
-        changes = self._change_rows(added, updated, retired, existing)
+        changes = _clause_changes(added, updated, retired, existing)
         if replaced:
-            before = {
-                "source_path": state["source_path"],
-                "sha256": state["sha256"],
-                "version": state["version"],
-            }
-            after = {"source_path": source, "sha256": tree.sha256, "version": doc_version}
             changes.append(
-                {
-                    "op": "document.replace",
-                    "target_id": tree.doc_id,
-                    "target_version": None,
-                    "before_json": _dump(before),
-                    "after_json": _dump(after),
-                }
+                Change(
+                    Op.DOCUMENT_REPLACE,
+                    tree.doc_id,
+                    before={
+                        "source_path": state["source_path"],
+                        "sha256": state["sha256"],
+                        "version": state["version"],
+                    },
+                    after={"source_path": source, "sha256": tree.sha256, "version": doc_version},
+                )
             )
-        version = tx.run(q.GRAPH_VERSION).single()["version"]
-        if changes:
-            first = tx.run(q.RESERVE_SEQ, n=len(changes)).single()["first"]
-            for i, ch in enumerate(changes, start=1):
-                ch["seq"] = first + i
-            version = first + len(changes)
-            self._run_batched(
-                tx, q.CREATE_CHANGES, "changes", changes, actor=actor, role=role, at=at, reason=reason
-            )
+        version = append_changes(tx, changes, author, at=at, batch_size=self._batch)
         status: WriteStatus = (
             "created" if state["sha256"] is None else ("replaced" if replaced else "updated")
         )
@@ -398,41 +343,31 @@ class GraphWriter:
             changed_clause_ids=touched + retired,
         )
 
-    @staticmethod
-    def _change_rows(
-        added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
-    ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for c in added:
-            rows.append(
-                {
-                    "op": "clause.add",
-                    "target_id": c.clause_id,
-                    "target_version": 1,
-                    "before_json": None,
-                    "after_json": _dump({"version": 1, "sha256": c.sha256}),
-                }
+
+def _clause_changes(
+    added: list[ClauseNode], updated: list[ClauseNode], retired: list[str], existing: dict[str, dict]
+) -> list[Change]:
+    """The change log entries of one document write: clauses added, updated (a new version) and retired."""
+    changes = [Change(Op.CLAUSE_ADD, c.clause_id, 1, after={"version": 1, "sha256": c.sha256}) for c in added]
+    for c in updated:
+        old = existing[c.clause_id]
+        changes.append(
+            Change(
+                Op.CLAUSE_UPDATE,
+                c.clause_id,
+                old["version"] + 1,
+                before={"version": old["version"], "sha256": old["sha256"]},
+                after={"version": old["version"] + 1, "sha256": c.sha256},
             )
-        for c in updated:
-            old = existing[c.clause_id]
-            rows.append(
-                {
-                    "op": "clause.update",
-                    "target_id": c.clause_id,
-                    "target_version": old["version"] + 1,
-                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
-                    "after_json": _dump({"version": old["version"] + 1, "sha256": c.sha256}),
-                }
+        )
+    for cid in retired:
+        old = existing[cid]
+        changes.append(
+            Change(
+                Op.CLAUSE_RETIRE,
+                cid,
+                old["version"],
+                before={"version": old["version"], "sha256": old["sha256"]},
             )
-        for cid in retired:
-            old = existing[cid]
-            rows.append(
-                {
-                    "op": "clause.retire",
-                    "target_id": cid,
-                    "target_version": old["version"],
-                    "before_json": _dump({"version": old["version"], "sha256": old["sha256"]}),
-                    "after_json": None,
-                }
-            )
-        return rows
+        )
+    return changes

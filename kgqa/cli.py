@@ -239,16 +239,16 @@ def kg_clause(
     if as_json:
         print_json(asdict(view))
         return
-    out.print(f"[bold]{view.clause_id}[/] v{view.version} ({view.status}) — {view.document['title']}")
+    out.print(f"[bold]{view.clause_id}[/] v{view.version} ({view.status}) — {view.document.title}")
     out.print(f"section: {' > '.join(view.section_path) or '-'}; pages {view.page_start}-{view.page_end}")
     out.print(view.text)
-    out.print(f"versions: {', '.join(str(h['version']) + ':' + h['status'] for h in view.history)}")
+    out.print(f"versions: {', '.join(f'{h.version}:{h.status}' for h in view.history)}")
     for t in view.triples:
-        out.print(f"  triple: ({t['subject']}) -[{t['predicate']}]-> ({t['object']})")
+        out.print(f"  triple: ({t.subject}) -[{t.predicate}]-> ({t.object})")
     for r in view.references_out:
-        out.print(f"  refers to {r['kind']} {r['target']} ({r['text']})")
+        out.print(f"  refers to {r.kind} {r.target} ({r.text})")
     for r in view.references_in:
-        out.print(f"  referred to by {r['source']} ({r['text']})")
+        out.print(f"  referred to by {r.source} ({r.text})")
     for r in view.unresolved_references:
         out.print(f"  unresolved reference {r}")
 
@@ -290,7 +290,7 @@ def serve(
             grace=settings.shutdown_grace_s,
             health_interval_s=settings.health_interval_s,
             max_request_bytes=settings.max_request_bytes,
-            console=settings.console_config(),
+            console=settings.console,
         )
         sync.stop()
         graph.breaker.stop()

@@ -1,17 +1,27 @@
 """The one error family of kgqa.
 
-Every layer raises a subclass of :class:`KgqaError`; the CLI, and later the gRPC interceptor and
-the FastAPI handlers, map these to exit codes / transport codes in one place each. Messages say
-what the user should do.
+Every layer raises a subclass of :class:`KgqaError`. Each class carries what a client is told
+about it: ``grpc_code`` (a ``grpc.StatusCode`` name, also the ``code`` of REST error bodies) and
+``http_status``. The gRPC interceptor and the FastAPI handlers read these two attributes and
+nothing else, so a new error is one class here; a subclass inherits its parent's codes unless it
+sets its own. Messages say what the user should do.
+
+This module imports nothing of kgqa or of any transport: every package may raise these errors.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class KgqaError(Exception):
-    """Base of all kgqa errors."""
+    """Base of all kgqa errors: a bug or a condition the client cannot fix (INTERNAL, 500)."""
+
+    grpc_code: ClassVar[str] = "INTERNAL"
+    """The ``grpc.StatusCode`` name clients get (also the ``code`` of REST error bodies)."""
+    http_status: ClassVar[int] = 500
+    """The HTTP status REST clients get."""
 
 
 class ConfigError(KgqaError):
@@ -59,9 +69,15 @@ class GraphError(KgqaError):
 class GraphUnavailable(GraphError):
     """Neo4j cannot be reached; retry later or check KGQA_NEO4J_URI."""
 
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+
 
 class NotFound(GraphError):
     """The requested node does not exist."""
+
+    grpc_code = "NOT_FOUND"
+    http_status = 404
 
 
 class LauncherError(KgqaError):
@@ -75,22 +91,40 @@ class ServingError(KgqaError):
 class InvalidArgument(ServingError):
     """The request is malformed: empty, too long or non-text question, bad k, bad id."""
 
+    grpc_code = "INVALID_ARGUMENT"
+    http_status = 422
+
 
 class RequestTooLarge(ServingError):
     """The request body is larger than KGQA_MAX_REQUEST_BYTES; refused before it is read."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 413
 
 
 class Unauthenticated(ServingError):
     """No API key, or an unknown one."""
 
+    grpc_code = "UNAUTHENTICATED"
+    http_status = 401
+
 
 class PermissionDenied(ServingError):
     """The caller's role may not do this."""
+
+    grpc_code = "PERMISSION_DENIED"
+    http_status = 403
 
 
 class DeadlineExceeded(ServingError):
     """The caller's deadline passed before the answer was ready."""
 
+    grpc_code = "DEADLINE_EXCEEDED"
+    http_status = 504
+
 
 class NotReady(ServingError):
     """The service is still starting (index not loaded) or a dependency is down."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503

@@ -100,7 +100,7 @@ class Sanitizer:
     """Redacts personal data and bearer keys from every string of a record and bounds its size.
 
     Args:
-        redactor: the redactor of ingestion (same patterns, ``KGQA_REDACT_EXTRA_PATTERNS`` included).
+        redactor: the redactor of ingestion (same patterns, ``KGQA_INGEST__REDACT__EXTRA_PATTERNS`` included).
         max_string: longest string value kept.
     """
 

@@ -2,15 +2,28 @@
 
 Nothing reads settings at import time; the CLI calls :func:`get_settings` and hands the pieces to
 constructors (habit 4 of STYLE.md).
+
+The composition root's own settings are flat (``KGQA_HOME``, ``KGQA_NEO4J_URI``, the server's
+ports and limits). Each package's configuration is nested as it is, with its own defaults, so
+there is one default per knob: ``ingest`` (:class:`ingest.config.IngestConfig`,
+``KGQA_INGEST__CHUNK__TARGET_CHARS``), ``retrieval``
+(:class:`serving.retrieval.config.RetrievalConfig`, ``KGQA_RETRIEVAL__DEPTH``), ``backend``
+(:class:`serving.backends.BackendConfig`, ``KGQA_BACKEND__KIND``, ``console``
+(:class:`serving.console.config.ConsoleConfig`, ``KGQA_CONSOLE__SESSION_TTL_S``),
+``KGQA_BACKEND__TENSOR_PARALLEL_SIZE``) and ``llm``, the one OpenAI-compatible endpoint that
+triple extraction, dataset generation and the ``openai`` backend share
+(:class:`kg.llm_endpoint.LlmEndpoint`, ``KGQA_LLM__BASE_URL``). In ``kgqa.toml`` they are tables
+(``[retrieval]``, ``[ingest.chunk]``).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,15 +31,70 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ingest.config import ChunkConfig, CleanConfig, IngestConfig, LimitsConfig, OcrConfig, RedactConfig
+from ingest.config import IngestConfig
+from kg.llm_endpoint import LlmEndpoint
+from kgqa.errors import ConfigError
+from serving.backends.base import BackendConfig
+from serving.console.config import ConsoleConfig
+from serving.retrieval.config import RetrievalConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Flat settings of earlier releases and the nested ones that replaced them. They are refused with
+#: their new name, in the environment, in ``kgqa.toml`` and as arguments, rather than ignored.
+RENAMED: dict[str, str] = {
+    "ocr_backend": "ingest__ocr__backend",
+    "ocr_dpi": "ingest__ocr__dpi",
+    "ocr_min_text_chars": "ingest__ocr__min_text_chars",
+    "chunk_target_chars": "ingest__chunk__target_chars",
+    "chunk_min_chars": "ingest__chunk__min_chars",
+    "chunk_max_chars": "ingest__chunk__max_chars",
+    "redact_extra_patterns": "ingest__redact__extra_patterns",
+    "max_file_mb": "ingest__limits__max_file_bytes",
+    "max_pages": "ingest__limits__max_pages",
+    "max_docx_xml_mb": "ingest__limits__max_docx_xml_bytes",
+    "max_page_pixels": "ingest__limits__max_page_pixels",
+    "parse_timeout_s": "ingest__limits__parse_timeout_s",
+    "parse_memory_mb": "ingest__limits__parse_memory_mb",
+    "ocr_page_budget_s": "ingest__limits__ocr_page_budget_s",
+    "ocr_file_budget_s": "ingest__limits__ocr_file_budget_s",
+    "llm_base_url": "llm__base_url",
+    "llm_model": "llm__model",
+    "llm_api_key": "llm__api_key",
+    "openai_base_url": "llm__base_url",
+    "openai_model": "llm__model",
+    "openai_api_key": "llm__api_key",
+    "answer_backend": "backend__kind",
+    "model_path": "backend__model_path",
+    "adapter_path": "backend__adapter_path",
+    "max_new_tokens": "backend__max_new_tokens",
+    "no_repeat_ngram": "backend__no_repeat_ngram",
+    "retrieval_embedding_model": "retrieval__embedding_model",
+    "retrieval_embedding_threads": "retrieval__embedding_threads",
+    "retrieval_index_dir": "retrieval__index_dir",
+    "retrieval_weights": "retrieval__weights",
+    "retrieval_rrf_k": "retrieval__rrf_k",
+    "retrieval_depth": "retrieval__depth",
+    "retrieval_model_path": "retrieval__model_path",
+    "retrieval_refuse": "retrieval__refuse",
+    "retrieval_stale_check_s": "retrieval__stale_check_s",
+    "console_session_ttl_s": "console__session_ttl_s",
+    "console_idle_timeout_s": "console__idle_timeout_s",
+    "console_secret_key": "console__secret_key",
+    "console_cookie_secure": "console__cookie_secure",
+}
+
+
+def _env_name(name: str) -> str:
+    return "KGQA_" + name.upper()
 
 
 class Settings(BaseSettings):
     """All of kgqa's settings. Environment variables win over ``kgqa.toml``."""
 
-    model_config = SettingsConfigDict(env_prefix="KGQA_", toml_file="kgqa.toml", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KGQA_", env_nested_delimiter="__", toml_file="kgqa.toml", extra="ignore"
+    )
 
     home: Path = Field(default=REPO_ROOT / ".kgqa", description="Everything kgqa keeps outside Neo4j.")
     neo4j_uri: str = Field(default="bolt://127.0.0.1:7687", description="bolt:// or neo4j:// (cluster) URI.")
@@ -36,52 +104,29 @@ class Settings(BaseSettings):
     neo4j_heap_mb: int = 768
     neo4j_pagecache_mb: int = 128
 
-    ocr_backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
-    ocr_dpi: int = 200
-    ocr_min_text_chars: int = 10
-    chunk_target_chars: int = 500
-    chunk_min_chars: int = 100
-    chunk_max_chars: int = 800
-    redact_extra_patterns: dict[str, str] = Field(
-        default_factory=dict, description='Extra redaction patterns, e.g. {"合同编号": "HT-\\\\d{8}"}.'
+    # --- the packages' own configurations (KGQA_<SECTION>__<FIELD>) ---
+    ingest: IngestConfig = Field(
+        default_factory=IngestConfig, description="Parsing, OCR, cleaning, redaction, chunking, limits."
     )
-    max_file_mb: int = 200
-    max_pages: int = 2000
-    max_docx_xml_mb: int = Field(default=64, description="Most MB one XML part of a DOCX may expand to.")
-    max_page_pixels: int = Field(
-        default=25_000_000, description="Most pixels a PDF page is rendered to for OCR (lower dpi beyond)."
+    retrieval: RetrievalConfig = Field(
+        default_factory=RetrievalConfig, description="Hybrid retrieval (rankings, fusion, rerank, index)."
     )
-    parse_timeout_s: float = Field(
-        default=900.0, gt=0, description="Wall-clock deadline per file; the parser process is killed past it."
+    backend: BackendConfig = Field(
+        default_factory=BackendConfig, description="The answer backend (kind, model, adapter, vLLM knobs)."
     )
-    parse_memory_mb: int = Field(default=4096, gt=0, description="Address-space cap of the parser process.")
-    ocr_page_budget_s: float = Field(default=120.0, gt=0, description="Most OCR seconds for one page.")
-    ocr_file_budget_s: float = Field(
-        default=600.0, gt=0, description="Most OCR seconds for one file (stopped once projected past it)."
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="The web console (/console): sessions, cookies, pages."
+    )
+    llm: LlmEndpoint = Field(
+        default_factory=LlmEndpoint,
+        description="The OpenAI-compatible endpoint of triple extraction, dataset generation and the openai backend.",
     )
 
-    llm_triples: bool = Field(default=False, description="Also extract triples with an LLM endpoint.")
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: str | None = None
+    llm_triples: bool = Field(default=False, description="Also extract triples with the KGQA_LLM__ endpoint.")
 
     # --- serving ---
-    answer_backend: Literal["extractive", "transformers", "vllm", "openai"] = Field(
-        default="extractive", description="Which answer backend generates answers."
-    )
-    model_path: Path | None = Field(default=None, description="Local Qwen directory (transformers / vllm).")
-    adapter_path: Path | None = Field(default=None, description="Optional PEFT LoRA adapter directory.")
     model_sync_interval_s: float = Field(
         default=5.0, gt=0, description="Seconds between polls of the model registry for the active model."
-    )
-    openai_base_url: str | None = Field(
-        default=None, description="OpenAI-compatible endpoint (backend openai)."
-    )
-    openai_model: str | None = None
-    openai_api_key: str | None = None
-    max_new_tokens: int = 256
-    no_repeat_ngram: int = Field(
-        default=0, ge=0, description="transformers backend: ban repeating an n-gram of the answer itself (0 = off)."
     )
     verify_policy: Literal["strict", "flag"] = "strict"
     default_k: int = 5
@@ -110,44 +155,19 @@ class Settings(BaseSettings):
         default=256 * 1024, gt=0, description="Largest request body (HTTP) or message (gRPC) accepted."
     )
 
-    # --- web console (/console) ---
-    console_session_ttl_s: float = Field(
-        default=8 * 3600.0, gt=0, description="A console session ends this long after sign-in."
-    )
-    console_idle_timeout_s: float = Field(
-        default=30 * 60.0, gt=0, description="A console session unused this long ends earlier."
-    )
-    console_secret_key: str | None = Field(
-        default=None, description="Signs console cookies; None = a random key per process."
-    )
-    console_cookie_secure: bool | None = Field(
-        default=None, description="Secure cookies; None = when the request came over https."
-    )
-
-    # --- retrieval ---
-    retrieval_embedding_model: Path | None = Field(
-        default=None,
-        description="kgqa model folder or sentence-transformers dir; None = bge-small-zh-v1.5 int8 "
-        "in $KGQA_HOME/models (kgqa models fetch bge-small-zh).",
-    )
-    retrieval_embedding_threads: int = Field(
-        default=1, ge=1, description="onnxruntime intra-op threads per embedding call."
-    )
-    retrieval_index_dir: Path | None = Field(default=None, description="None = $KGQA_HOME/index.")
-    retrieval_weights: dict[str, float] = Field(
-        default_factory=dict,
-        description='Fusion weights overriding the measured defaults, e.g. {"dense": 0.3}.',
-    )
-    retrieval_rrf_k: int = 10
-    retrieval_depth: int = 50
-    retrieval_model_path: Path | None = Field(
-        default=None, description="Reranker/answerability JSON; None = $KGQA_HOME/retrieval/model.json or packaged."
-    )
-    retrieval_refuse: bool = Field(default=True, description="Refuse below the answerability threshold.")
-    retrieval_stale_check_s: float = 5.0
-
     log_level: str = "INFO"
     log_json: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed(cls, data: Any) -> Any:
+        given = {k.lower() for k in data} if isinstance(data, dict) else set()
+        given |= {k[len("KGQA_") :].lower() for k in os.environ if k.upper().startswith("KGQA_")}
+        old = sorted(given & RENAMED.keys())
+        if old:
+            moves = ", ".join(f"{_env_name(k)} is now {_env_name(RENAMED[k])}" for k in old)
+            raise ConfigError(f"renamed settings: {moves} (kgqa.toml: a [section] table per __)")
+        return data
 
     @classmethod
     def settings_customise_sources(
@@ -179,56 +199,6 @@ class Settings(BaseSettings):
     def bolt_port(self) -> int:
         tail = self.neo4j_uri.rsplit(":", 1)[-1].split("/")[0]
         return int(tail) if tail.isdigit() else 7687
-
-    def retrieval_config(self):
-        """The retrieval settings as serving's RetrievalConfig (weights merged over the defaults)."""
-        from serving.retrieval.config import RetrievalConfig
-
-        config = RetrievalConfig(
-            rrf_k=self.retrieval_rrf_k,
-            depth=self.retrieval_depth,
-            refuse=self.retrieval_refuse,
-            model_path=self.retrieval_model_path,
-            embedding_model=self.retrieval_embedding_model,
-            embedding_threads=self.retrieval_embedding_threads,
-            index_dir=self.retrieval_index_dir,
-            stale_check_s=self.retrieval_stale_check_s,
-        )
-        config.weights.update(self.retrieval_weights)
-        return config
-
-    def console_config(self):
-        """The web console's settings as serving's ConsoleConfig."""
-        from serving.console.config import ConsoleConfig
-
-        return ConsoleConfig(
-            session_ttl_s=self.console_session_ttl_s,
-            idle_timeout_s=self.console_idle_timeout_s,
-            secret_key=self.console_secret_key,
-            cookie_secure=self.console_cookie_secure,
-        )
-
-    def ingest_config(self) -> IngestConfig:
-        return IngestConfig(
-            ocr=OcrConfig(backend=self.ocr_backend, dpi=self.ocr_dpi, min_text_chars=self.ocr_min_text_chars),
-            clean=CleanConfig(),
-            redact=RedactConfig(extra_patterns=dict(self.redact_extra_patterns)),
-            chunk=ChunkConfig(
-                target_chars=self.chunk_target_chars,
-                min_chars=self.chunk_min_chars,
-                max_chars=self.chunk_max_chars,
-            ),
-            limits=LimitsConfig(
-                max_file_bytes=self.max_file_mb * 1024 * 1024,
-                max_pages=self.max_pages,
-                max_docx_xml_bytes=self.max_docx_xml_mb * 1024 * 1024,
-                max_page_pixels=self.max_page_pixels,
-                parse_timeout_s=self.parse_timeout_s,
-                parse_memory_mb=self.parse_memory_mb,
-                ocr_page_budget_s=self.ocr_page_budget_s,
-                ocr_file_budget_s=self.ocr_file_budget_s,
-            ),
-        )
 
 
 @lru_cache

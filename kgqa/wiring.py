@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from pathlib import Path
 
 import neo4j
 
@@ -14,7 +16,7 @@ from kg.local_server import LocalNeo4j
 from kg.reader import GraphReader
 from kg.triples import RuleTripleExtractor
 from kg.writer import GraphWriter
-from kgqa.errors import ConfigError, GraphUnavailable
+from kgqa.errors import GraphUnavailable
 from kgqa.settings import Settings
 
 
@@ -58,13 +60,11 @@ def build_local_server(settings: Settings, *, home=None, bolt_port: int | None =
 def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestService:
     llm = None
     if settings.llm_triples:
-        if not (settings.llm_base_url and settings.llm_model):
-            raise ConfigError("KGQA_LLM_TRIPLES=true needs KGQA_LLM_BASE_URL and KGQA_LLM_MODEL")
         from kg.llm_extract import LlmTripleExtractor
 
-        llm = LlmTripleExtractor(settings.llm_base_url, settings.llm_model, api_key=settings.llm_api_key)
+        llm = LlmTripleExtractor(settings.llm)
     return IngestService(
-        IsolatedPipeline(settings.ingest_config()),
+        IsolatedPipeline(settings.ingest),
         RuleTripleExtractor(),
         GraphWriter(driver, settings.neo4j_database),
         llm_extractor=llm,
@@ -78,48 +78,40 @@ def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
 def build_backend(settings: Settings, driver: neo4j.Driver | None = None):
     """The configured answer backend (models are loaded here, once, never per request).
 
-    A generative backend without ``KGQA_MODEL_PATH`` takes the registry's active model (base and
-    adapter, the adapter named by its model id), so ``kgqa models activate`` is all it needs.
+    A generative backend without ``KGQA_BACKEND__MODEL_PATH`` takes the registry's active model
+    (base and adapter, the adapter named by its model id), so ``kgqa models activate`` is all it
+    needs. The ``openai`` backend answers through the shared endpoint ``KGQA_LLM__*``.
     """
-    from serving.backends import BackendConfig, make_backend
+    from serving.backends import make_backend
 
-    model_path = str(settings.model_path) if settings.model_path else None
-    adapter_path = str(settings.adapter_path) if settings.adapter_path else None
-    adapter_name = "default"
-    if settings.answer_backend in ("transformers", "vllm") and model_path is None and driver is not None:
+    config = settings.backend
+    if config.kind in ("transformers", "vllm") and config.model_path is None and driver is not None:
         from kg.registry import ModelRegistry
 
         with contextlib.suppress(GraphUnavailable):
             active = ModelRegistry(driver, settings.neo4j_database).active()
             if active is not None:
-                model_path, adapter_path, adapter_name = active.base_path, active.adapter_path, active.model_id
-    return make_backend(
-        BackendConfig(
-            kind=settings.answer_backend,
-            model_path=model_path,
-            adapter_path=adapter_path,
-            adapter_name=adapter_name,
-            max_new_tokens=settings.max_new_tokens,
-            no_repeat_ngram=settings.no_repeat_ngram,
-            openai_base_url=settings.openai_base_url,
-            openai_model=settings.openai_model,
-            openai_api_key=settings.openai_api_key,
-        )
-    )
+                config = dataclasses.replace(
+                    config,
+                    model_path=active.base_path,
+                    adapter_path=active.adapter_path,
+                    adapter_name=active.model_id,
+                )
+    return make_backend(config, settings.llm)
 
 
 def build_index_store(settings: Settings, driver: neo4j.Driver | GuardedDriver):
-    """The on-disk BM25/dense index under $KGQA_HOME (or KGQA_RETRIEVAL_INDEX_DIR)."""
+    """The on-disk BM25/dense index under $KGQA_HOME (or KGQA_RETRIEVAL__INDEX_DIR)."""
     from serving.retrieval import IndexStore
 
-    return IndexStore(settings.home, driver, settings.retrieval_config(), settings.neo4j_database)
+    return IndexStore(settings.home, driver, settings.retrieval, settings.neo4j_database)
 
 
 def build_retriever(settings: Settings, driver: neo4j.Driver | GuardedDriver):
     """Hybrid retrieval; loads the index (building it when missing, updating it when stale)."""
     from serving.retrieval import HybridRetriever, load_model
 
-    config = settings.retrieval_config()
+    config = settings.retrieval
     store = build_index_store(settings, driver)
     # Serve even when Neo4j is down at start: readiness reports the outage, and the first query
     # after recovery loads the index.
@@ -153,7 +145,7 @@ def build_qa_service(
         verifier=Verifier(evidence),
         audit=AuditStore(graph, settings.neo4j_database),
         reader=GraphReader(graph, settings.neo4j_database),
-        redactor=Redactor(settings.ingest_config().redact),
+        redactor=Redactor(settings.ingest.redact),
         breaker=graph.breaker,
         registry=ModelRegistry(graph, settings.neo4j_database),
         config=ServiceConfig(
@@ -180,3 +172,62 @@ def build_registry(settings: Settings, driver: neo4j.Driver):
     from kg.registry import ModelRegistry
 
     return ModelRegistry(driver, settings.neo4j_database)
+
+
+def build_generator(base: str | Path, adapter: str | Path | None = None, config=None):
+    """An evaluation generator over exactly what the service would load for ``base`` + ``adapter``.
+
+    The model is a serving backend (``transformers``, or ``vllm`` when ``config.backend`` is
+    ``vllm``, or ``auto`` on a CUDA machine with vLLM) built by :func:`serving.backends.make_backend`;
+    evaluation reaches it through the backends' public batch API only.
+
+    Args:
+        base: the local base model directory.
+        adapter: a training run folder (or adapter folder) with a PEFT LoRA adapter, or None.
+        config: ``training.eval_config.GenerationConfig`` (None: its defaults).
+
+    Raises:
+        ConfigError: the model or adapter cannot be loaded, or vLLM was asked for and is missing.
+    """
+    import structlog
+
+    from serving.backends import BackendConfig, make_backend
+    from training.eval_config import GenerationConfig
+    from training.generation import ModelGenerator, adapter_name, model_info, resolve_adapter, vllm_available
+
+    config = config or GenerationConfig()
+    kind = config.backend
+    if kind == "auto":
+        kind = "vllm" if vllm_available() else "transformers"
+    structlog.get_logger(__name__).info(
+        "eval_generator", backend=kind, base=str(base), adapter=str(adapter) if adapter else None
+    )
+    backend = make_backend(
+        BackendConfig(
+            kind=kind,
+            model_path=str(base),
+            adapter_path=str(resolve_adapter(adapter)) if adapter is not None else None,
+            adapter_name=adapter_name(adapter) if adapter is not None else "default",
+            max_new_tokens=config.max_new_tokens,
+            temperature=0.0,
+            no_repeat_ngram=config.no_repeat_ngram if kind == "transformers" else 0,
+            device=config.device,
+            dtype=config.dtype,
+            max_lora_rank=config.max_lora_rank,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            max_model_len=config.max_model_len,
+        )
+    )
+    return ModelGenerator(backend, model_info(base, adapter, backend.model_id, kind), config.max_new_tokens)
+
+
+def build_encoder_loader(models_dir: Path):
+    """How evaluation loads its sentence encoder (``training.metrics.semantic.EncoderLoader``):
+    retrieval's ``load_encoder`` over ``models_dir`` (``$KGQA_HOME/models``; bge-small-zh-v1.5
+    int8 when no model is named)."""
+    from serving.retrieval import load_encoder
+
+    def load(model: Path | None, batch_size: int | None = None):
+        return load_encoder(model, models_dir=models_dir, batch_size=batch_size)
+
+    return load

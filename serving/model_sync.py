@@ -67,7 +67,7 @@ class ActiveModelSync:
                 active.model_id,
                 "model.sync.unsupported_backend",
                 backend=backend.model_id,
-                hint="serve with KGQA_ANSWER_BACKEND=transformers or vllm to answer with trained adapters",
+                hint="serve with KGQA_BACKEND__KIND=transformers or vllm to answer with trained adapters",
             )
             return active.model_id
         self._apply(backend, active)

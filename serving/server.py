@@ -108,7 +108,7 @@ def start_servers(
         startup_timeout_s: give up if uvicorn has not started by then.
         max_request_bytes: largest HTTP request body and gRPC request message; None = no limit
             of ours (gRPC's 4 MiB default still applies).
-        console: the web console's settings (``KGQA_CONSOLE_*``); None = defaults.
+        console: the web console's settings (``KGQA_CONSOLE__*``); None = defaults.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.

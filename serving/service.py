@@ -32,13 +32,13 @@ from kg.breaker import CircuitBreaker
 from kg.citations import parse_citations, strip_markers
 from kg.evidence import EvidenceClause, GraphEvidence
 from kg.guard import graph_deadline
+from kg.prompting import REFUSAL_ANSWER
 from kg.reader import ClauseView, DocumentOutline, DocumentSummary, GraphReader
 from kg.registry import ModelRegistry, ModelVersion
 from kg.verifier import VerificationResult, Verifier, is_refusal
 from kgqa.errors import DeadlineExceeded, NotReady, PermissionDenied
 from serving.backends.base import AnswerBackend
 from serving.backends.extractive import ExtractiveBackend
-from serving.prompts import REFUSAL_ANSWER
 from serving.types import (
     AnswerRecord,
     AnswerResult,
@@ -463,13 +463,13 @@ class QAService:
             rows = self._audit.citing(clause_id, limit)
         return [
             AnswerSummary(
-                answer_id=r["answer_id"],
-                question=r["question"],
-                status=AnswerStatus(r["status"]),
-                created_at=r["created_at"],
-                clause_version=r["clause_version"],
-                quote=r["quote"],
-                model_id=r["model_id"],
+                answer_id=r.answer_id,
+                question=r.question,
+                status=AnswerStatus(r.status),
+                created_at=r.created_at,
+                clause_version=r.clause_version,
+                quote=r.quote,
+                model_id=r.model_id,
             )
             for r in rows
         ]

@@ -66,6 +66,18 @@ class Generation:
     completion_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class AnswerScore:
+    """How likely a model finds a given answer to a prompt (evaluation's perplexity).
+
+    ``nll`` is the summed negative log-likelihood (nats) of the answer's ``tokens`` (its end-of-turn
+    token included); None when prompt and answer do not fit the model's context.
+    """
+
+    nll: float | None
+    tokens: int
+
+
 @dataclass
 class Citation:
     clause_id: str

@@ -54,9 +54,9 @@ def loop(neo4j_server, neo4j_driver, tmp_path_factory, samples_dir):
 
 
 def _evaluate(root: Path, adapter: Path | None, out: Path) -> dict:
+    from kgqa.wiring import build_generator
     from training.eval_config import EvalConfig
     from training.evaluate import EvalRunner, load_test_sets
-    from training.generation import build_generator
 
     cfg = EvalConfig.load(CONFIGS / "eval-tiny.yaml")
     sets = load_test_sets([root / "dataset" / "chat" / "test_paraphrase.jsonl"])
@@ -90,9 +90,7 @@ def test_activated_adapter_serves_answers_with_its_model_id(loop, neo4j_server, 
     settings = Settings(
         neo4j_uri=neo4j_server.bolt_uri,
         home=loop["home"],
-        answer_backend="transformers",
-        no_repeat_ngram=4,
-        max_new_tokens=96,
+        backend={"kind": "transformers", "no_repeat_ngram": 4, "max_new_tokens": 96},
     )
     service = build_qa_service(settings, neo4j_driver)
     result = service.ask("分包单位应当在每月什么时候前报送当期完成工程量申报表？", 3, Caller("test", Role.ADMIN))

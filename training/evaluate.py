@@ -47,7 +47,7 @@ from training.eval_config import EvalConfig
 from training.generation import Completion, Generator, ReferenceScore
 from training.metrics.citations import citation_score
 from training.metrics.keyfacts import key_fact_score
-from training.metrics.semantic import SemanticScorer
+from training.metrics.semantic import EncoderLoader, SemanticScorer
 from training.metrics.text import corpus_bleu, rouge_l, sentence_bleu, token_f1, tokenize_zh
 from training.rewards.evidence import context_clause, record_contexts
 
@@ -244,12 +244,12 @@ class EvalRunner:
 
     Args:
         config: metrics, generation and composite settings (None: the shipped eval.yaml).
-        generator: the model (``training.generation.build_generator``).
+        generator: the model (``kgqa.wiring.build_generator``).
         verifier: the answer verifier (None: ``Verifier(support_threshold=config.support_threshold)``).
         semantic: the similarity scorer (None: built from ``config.semantic_model`` when the
             ``semantic`` metric is on; skipped with a warning if no model loads).
-        models_dir: ``$KGQA_HOME/models``, where the default semantic model lives; None (and no
-            ``semantic``): the semantic metric is skipped with a warning.
+        load_encoder: how the semantic scorer loads its encoder (``kgqa.wiring.build_encoder_loader``);
+            None (and no ``semantic``): the semantic metric is skipped with a warning.
         progress: show tqdm bars.
     """
 
@@ -260,14 +260,14 @@ class EvalRunner:
         *,
         verifier: Verifier | None = None,
         semantic: SemanticScorer | None = None,
-        models_dir: Path | None = None,
+        load_encoder: EncoderLoader | None = None,
         progress: bool = True,
     ) -> None:
         self.config = config or EvalConfig.load()
         self.generator = generator
         self.verifier = verifier or Verifier(support_threshold=self.config.support_threshold)
         self._semantic = semantic
-        self._models_dir = models_dir
+        self._load_encoder = load_encoder
         self.progress = progress
 
     def _on(self, metric: str) -> bool:
@@ -275,10 +275,10 @@ class EvalRunner:
 
     def _semantic_scorer(self) -> SemanticScorer | None:
         if self._semantic is None and self._on("semantic"):
-            if self._models_dir is None:
-                log.warning("semantic_similarity_disabled", reason="no models_dir given to EvalRunner")
+            if self._load_encoder is None:
+                log.warning("semantic_similarity_disabled", reason="no encoder loader given to EvalRunner")
                 return None
-            self._semantic = SemanticScorer.try_build(self.config.semantic_model, models_dir=self._models_dir)
+            self._semantic = SemanticScorer.try_build(self.config.semantic_model, load_encoder=self._load_encoder)
         return self._semantic
 
     def run(

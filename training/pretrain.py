@@ -136,7 +136,7 @@ def prompt_texts() -> list[str]:
     Without it the ~300-character rules never seen in the corpus tokenize byte by byte (~900
     tokens), and a max_length=1024 conversation has no room left for the clauses and the answer.
     """
-    from serving.prompts import CONTEXT_HEADER, REFUSAL_ANSWER, SYSTEM_PROMPT, ContextClause, render_context
+    from kg.prompting import CONTEXT_HEADER, REFUSAL_ANSWER, SYSTEM_PROMPT, ContextClause, render_context
 
     example = render_context(ContextClause("制度/第一条", "示例", "第一条", "内容", ("第一章",)))
     return [SYSTEM_PROMPT, CONTEXT_HEADER, REFUSAL_ANSWER, example]

@@ -114,15 +114,15 @@ class PaddleOcrEngine:
             import paddleocr
         except ImportError as exc:
             raise ConfigError(
-                "KGQA_OCR_BACKEND=paddleocr but the paddleocr package is not installed: "
-                "install kgqa[paddle] (and its models), or set KGQA_OCR_BACKEND=rapidocr"
+                "KGQA_INGEST__OCR__BACKEND=paddleocr but the paddleocr package is not installed: "
+                "install kgqa[paddle] (and its models), or set KGQA_INGEST__OCR__BACKEND=rapidocr"
             ) from exc
         roots = [model_root] if model_root else list(self._DEFAULT_ROOTS)
         if not any(root.is_dir() and any(root.iterdir()) for root in roots):
             where = ", ".join(str(r) for r in roots)
             raise ConfigError(
-                f"KGQA_OCR_BACKEND=paddleocr but no PaddleOCR models were found in {where}; "
-                "install kgqa[paddle] and copy the PP-OCR models there, or set KGQA_OCR_BACKEND=rapidocr"
+                f"KGQA_INGEST__OCR__BACKEND=paddleocr but no PaddleOCR models were found in {where}; "
+                "install kgqa[paddle] and copy the PP-OCR models there, or set KGQA_INGEST__OCR__BACKEND=rapidocr"
             )
         self._engine = paddleocr.PaddleOCR(lang="ch")
 

@@ -209,7 +209,7 @@ class _OcrPages:
             raise IngestError(
                 self._path,
                 f"page {number}: OCR took {spent:.1f} s, over the budget of "
-                f"{self._limits.ocr_page_budget_s:g} s per page (KGQA_OCR_PAGE_BUDGET_S); the file was stopped",
+                f"{self._limits.ocr_page_budget_s:g} s per page (KGQA_INGEST__LIMITS__OCR_PAGE_BUDGET_S); the file was stopped",
             )
         return Page(
             number=number,
@@ -238,7 +238,7 @@ class _OcrPages:
             raise IngestError(
                 self._path,
                 f"OCR spent {self.seconds:.0f} s on {self.pages} pages, over the budget of {budget:g} s "
-                "per file (KGQA_OCR_FILE_BUDGET_S); the file was stopped: split it or raise the budget",
+                "per file (KGQA_INGEST__LIMITS__OCR_FILE_BUDGET_S); the file was stopped: split it or raise the budget",
             )
         if self.pages < self._PROJECT_AFTER or number >= total:
             return
@@ -250,7 +250,7 @@ class _OcrPages:
                 self._path,
                 f"OCR would take about {projected:.0f} s for this {total}-page file "
                 f"({per_page:.1f} s per page over the {self.pages} pages read so far), over the budget "
-                f"of {budget:g} s per file (KGQA_OCR_FILE_BUDGET_S); the file was stopped: split it "
+                f"of {budget:g} s per file (KGQA_INGEST__LIMITS__OCR_FILE_BUDGET_S); the file was stopped: split it "
                 "or raise the budget",
             )
 

@@ -26,7 +26,7 @@ def load_settings() -> Settings:
     from ingest.redact import Redactor
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest_config().redact))
+    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest.redact))
     return settings
 
 

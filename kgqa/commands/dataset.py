@@ -24,14 +24,19 @@ def dataset_build(
         typer.Option(help="Regenerate only pairs of clauses changed after this graph version; carry the rest."),
     ] = None,
     llm_endpoint: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible base URL (…/v1) of the generator LLM.")
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible base URL (…/v1) of the generator LLM (default: KGQA_LLM__BASE_URL)."
+        ),
     ] = None,
-    llm_model: Annotated[str | None, typer.Option(help="Model name at --llm-endpoint.")] = None,
+    llm_model: Annotated[
+        str | None, typer.Option(help="Model name at --llm-endpoint (default: KGQA_LLM__MODEL).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every random choice (default: from config).")] = None,
     config: Annotated[
         Path | None, typer.Option(help="Dataset config YAML (default: training/configs/dataset.yaml).")
     ] = None,
-    judge: Annotated[bool, typer.Option(help="Let the LLM rate every pair (needs --llm-endpoint).")] = False,
+    judge: Annotated[bool, typer.Option(help="Let the LLM rate every pair (needs an LLM endpoint).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate QA pairs from active clauses, score, split and export them with a report."""
@@ -46,18 +51,25 @@ def dataset_build(
     cfg = DatasetConfig.load(config)
     if seed is not None:
         cfg.seed = seed
-    if llm_endpoint or llm_model:
-        if not (llm_endpoint and llm_model):
-            raise ConfigError("--llm-endpoint and --llm-model go together")
-        base = cfg.llm.client.model_dump() if cfg.llm.client else {}
-        base.update(endpoint=llm_endpoint, model=llm_model)
-        base.setdefault("cache_dir", None)
-        if base["cache_dir"] is None:
+    if bool(llm_endpoint) != bool(llm_model):
+        raise ConfigError("--llm-endpoint and --llm-model go together")
+    # The LLM writes pairs when an endpoint is named: KGQA_LLM__* (the one endpoint kgqa has; also
+    # its key, timeout and retries), the config's client (which also says how to sample), the
+    # flags; later ones win.
+    if cfg.llm.client is not None or llm_endpoint or settings.llm.configured:
+        base = settings.llm.model_dump(exclude_none=True)
+        if cfg.llm.client is not None:
+            base.update(cfg.llm.client.model_dump(exclude_unset=True))
+        if llm_endpoint:
+            base.update(base_url=llm_endpoint, model=llm_model)
+        if base.get("cache_dir") is None:
             base["cache_dir"] = settings.home / "llm-cache"
         cfg.llm.client = LlmConfig.model_validate(base)
     if judge:
         if cfg.llm.client is None:
-            raise ConfigError("--judge needs --llm-endpoint and --llm-model")
+            raise ConfigError(
+                "--judge needs an LLM: --llm-endpoint and --llm-model, or KGQA_LLM__BASE_URL and KGQA_LLM__MODEL"
+            )
         cfg.llm.judge = True
     target = out_dir or settings.home / "dataset"
     with build_driver(settings) as driver:

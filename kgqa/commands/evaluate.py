@@ -66,9 +66,9 @@ def eval_command(
     from pydantic import ValidationError
 
     from kgqa.errors import ConfigError
+    from kgqa.wiring import build_encoder_loader, build_generator
     from training.eval_config import EvalConfig, GenerationConfig
     from training.evaluate import EvalRunner, load_test_sets
-    from training.generation import build_generator
 
     settings = load_settings()
     cfg = EvalConfig.load(config)
@@ -83,7 +83,8 @@ def eval_command(
             raise ConfigError(f"invalid generation option: {exc}") from exc
     test_sets = load_test_sets(data)
     generator = build_generator(base, adapter, cfg.generation)
-    report = EvalRunner(cfg, generator, models_dir=settings.models_dir, progress=not as_json).run(
+    loader = build_encoder_loader(settings.models_dir)
+    report = EvalRunner(cfg, generator, load_encoder=loader, progress=not as_json).run(
         test_sets, out_dir
     )
     report["registered_model"] = record_eval_metrics(adapter, report)

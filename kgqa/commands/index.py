@@ -77,7 +77,7 @@ def train_retrieval_model(
     config = TrainConfig(seed=seed)
     if max_questions:
         config.max_questions = max_questions
-    previous = load_model(settings.home, settings.retrieval_config().model_path)
+    previous = load_model(settings.home, settings.retrieval.model_path)
     retriever = HybridRetriever(store, driver, None, store.config, database=settings.neo4j_database)
     progress = None
     if not quiet:

@@ -13,15 +13,25 @@ Example::
 
 from __future__ import annotations
 
-from serving.backends.base import AnswerBackend, BackendConfig, BackendKind, ChatBackend, Message
+from kg.llm_endpoint import LlmEndpoint
+from serving.backends.base import (
+    AnswerBackend,
+    BackendConfig,
+    BackendKind,
+    BatchBackend,
+    ChatBackend,
+    Message,
+)
 from serving.backends.extractive import ExtractiveBackend
 
 
-def make_backend(config: BackendConfig | None = None) -> AnswerBackend:
+def make_backend(config: BackendConfig | None = None, endpoint: LlmEndpoint | None = None) -> AnswerBackend:
     """Build the configured backend, loading its model now (once), never per request.
 
     Args:
         config: which backend and its settings; None gives the extractive backend.
+        endpoint: the OpenAI-compatible endpoint the ``openai`` kind answers through
+            (``KGQA_LLM__*``); the other kinds ignore it.
 
     Raises:
         ConfigError: a required setting is missing, or the model/adapter/endpoint settings are
@@ -41,7 +51,7 @@ def make_backend(config: BackendConfig | None = None) -> AnswerBackend:
     if config.kind == "openai":
         from serving.backends.openai_backend import OpenAIBackend
 
-        return OpenAIBackend.from_config(config)
+        return OpenAIBackend.from_config(config, endpoint)
     from kgqa.errors import ConfigError
 
     raise ConfigError(f"unknown answer backend {config.kind!r}; use extractive, transformers, vllm or openai")
@@ -51,6 +61,7 @@ __all__ = [
     "AnswerBackend",
     "BackendConfig",
     "BackendKind",
+    "BatchBackend",
     "ChatBackend",
     "ExtractiveBackend",
     "Message",

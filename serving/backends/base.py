@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal, Protocol, runtime_checkable
 
-from serving.prompts import build_messages
-from serving.types import Generation, RetrievedClause
+from pydantic.dataclasses import dataclass
+
+from kg.prompting import build_messages
+from serving.types import AnswerScore, Generation, RetrievedClause
 
 BackendKind = Literal["extractive", "transformers", "vllm", "openai"]
 Message = dict[str, str]
@@ -67,6 +69,25 @@ class ChatBackend(AnswerBackend, Protocol):
     ) -> Iterator[str]: ...
 
 
+@runtime_checkable
+class BatchBackend(ChatBackend, Protocol):
+    """A backend over a local model, which also answers many conversations in one call and scores
+    given answers: what evaluation needs (``training.generation``), through public methods only.
+
+    Both are greedy and deterministic; neither takes a deadline (evaluation has none).
+    """
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[Generation]:
+        """The greedy reply to each conversation, in order, generated together."""
+        ...
+
+    def score_answers(self, items: Sequence[tuple[Sequence[Message], str]]) -> list[AnswerScore]:
+        """How likely the model finds each answer after its prompt messages (answer tokens only)."""
+        ...
+
+
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
@@ -92,9 +113,13 @@ class PromptedChatBackend:
 
 @dataclass
 class BackendConfig:
-    """Everything :func:`serving.backends.make_backend` needs; filled from settings or the CLI.
+    """Everything :func:`serving.backends.make_backend` needs but the endpoint; filled from settings
+    (``KGQA_BACKEND__<FIELD>``, e.g. ``KGQA_BACKEND__TENSOR_PARALLEL_SIZE=2``) or the CLI.
 
-    Only the fields of the chosen ``kind`` are read; the others keep their defaults.
+    Only the fields of the chosen ``kind`` are read; the others keep their defaults. The ``openai``
+    kind's endpoint is the shared :class:`kg.llm_endpoint.LlmEndpoint` (``KGQA_LLM__*``), passed
+    to ``make_backend`` beside this config. A pydantic dataclass: values are validated (and
+    converted from environment strings) when it is built.
     """
 
     kind: BackendKind = field(
@@ -149,23 +174,6 @@ class BackendConfig:
     max_model_len: int | None = field(
         default=None, metadata=_help("vllm: longest prompt + answer in tokens; None uses the model's.")
     )
-    openai_base_url: str | None = field(
-        default=None, metadata=_help("openai: endpoint base URL, e.g. http://host:8000/v1.")
-    )
-    openai_model: str | None = field(
-        default=None, metadata=_help("openai: model name sent with each request (required).")
-    )
-    openai_api_key: str | None = field(
-        default=None, metadata=_help("openai: API key; 'EMPTY' is sent when None (vLLM's convention).")
-    )
-    openai_timeout_s: float = field(
-        default=60.0,
-        metadata=_help("openai: request timeout when the caller gives no deadline (seconds)."),
-    )
-    openai_max_retries: int = field(
-        default=2,
-        metadata=_help("openai: retries on connection errors, 429 and 5xx (the client's own backoff)."),
-    )
 
 
 def remaining(deadline: float | None) -> float | None:
@@ -180,4 +188,13 @@ def expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-__all__ = ["AnswerBackend", "BackendConfig", "BackendKind", "ChatBackend", "Message", "expired", "remaining"]
+__all__ = [
+    "AnswerBackend",
+    "BackendConfig",
+    "BackendKind",
+    "BatchBackend",
+    "ChatBackend",
+    "Message",
+    "expired",
+    "remaining",
+]

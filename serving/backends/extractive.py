@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kg.citations import format_marker
+from kg.prompting import REFUSAL_ANSWER
 from serving.backends.base import expired
-from serving.prompts import REFUSAL_ANSWER
 from serving.retrieval.question import parse_question
 from serving.retrieval.quotes import ngrams
 from serving.types import Generation, RetrievedClause

@@ -1,6 +1,6 @@
 """The openai backend: any OpenAI-compatible chat endpoint (vLLM's server, another kgqa, a vendor).
 
-The prompt is built here (:mod:`serving.prompts`), so the endpoint only runs the model. The
+The prompt is built here (:mod:`kg.prompting`), so the endpoint only runs the model. The
 caller's deadline bounds everything: each attempt's request timeout is the time left, and
 transient failures (connection errors, 429, 5xx) are retried with jittered exponential backoff
 (tenacity) only while time is left, never sleeping past the deadline. The client's own retries
@@ -24,6 +24,7 @@ from tenacity import (
     wait_random,
 )
 
+from kg.llm_endpoint import LlmEndpoint
 from kgqa.errors import ConfigError, DeadlineExceeded, NotReady, ServingError
 from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired, remaining
 from serving.types import Generation
@@ -64,18 +65,23 @@ class OpenAIBackend(PromptedChatBackend):
         self._client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
 
     @classmethod
-    def from_config(cls, config: BackendConfig) -> OpenAIBackend:
-        if not config.openai_base_url or not config.openai_model:
-            raise ConfigError("the openai backend needs KGQA_OPENAI_BASE_URL and KGQA_OPENAI_MODEL")
+    def from_config(cls, config: BackendConfig, endpoint: LlmEndpoint | None) -> OpenAIBackend:
+        """The backend for ``config`` (generation settings) at ``endpoint`` (``KGQA_LLM__*``).
+
+        Raises:
+            ConfigError: the endpoint has no URL or model.
+        """
+        endpoint = endpoint or LlmEndpoint()
+        endpoint.require("the openai answer backend")
         return cls(
-            config.openai_base_url,
-            config.openai_model,
-            api_key=config.openai_api_key,
+            endpoint.base_url,
+            endpoint.model,
+            api_key=endpoint.api_key,
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             top_p=config.top_p,
-            timeout_s=config.openai_timeout_s,
-            max_retries=config.openai_max_retries,
+            timeout_s=endpoint.timeout_s,
+            max_retries=endpoint.max_retries,
         )
 
     def generate_messages(

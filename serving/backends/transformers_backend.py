@@ -6,6 +6,10 @@ would interleave adapter switches and waste memory on two KV caches. Adapters ar
 the base weights and switched by name, so a newly trained adapter can be activated in a running
 service without reloading the base model.
 
+Evaluation uses the same loaded model through two public methods, :meth:`~TransformersBackend.
+generate_batch` (several prompts per ``generate`` call) and :meth:`~TransformersBackend.score_answers`
+(the likelihood of a reference answer, for perplexity).
+
 Deadlines stop generation through a :class:`~transformers.StoppingCriteria` checked after every
 token; streaming runs ``generate`` in a thread feeding a
 :class:`~transformers.TextIteratorStreamer`, and a client that stops reading cancels it the same way.
@@ -32,7 +36,8 @@ from transformers import (
 from kgqa.errors import ConfigError
 from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired
 from serving.backends.ngram import GeneratedNgramBlocker
-from serving.types import Generation
+from serving.backends.scoring import answer_token_ids
+from serving.types import AnswerScore, Generation
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -84,7 +89,9 @@ class TransformersBackend(PromptedChatBackend):
     ) -> None:
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_MODEL_PATH")
+            raise ConfigError(
+                f"{path} is not a model directory (no config.json); set KGQA_BACKEND__MODEL_PATH"
+            )
         self.base_name = path.resolve().name
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -114,7 +121,9 @@ class TransformersBackend(PromptedChatBackend):
     @classmethod
     def from_config(cls, config: BackendConfig) -> TransformersBackend:
         if not config.model_path:
-            raise ConfigError("the transformers backend needs a model directory: set KGQA_MODEL_PATH")
+            raise ConfigError(
+                "the transformers backend needs a model directory: set KGQA_BACKEND__MODEL_PATH"
+            )
         return cls(
             config.model_path,
             adapter_path=config.adapter_path,
@@ -235,6 +244,88 @@ class TransformersBackend(PromptedChatBackend):
         if failure:
             raise failure[0]
 
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[Generation]:
+        """Greedy replies to several conversations in one ``generate`` call (left-padded batch).
+
+        A batch of one is :meth:`generate_messages` at temperature 0, so batched and single
+        answers agree.
+        """
+        if len(conversations) == 1:
+            return [self._run(conversations[0], None, max_new_tokens, 0.0)]
+        tok = self.tokenizer
+        prompts = [
+            tok.apply_chat_template(
+                list(c), tokenize=False, add_generation_prompt=True, enable_thinking=False
+            )
+            for c in conversations
+        ]
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        with self._lock:
+            side, tok.padding_side = tok.padding_side, "left"  # decoder-only models pad on the left
+            try:
+                enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                    self.device
+                )
+            finally:
+                tok.padding_side = side
+            width = enc["input_ids"].shape[1]
+            model_id = self.model_id
+            with torch.inference_mode(), self._adapter_scope():
+                out = self._model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens or self.max_new_tokens,
+                    logits_processor=self.logits_processors(width),
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=tok.pad_token_id,
+                )
+        eos = self._eos_ids()
+        results = []
+        for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist(), strict=True):
+            n = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+            text = tok.decode(row[:n], skip_special_tokens=True)
+            results.append(Generation(text, model_id, prompt_tokens=int(mask), completion_tokens=n))
+        return results
+
+    def score_answers(self, items: Sequence[tuple[Sequence[Message], str]]) -> list[AnswerScore]:
+        """The NLL of each answer (and its end-of-turn token) given its prompt, one forward pass each.
+
+        An item whose prompt and answer exceed the model's context is not scored (``nll`` None).
+        """
+        limit = getattr(getattr(self._model, "config", None), "max_position_embeddings", None)
+        scores = []
+        for prompt, answer in items:
+            p_ids, a_ids = answer_token_ids(self.tokenizer, prompt, answer)
+            ids = p_ids + a_ids
+            if limit and len(ids) > limit:
+                scores.append(AnswerScore(None, len(a_ids)))
+                continue
+            input_ids = torch.tensor([ids], device=self.device)
+            labels = input_ids.clone()
+            labels[:, : len(p_ids)] = -100
+            with self._lock, torch.inference_mode(), self._adapter_scope():
+                loss = self._model(input_ids=input_ids, labels=labels).loss  # mean over the answer tokens
+            scores.append(AnswerScore(float(loss) * len(a_ids), len(a_ids)))
+        return scores
+
+    def _adapter_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """Adapters switched off while the base model answers and some are loaded (hold the lock)."""
+        if self._active is None and self.adapters:
+            return self._model.disable_adapter()
+        return contextlib.nullcontext()
+
+    def _eos_ids(self) -> set[int]:
+        eos = getattr(getattr(self._model, "generation_config", None), "eos_token_id", None)
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
+
     def _run(
         self,
         messages: Sequence[Message],
@@ -258,12 +349,7 @@ class TransformersBackend(PromptedChatBackend):
         )
         with self._lock, torch.inference_mode():
             model_id = self.model_id
-            scope = (
-                self._model.disable_adapter()
-                if self._active is None and self.adapters
-                else contextlib.nullcontext()
-            )
-            with scope:
+            with self._adapter_scope():
                 output = self._model.generate(
                     **inputs,
                     max_new_tokens=max_new_tokens or self.max_new_tokens,

@@ -7,6 +7,9 @@ Adapters are not merged into the base: each request names its adapter through a
 ``LoRARequest(name, int_id, path)`` and vLLM loads it on first use, keeping several in GPU memory
 (``max_lora_rank`` reserves room for the largest). Switching the active adapter is therefore free.
 
+Evaluation uses the same engine through :meth:`VllmBackend.generate_batch` (one ``LLM.chat`` call
+for many prompts) and :meth:`VllmBackend.score_answers` (prompt logprobs, for perplexity).
+
 Limits of the offline ``vllm.LLM`` engine, documented rather than hidden:
 
 * ``stream`` generates the whole answer, then yields it once: the offline engine returns finished
@@ -27,7 +30,8 @@ from typing import Any
 
 from kgqa.errors import ConfigError
 from serving.backends.base import BackendConfig, Message, PromptedChatBackend, expired
-from serving.types import Generation
+from serving.backends.scoring import answer_token_ids
+from serving.types import AnswerScore, Generation
 
 
 class VllmBackend(PromptedChatBackend):
@@ -71,9 +75,10 @@ class VllmBackend(PromptedChatBackend):
             ) from exc
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_MODEL_PATH")
+            raise ConfigError(f"{path} is not a model directory (no config.json); set KGQA_BACKEND__MODEL_PATH")
         self._vllm = vllm
         self.base_name = path.resolve().name
+        self.max_model_len = max_model_len
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.top_p = top_p
@@ -97,7 +102,7 @@ class VllmBackend(PromptedChatBackend):
     @classmethod
     def from_config(cls, config: BackendConfig) -> VllmBackend:
         if not config.model_path:
-            raise ConfigError("the vllm backend needs a model directory: set KGQA_MODEL_PATH")
+            raise ConfigError("the vllm backend needs a model directory: set KGQA_BACKEND__MODEL_PATH")
         return cls(
             config.model_path,
             adapter_path=config.adapter_path,
@@ -173,6 +178,63 @@ class VllmBackend(PromptedChatBackend):
             completion_tokens=len(completion.token_ids),
         )
 
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[Generation]:
+        """Greedy replies to several conversations in one ``LLM.chat`` call (vLLM batches them)."""
+        params = self._vllm.SamplingParams(max_tokens=max_new_tokens or self.max_new_tokens, temperature=0.0)
+        with self._lock:
+            model_id = self.model_id
+            outputs = self._llm.chat(
+                [list(c) for c in conversations],
+                params,
+                use_tqdm=False,
+                lora_request=self._lora(),
+                chat_template_kwargs={"enable_thinking": False},
+            )
+        return [
+            Generation(
+                o.outputs[0].text,
+                model_id,
+                prompt_tokens=len(o.prompt_token_ids or ()),
+                completion_tokens=len(o.outputs[0].token_ids),
+            )
+            for o in outputs
+        ]
+
+    def score_answers(self, items: Sequence[tuple[Sequence[Message], str]]) -> list[AnswerScore]:
+        """The NLL of each answer given its prompt, from vLLM's prompt logprobs in one call.
+
+        An item whose prompt and answer do not fit the engine's context is not scored (``nll`` None).
+        """
+        from vllm.inputs import TokensPrompt
+
+        tok = self._llm.get_tokenizer()
+        encoded = [answer_token_ids(tok, prompt, answer) for prompt, answer in items]
+        limit = _engine_max_len(self._llm) or self.max_model_len
+        fits = [i for i, (p, a) in enumerate(encoded) if not limit or len(p) + len(a) < limit]
+        # prompt_logprobs=1 returns, per prompt position, the actual token's logprob (plus the top 1)
+        params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        with self._lock:
+            outputs = self._llm.generate(
+                [TokensPrompt(prompt_token_ids=encoded[i][0] + encoded[i][1]) for i in fits],
+                params,
+                use_tqdm=False,
+                lora_request=self._lora(),
+            )
+        scores = [AnswerScore(None, len(a)) for _, a in encoded]
+        for i, out in zip(fits, outputs, strict=True):
+            p_ids, a_ids = encoded[i]
+            ids = p_ids + a_ids
+            logprobs = out.prompt_logprobs
+            nll = -sum(logprobs[pos][ids[pos]].logprob for pos in range(len(p_ids), len(ids)))
+            scores[i] = AnswerScore(float(nll), len(a_ids))
+        return scores
+
+    def _lora(self) -> Any:
+        """The active adapter's ``LoRARequest``, or None for the base model."""
+        return self._adapters.get(self._active) if self._active else None
+
     def stream_messages(
         self,
         messages: Sequence[Message],
@@ -187,6 +249,13 @@ class VllmBackend(PromptedChatBackend):
         )
         if generation.text:
             yield generation.text
+
+
+def _engine_max_len(llm: Any) -> int | None:
+    try:
+        return int(llm.llm_engine.model_config.max_model_len)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 __all__ = ["VllmBackend"]

@@ -1,4 +1,4 @@
-"""The console's settings (``KGQA_CONSOLE_*`` in ``kgqa/settings.py`` fill them in)."""
+"""The console's settings (``Settings.console``, ``KGQA_CONSOLE__*``)."""
 
 from __future__ import annotations
 

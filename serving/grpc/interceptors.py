@@ -5,9 +5,9 @@ Every QAService method passes through :class:`ServiceInterceptor`, which
 1. reads ``authorization: Bearer <key>`` metadata and resolves it to a :class:`Caller` through
    the :class:`KeyRing` (health checking and reflection are other services and need no key);
 2. runs the servicer method with that caller available from :func:`current_caller`;
-3. turns a raised :class:`KgqaError` into the matching status code and message — the only place
-   in the gRPC transport where that happens (STYLE habit 6; the REST twin is
-   ``serving/http/errors.py``); anything else becomes INTERNAL without internals, with an
+3. turns a raised :class:`KgqaError` into the status code its class carries (``grpc_code``) and
+   its message — the only place in the gRPC transport where that happens (STYLE habit 6; the
+   REST twin is ``serving/http/errors.py``); anything else becomes INTERNAL without internals, with an
    incident id in the status details and the ``kgqa-incident`` trailing metadata, and one log
    record under that id;
 4. counts the call by method and code in the shared :class:`Metrics`.
@@ -25,17 +25,7 @@ from typing import Any
 import grpc
 import structlog
 
-from kgqa.errors import (
-    DeadlineExceeded,
-    GraphUnavailable,
-    InvalidArgument,
-    KgqaError,
-    NotFound,
-    NotReady,
-    PermissionDenied,
-    RequestTooLarge,
-    Unauthenticated,
-)
+from kgqa.errors import KgqaError, Unauthenticated
 from serving.auth import KeyRing, bearer_token
 from serving.metrics import Metrics
 from serving.types import Caller
@@ -43,18 +33,6 @@ from serving.types import Caller
 log = structlog.get_logger(__name__)
 
 TRANSPORT = "grpc"
-
-# Most specific first: NotFound is a GraphError, GraphUnavailable too.
-_CODES: tuple[tuple[type[KgqaError], grpc.StatusCode], ...] = (
-    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
-    (RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (NotFound, grpc.StatusCode.NOT_FOUND),
-    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (GraphUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (NotReady, grpc.StatusCode.UNAVAILABLE),
-)
 
 _caller: ContextVar[Caller | None] = ContextVar("kgqa_grpc_caller", default=None)
 
@@ -96,10 +74,7 @@ def status_for(exc: BaseException) -> GrpcError:
     hold internals.
     """
     if isinstance(exc, KgqaError):
-        for cls, code in _CODES:
-            if isinstance(exc, cls):
-                return GrpcError(code, str(exc))
-        return GrpcError(grpc.StatusCode.INTERNAL, str(exc))
+        return GrpcError(grpc.StatusCode[exc.grpc_code], str(exc))
     incident = uuid.uuid4().hex[:12]
     log.error("grpc.internal_error", incident=incident, exc_info=exc)
     return GrpcError(

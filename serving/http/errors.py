@@ -1,6 +1,7 @@
 """The one KgqaError -> HTTP status mapping of the REST transport (STYLE habit 6).
 
-Its gRPC twin is :mod:`serving.grpc.interceptors`; both map the same error family. Routers never
+Its gRPC twin is :mod:`serving.grpc.interceptors`; both read the codes each error class carries
+(``http_status``, ``grpc_code``: see :mod:`kgqa.errors`). Routers never
 build error responses: they let errors rise and these handlers answer with
 ``{"error": {"code": <gRPC status name>, "message": ..., "incident": ...}}`` (``incident`` only
 for internal errors). FastAPI's own request validation errors (a non-string question, a missing
@@ -24,31 +25,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kgqa.errors import (
-    DeadlineExceeded,
-    GraphUnavailable,
-    InvalidArgument,
-    KgqaError,
-    NotFound,
-    NotReady,
-    PermissionDenied,
-    RequestTooLarge,
-    Unauthenticated,
-)
+from kgqa.errors import KgqaError
 
 log = structlog.get_logger(__name__)
-
-# Most specific first: NotFound and GraphUnavailable are both GraphErrors.
-_STATUSES: tuple[tuple[type[KgqaError], int, str], ...] = (
-    (InvalidArgument, 422, "INVALID_ARGUMENT"),
-    (RequestTooLarge, 413, "RESOURCE_EXHAUSTED"),
-    (Unauthenticated, 401, "UNAUTHENTICATED"),
-    (PermissionDenied, 403, "PERMISSION_DENIED"),
-    (NotFound, 404, "NOT_FOUND"),
-    (DeadlineExceeded, 504, "DEADLINE_EXCEEDED"),
-    (GraphUnavailable, 503, "UNAVAILABLE"),
-    (NotReady, 503, "UNAVAILABLE"),
-)
 
 
 @dataclass(frozen=True)
@@ -75,10 +54,7 @@ def http_error(exc: BaseException) -> HttpError:
     internals. Also used by the SSE streams to report an error after the response has started.
     """
     if isinstance(exc, KgqaError):
-        for cls, status, code in _STATUSES:
-            if isinstance(exc, cls):
-                return HttpError(status, code, str(exc))
-        return HttpError(500, "INTERNAL", str(exc))
+        return HttpError(exc.http_status, exc.grpc_code, str(exc))
     incident = uuid.uuid4().hex[:12]
     log.error("http.internal_error", incident=incident, exc_info=exc)
     return HttpError(500, "INTERNAL", f"internal error (incident {incident}); quote it to support", incident)

@@ -5,7 +5,7 @@ dataset generation) can point at kgqa. With a ``retriever`` the last user messag
 and the clauses come from retrieval, exactly as in ``/v1/ask`` but without verification and audit
 (use ``/v1/ask`` for answers that must be verified). Without one, the messages are passed to the
 model unchanged, for callers that put the clauses in the system message themselves (dataset
-generation builds them with :func:`serving.prompts.build_messages`); this needs a chat backend
+generation builds them with :func:`kg.prompting.build_messages`); this needs a chat backend
 (transformers, vllm, openai), the extractive backend has no use for a raw prompt.
 
 Wire format as OpenAI's: ``chat.completion`` objects, or with ``stream: true`` Server-Sent Events

@@ -140,40 +140,39 @@ class Clause(BaseModel):
 
     @classmethod
     def of(cls, view: ClauseView) -> Clause:
-        doc = view.document
-        return cls(
+            return cls(
             clause_id=view.clause_id,
             version=view.version,
             status=view.status or "",
             number=view.number or "",
             text=view.text or "",
-            document_id=doc.get("doc_id") or "",
-            document_title=doc.get("title") or "",
-            document_version=doc.get("version") or 0,
+            document_id=view.document.doc_id,
+            document_title=view.document.title,
+            document_version=view.document.version,
             section_path=list(view.section_path),
             page_start=view.page_start or 0,
             page_end=view.page_end or 0,
             history=[
                 ClauseVersion(
-                    version=h["version"],
-                    status=h.get("status") or "",
-                    sha256=h.get("sha256") or "",
-                    created_at=str(h.get("created_at") or ""),
+                    version=h.version,
+                    status=h.status or "",
+                    sha256=h.sha256 or "",
+                    created_at=str(h.created_at or ""),
                 )
                 for h in view.history
             ],
             triples=[
                 Triple(
-                    subject=t.get("subject") or "",
-                    predicate=t.get("predicate") or "",
-                    object=t.get("object") or "",
-                    confidence=float(t.get("confidence") or 0.0),
-                    origin=t.get("origin") or "",
+                    subject=t.subject,
+                    predicate=t.predicate,
+                    object=t.object,
+                    confidence=t.confidence,
+                    origin=t.origin,
                 )
                 for t in view.triples
             ],
-            refers_to=[r["target"] for r in view.references_out],
-            referred_by=[r["source"] for r in view.references_in],
+            refers_to=[r.target for r in view.references_out],
+            referred_by=[r.source for r in view.references_in],
         )
 
 

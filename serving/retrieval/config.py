@@ -1,9 +1,17 @@
-"""The one surface that settings, the CLI and the benchmark fill in to shape hybrid retrieval."""
+"""The one surface that settings, the CLI and the benchmark fill in to shape hybrid retrieval.
+
+``kgqa.settings`` nests :class:`RetrievalConfig` as ``Settings.retrieval``: every field is
+settable as ``KGQA_RETRIEVAL__<FIELD>`` (``KGQA_RETRIEVAL__DEPTH=30``,
+``KGQA_RETRIEVAL__WEIGHTS='{"dense": 0.3}'``) or in ``kgqa.toml``; the defaults here are the
+only ones. A pydantic dataclass, so values are validated and converted when it is built.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+from pydantic.dataclasses import dataclass
 
 from kgqa.errors import ConfigError
 

@@ -23,6 +23,7 @@ import neo4j
 import numpy as np
 import structlog
 
+from kg.fulltext import FulltextSearch
 from kgqa.errors import ConfigError, GraphUnavailable
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.direct import DirectMatch
@@ -35,7 +36,6 @@ from serving.retrieval.features import (
     merge_max,
     wants_quantity,
 )
-from serving.retrieval.fulltext import FulltextRetriever
 from serving.retrieval.fusion import Fused, weighted_rrf
 from serving.retrieval.index import IndexStore, RetrievalIndex
 from serving.retrieval.question import Question, parse_question
@@ -113,7 +113,7 @@ class HybridRetriever:
         self.store = store
         self.model = model
         self.config = config or store.config
-        self._fulltext = FulltextRetriever(driver, database)
+        self._fulltext = FulltextSearch(driver, database)
 
     # -- the Retriever protocol ---------------------------------------------------------------
     def retrieve(self, question: str, k: int) -> list[RetrievedClause]:
@@ -175,7 +175,7 @@ class HybridRetriever:
             rankings["dense"] = list(by_clause)
             dense_sims = _clause_sims(index, sims)
         if cfg.weight("fulltext") > 0 and body_terms:
-            hits = self._fulltext.search_terms(body_terms[: cfg.fulltext_terms], depth)
+            hits = self._fulltext.clause_ids(body_terms[: cfg.fulltext_terms], depth)
             rankings["fulltext"] = [c for c in hits if c in index.clause_docs]
         quote_scores = merge_max(
             best_by_clause(index.quotes.lookup(quote, depth), index.units, 10) for quote in parsed.quotes

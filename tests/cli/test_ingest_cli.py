@@ -182,12 +182,12 @@ def test_a_file_past_its_deadline_fails_and_the_batch_goes_on(clean_graph, kgqa_
     (folder / "b-费用报销手册.md").write_text(
         "# 费用报销手册\n\n第一条 报销应当取得合法票据。\n", encoding="utf-8"
     )
-    env = dict(kgqa_env, KGQA_PARSE_TIMEOUT_S="3")
+    env = dict(kgqa_env, KGQA_INGEST__LIMITS__PARSE_TIMEOUT_S="3")
     run = _kgqa(["ingest", str(folder), "--json", "--no-index"], env)
     assert run.returncode == 3, run.stderr
     report = json.loads(run.stdout)
     assert [Path(f["path"]).name for f in report["failed"]] == ["a-scan.pdf"]
-    assert "parsing took longer than 3 s (KGQA_PARSE_TIMEOUT_S)" in report["failed"][0]["reason"]
+    assert "parsing took longer than 3 s (KGQA_INGEST__LIMITS__PARSE_TIMEOUT_S)" in report["failed"][0]["reason"]
     (doc,) = report["ingested"]
     assert doc["doc_id"] == "费用报销手册" and doc["clauses"] == 1
     assert doc["peak_memory_mb"] > 0 and doc["parse_seconds"] > 0

@@ -103,5 +103,5 @@ def test_text_layer_pages_do_not_need_ocr(corpus_dir: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("paddleocr") is not None, reason="paddleocr is installed")
 def test_paddleocr_missing_says_what_to_do() -> None:
-    with pytest.raises(ConfigError, match=r"kgqa\[paddle\].*KGQA_OCR_BACKEND=rapidocr"):
+    with pytest.raises(ConfigError, match=r"kgqa\[paddle\].*KGQA_INGEST__OCR__BACKEND=rapidocr"):
         make_ocr_engine(OcrConfig(backend="paddleocr"))

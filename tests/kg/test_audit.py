@@ -58,7 +58,7 @@ def test_append_get_and_citing(store, clean_graph):
     got = store.get("ans-2")
     assert got.entry == _entry(2) and got.record_hash == second.record_hash
     citing = store.citing("AUD/第一条")
-    assert [c["answer_id"] for c in citing] == ["ans-2", "ans-1"]
+    assert [c.answer_id for c in citing] == ["ans-2", "ans-1"]
     assert store.verify_chain().ok and store.verify_chain().checked == 2
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from kg.reader import TripleView
+
 YW = "工程项目价款结算业务手册"
 TERMS = {"计量周期", "工作日", "现场签证"}  # 第三条 (two) and 第二十三条 of the DOCX manual
 
@@ -36,20 +38,20 @@ def graph(settings, neo4j_driver, samples_dir):
     _wipe(neo4j_driver)
 
 
-def _definitions(settings, driver, clause_id: str) -> list[dict]:
+def _definitions(settings, driver, clause_id: str) -> list[TripleView]:
     from kgqa.wiring import build_reader
 
-    return [t for t in build_reader(settings, driver).clause(clause_id).triples if t["predicate"] == "定义"]
+    return [t for t in build_reader(settings, driver).clause(clause_id).triples if t.predicate == "定义"]
 
 
 def test_the_graph_defines_the_term_not_the_reference(graph, settings):
     from kg import queries as q
 
     third = _definitions(settings, graph, f"{YW}/第三条")
-    assert {t["subject"] for t in third} == {"计量周期", "工作日"}
-    measure = next(t for t in third if t["subject"] == "计量周期")
-    assert measure["object"] == "上月二十六日至本月二十五日的期间"
-    assert [t["subject"] for t in _definitions(settings, graph, f"{YW}/第二十三条")] == ["现场签证"]
+    assert {t.subject for t in third} == {"计量周期", "工作日"}
+    measure = next(t for t in third if t.subject == "计量周期")
+    assert measure.object == "上月二十六日至本月二十五日的期间"
+    assert [t.subject for t in _definitions(settings, graph, f"{YW}/第二十三条")] == ["现场签证"]
     records, _, _ = graph.execute_query(q.DEFINED_TERMS, max_chars=20)
     names = {r["name"] for r in records}
     assert names >= TERMS
@@ -65,7 +67,7 @@ def test_the_dataset_asks_about_the_term_the_graph_defines(graph, settings):
     pairs, _ = TemplateGenerator(TemplateBank.load(), TemplateGenConfig(seed=7)).generate(snapshot)
     asked = [p.question for p in pairs if p.qtype == "definition" and f"{YW}/第三条" in p.gold]
     assert asked, "the manual's 第三条 yields definition questions"
-    graph_terms = {t["subject"] for t in _definitions(settings, graph, f"{YW}/第三条")}
+    graph_terms = {t.subject for t in _definitions(settings, graph, f"{YW}/第三条")}
     for question in asked:
         assert "所称" not in question
         assert any(term in question for term in graph_terms), (question, graph_terms)

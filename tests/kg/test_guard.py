@@ -12,7 +12,7 @@ from neo4j.exceptions import CypherSyntaxError
 from kg.breaker import BreakerState, CircuitBreaker
 from kg.guard import GuardedDriver, graph_deadline, probe_database
 from kg.reader import GraphReader
-from kg.writer import graph_errors
+from kg.session import graph_errors
 from kgqa.errors import GraphUnavailable
 
 DEAD = "bolt://127.0.0.1:9"  # the discard port: nothing listens, connections are refused

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.types import ClauseNode, DocumentTree, SectionNode
+from kg.llm_endpoint import LlmEndpoint
 from kg.llm_extract import LlmTripleExtractor, parse_triples
 from kgqa.errors import KgqaError
 
@@ -101,7 +102,7 @@ def _tree() -> DocumentTree:
 
 def test_extracts_validates_and_rejects(server: ThreadingHTTPServer) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    ex = LlmTripleExtractor(url, "tiny-test-model", max_retries=0).extract(_tree())
+    ex = LlmTripleExtractor(LlmEndpoint(base_url=url, model="tiny-test-model", max_retries=0)).extract(_tree())
     by_clause = {(t.clause_id, t.predicate, t.subject): t for t in ex.triples}
     income = by_clause[("CAS-14-收入/第二条", "定义", "收入")]
     assert income.object == "企业在日常活动中形成的经济利益的总流入"
@@ -128,6 +129,6 @@ def test_parse_triples_strictness() -> None:
 
 
 def test_unreachable_endpoint_raises_kgqa_error() -> None:
-    extractor = LlmTripleExtractor("http://127.0.0.1:9/v1", "none", max_retries=0)
+    extractor = LlmTripleExtractor(LlmEndpoint(base_url="http://127.0.0.1:9/v1", model="none", max_retries=0))
     with pytest.raises(KgqaError, match="LLM triple extraction failed"):
         extractor.extract(_tree())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.types import ClauseNode, DocumentTree, SectionNode, TableNode
-from kg.reader import GraphReader
+from kg.reader import GraphReader, ReferenceIn, ReferenceOut
 from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
 from kg.writer import GraphWriter
 from kgqa.errors import DocumentConflict
@@ -113,7 +113,7 @@ def test_changed_clause_is_versioned_and_old_text_kept(clean_graph):
 
     view = reader.clause("TEST-1/第二条")
     assert view.version == 2 and "七日" in view.text
-    assert [h["status"] for h in view.history] == ["superseded", "active"]
+    assert [h.status for h in view.history] == ["superseded", "active"]
     old = reader.clause("TEST-1/第二条", version=1)
     assert "十四日" in old.text and old.status == "superseded"
     rows, _, _ = clean_graph.execute_query(
@@ -155,12 +155,8 @@ def test_references_resolve_across_documents_later(clean_graph):
     other = _tree({"第一条": "另一手册的第一条。"}, doc_id="TEST-2", title="另一手册")
     writer.write_document(other, Extraction())
     view = reader.clause("TEST-1/第二条")
-    assert view.references_out == [
-        {"target": "TEST-2/第一条", "kind": "clause", "text": "《另一手册》第一条"}
-    ]
-    assert reader.clause("TEST-1/第一条").references_in == [
-        {"source": "TEST-1/第三条", "text": "本手册第一条"}
-    ]
+    assert view.references_out == [ReferenceOut("TEST-2/第一条", "clause", "《另一手册》第一条")]
+    assert reader.clause("TEST-1/第一条").references_in == [ReferenceIn("TEST-1/第三条", "本手册第一条")]
 
 
 def test_a_number_shared_by_two_standards_links_both_once_they_arrive(clean_graph):
@@ -190,13 +186,13 @@ def test_a_number_shared_by_two_standards_links_both_once_they_arrive(clean_grap
     ]:
         writer.write_document(_tree({"第三条": f"{title}第三条。"}, doc_id=doc_id, title=title), Extraction())
     first = reader.clause("TEST-1/第一条")
-    assert sorted(r["target"] for r in first.references_out) == [
+    assert sorted(r.target for r in first.references_out) == [
         "CAS-25-保险合同/第三条",
         "CAS-25-原保险合同/第三条",
     ]
     assert first.unresolved_references == []
     second = reader.clause("TEST-1/第二条")
-    assert sorted(r["target"] for r in second.references_out) == ["CAS-25-保险合同", "CAS-25-原保险合同"]
+    assert sorted(r.target for r in second.references_out) == ["CAS-25-保险合同", "CAS-25-原保险合同"]
 
 
 def test_another_file_with_the_same_id_is_refused_and_replace_versions_it(clean_graph):

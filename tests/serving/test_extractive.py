@@ -8,9 +8,9 @@ import time
 import pytest
 
 from kg.citations import parse_citations, strip_markers
+from kg.prompting import REFUSAL_ANSWER
 from kg.verifier import EvidenceClause, Verifier, is_refusal
 from serving.backends import BackendConfig, ExtractiveBackend, make_backend
-from serving.prompts import REFUSAL_ANSWER
 
 FRAME = re.compile(r"^根据《[^》]+》[^：]*规定：")
 

@@ -66,6 +66,6 @@ def test_wiring_builds_the_active_model_when_no_path_is_set(clean_graph, neo4j_s
         ModelVersion(model_id="sft-w", kind="sft", base_path=str(tiny_model_dir), adapter_path=str(tiny_adapter_dir))
     )
     registry.activate("sft-w")
-    settings = Settings(neo4j_uri=neo4j_server.bolt_uri, answer_backend="transformers", max_new_tokens=8)
+    settings = Settings(neo4j_uri=neo4j_server.bolt_uri, backend={"kind": "transformers", "max_new_tokens": 8})
     backend = build_backend(settings, clean_graph)
     assert backend.model_id.endswith("+sft-w")

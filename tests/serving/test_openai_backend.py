@@ -16,11 +16,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from kg.llm_endpoint import LlmEndpoint
+from kg.prompting import REFUSAL_ANSWER
 from kgqa.errors import ConfigError, DeadlineExceeded
 from serving.backends import BackendConfig, make_backend
 from serving.http.errors import install_error_handlers
 from serving.http.openai_compat import make_openai_router
-from serving.prompts import REFUSAL_ANSWER
 
 QUESTION = "存货应当按照什么进行初始计量？"
 MAX_NEW = 24
@@ -71,12 +72,8 @@ def passthrough_url(local):
 @pytest.fixture(scope="module")
 def remote(passthrough_url, local):
     return make_backend(
-        BackendConfig(
-            kind="openai",
-            openai_base_url=passthrough_url,
-            openai_model=local.model_id,
-            max_new_tokens=MAX_NEW,
-        )
+        BackendConfig(kind="openai", max_new_tokens=MAX_NEW),
+        LlmEndpoint(base_url=passthrough_url, model=local.model_id),
     )
 
 
@@ -100,7 +97,7 @@ def test_remote_stream_equals_local(remote, local, contexts):
 
 
 def test_wire_format_is_openai(passthrough_url, local, contexts):
-    from serving.prompts import build_messages
+    from kg.prompting import build_messages
 
     body = {"model": "anything", "messages": build_messages(QUESTION, contexts), "max_tokens": 5}
     reply = httpx.post(f"{passthrough_url}/chat/completions", json=body, timeout=30).json()
@@ -141,7 +138,7 @@ def test_with_a_retriever_the_route_answers_from_retrieved_clauses(corpus_clause
         return clauses if "存货" in question else []
 
     with _Server(_app(make_openai_router(lambda: extractive, retrieve, k=3))) as url:
-        remote = make_backend(BackendConfig(kind="openai", openai_base_url=url, openai_model="extractive"))
+        remote = make_backend(BackendConfig(kind="openai"), LlmEndpoint(base_url=url, model="extractive"))
         assert remote.generate(QUESTION, []).text == extractive.generate(QUESTION, clauses).text
         assert asked[-1] == (QUESTION, 3)
         assert "".join(remote.stream(QUESTION, [])) == extractive.generate(QUESTION, clauses).text
@@ -171,9 +168,7 @@ def test_transient_failures_are_retried(corpus_clauses):
         return await call_next(request)
 
     with _Server(app) as url:
-        remote = make_backend(
-            BackendConfig(kind="openai", openai_base_url=url, openai_model="m", openai_max_retries=2)
-        )
+        remote = make_backend(BackendConfig(kind="openai"), LlmEndpoint(base_url=url, model="m", max_retries=2))
         assert remote.generate(QUESTION, []).text == extractive.generate(QUESTION, clauses).text
     assert len(calls) == 2
 
@@ -184,9 +179,7 @@ def test_the_deadline_bounds_a_slow_endpoint():
         return []
 
     with _Server(_app(make_openai_router(lambda: make_backend(BackendConfig()), slow_retriever))) as url:
-        remote = make_backend(
-            BackendConfig(kind="openai", openai_base_url=url, openai_model="m", openai_max_retries=5)
-        )
+        remote = make_backend(BackendConfig(kind="openai"), LlmEndpoint(base_url=url, model="m", max_retries=5))
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             remote.generate(QUESTION, [], deadline=start + 0.3)
@@ -196,12 +189,10 @@ def test_the_deadline_bounds_a_slow_endpoint():
 def test_unreachable_endpoint_and_missing_settings():
     from kgqa.errors import NotReady
 
-    with pytest.raises(ConfigError, match="KGQA_OPENAI_BASE_URL"):
+    with pytest.raises(ConfigError, match="KGQA_LLM__BASE_URL and KGQA_LLM__MODEL"):
         make_backend(BackendConfig(kind="openai"))
     dead = make_backend(
-        BackendConfig(
-            kind="openai", openai_base_url="http://127.0.0.1:9/v1", openai_model="m", openai_max_retries=0
-        )
+        BackendConfig(kind="openai"), LlmEndpoint(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0)
     )
     with pytest.raises(NotReady):
         dead.generate(QUESTION, [])

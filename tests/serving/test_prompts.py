@@ -1,16 +1,17 @@
-"""The prompt: deterministic, lists every clause with its marker, states the rules."""
+"""The prompt (kg/prompting.py) as the backends render it from retrieved clauses: deterministic,
+lists every clause with its marker, states the rules."""
 
 from __future__ import annotations
 
 from kg.citations import MARKER_RE, parse_citations
-from kg.verifier import REFUSAL_TEXT
-from serving.prompts import (
+from kg.prompting import (
     REFUSAL_ANSWER,
     SYSTEM_PROMPT,
     ContextClause,
     build_messages,
     render_context,
 )
+from kg.verifier import REFUSAL_TEXT
 
 QUESTION = "存货应当按照什么进行初始计量？"
 

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from kg.prompting import build_messages
 from kgqa.errors import ConfigError
-from serving.backends import BackendConfig, ChatBackend, make_backend
-from serving.prompts import build_messages
+from serving.backends import BackendConfig, BatchBackend, ChatBackend, make_backend
 
 QUESTION = "存货应当按照什么进行初始计量？"
 MAX_NEW = 24
@@ -45,6 +45,28 @@ def test_greedy_is_reproducible_and_equals_raw_messages(backend, contexts):
 def test_stream_joins_to_generate(backend, contexts):
     deltas = list(backend.stream(QUESTION, contexts))
     assert "".join(deltas) == backend.generate(QUESTION, contexts).text
+
+
+def test_the_batch_api_answers_as_single_calls_do_and_scores_answers(backend, contexts, corpus_clauses):
+    """The public API evaluation uses (training never touches the model object itself)."""
+    assert isinstance(backend, BatchBackend)
+    questions = [QUESTION, "存货的成本包括哪些？", "增值税的纳税人是谁？"]
+    convs = [
+        build_messages(q, contexts if i < 2 else [corpus_clauses["VAT-REG/第一条"]])
+        for i, q in enumerate(questions)
+    ]
+    batch = backend.generate_batch(convs)  # prompts of different lengths: a left-padded batch
+    single = [backend.generate_messages(c) for c in convs]
+    assert [g.text for g in batch] == [g.text for g in single]
+    assert [g.completion_tokens for g in batch] == [g.completion_tokens for g in single]
+    assert [g.prompt_tokens for g in batch] == [g.prompt_tokens for g in single]
+    assert backend.generate_batch(convs[:1], max_new_tokens=4)[0].completion_tokens <= 4
+    # the model's own greedy answer is far likelier than an unrelated one of the same prompt
+    own, other = backend.score_answers(
+        [(convs[0], batch[0].text), (convs[0], "今天天气很好，我们去公园散步吧。")]
+    )
+    assert own.tokens > 1 and other.tokens > 1
+    assert own.nll / own.tokens < other.nll / other.tokens
 
 
 def test_a_past_deadline_returns_at_once_with_nothing(backend, contexts):
@@ -124,7 +146,7 @@ def test_adapter_from_config_is_active_at_start(tiny_model_dir, tiny_adapter_dir
 def test_a_missing_model_directory_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not a model directory"):
         make_backend(BackendConfig(kind="transformers", model_path=str(tmp_path)))
-    with pytest.raises(ConfigError, match="KGQA_MODEL_PATH"):
+    with pytest.raises(ConfigError, match="KGQA_BACKEND__MODEL_PATH"):
         make_backend(BackendConfig(kind="transformers"))
 
 

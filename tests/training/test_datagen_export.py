@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import IngestPipeline
+from kg.prompting import REFUSAL_ANSWER, ContextClause, build_system_prompt
 from kg.triples import RuleTripleExtractor
 from kg.verifier import EvidenceClause, TripleFact, Verifier
-from serving.prompts import REFUSAL_ANSWER, ContextClause, build_system_prompt
 from training.datagen.augment import AugmentConfig, augment, punctuation_positions
 from training.datagen.context import context_order
 from training.datagen.export import (

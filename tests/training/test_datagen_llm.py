@@ -24,11 +24,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from kg.llm_endpoint import LlmEndpoint
+from kg.prompting import REFUSAL_ANSWER
 from kgqa.errors import ConfigError
 from serving.backends import BackendConfig, make_backend
 from serving.http.errors import install_error_handlers
 from serving.http.openai_compat import make_openai_router
-from serving.prompts import REFUSAL_ANSWER
 from training.datagen.llm import (
     LlmGenerator,
     LlmJudge,
@@ -132,7 +133,7 @@ def _fresh_counter(counter):
 
 def _config(endpoint: str, tmp_path: Path | None, **overrides) -> LlmConfig:
     values = {
-        "endpoint": endpoint,
+        "base_url": endpoint,
         "model": "tiny-qwen",
         "max_tokens": MAX_TOKENS,
         "backoff_s": 0.01,
@@ -285,13 +286,12 @@ def test_cache_keys_and_atomic_entries(tmp_path):
     assert cache.get(other)["text"] == "全" and len(cache) == 2
 
 
-def test_api_key_from_environment(monkeypatch):
-    monkeypatch.setenv("KGQA_LLM_API_KEY", "sk-test")
-    assert LlmConfig(endpoint="http://h/v1/", model="m").api_key == "sk-test"
-    assert LlmConfig(endpoint="http://h/v1/", model="m").endpoint == "http://h/v1"
-    assert LlmConfig(endpoint="http://h/v1", model="m", api_key="k").api_key == "k"
-    monkeypatch.delenv("KGQA_LLM_API_KEY")
-    assert LlmConfig(endpoint="http://h/v1", model="m").api_key == "EMPTY"
+def test_the_endpoint_is_the_shared_llm_endpoint_config():
+    config = LlmConfig(base_url="http://h/v1/", model="m")
+    assert isinstance(config, LlmEndpoint) and config.base_url == "http://h/v1"
+    assert config.key == "EMPTY"  # vLLM's convention when no key is configured
+    assert LlmConfig(base_url="http://h/v1", model="m", api_key="k").key == "k"
+    assert "sk-secret" not in repr(LlmConfig(base_url="http://h/v1", model="m", api_key="sk-secret"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,7 +393,7 @@ def test_client_errors_are_not_retried(endpoint, counter):
     assert counter.requests == 1
     counter.reset()
     counter.fail_with = [401]
-    with pytest.raises(ConfigError, match="KGQA_LLM_API_KEY"):
+    with pytest.raises(ConfigError, match="KGQA_LLM__API_KEY"):
         client.complete([{"role": "user", "content": "问"}])
     assert counter.requests == 1
     # A failed request in a batch is that slot's error; the rest are answered.

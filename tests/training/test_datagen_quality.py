@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from ingest.pipeline import IngestPipeline
+from kg.prompting import REFUSAL_ANSWER
 from kg.triples import RuleTripleExtractor
 from kg.verifier import Verifier
-from serving.prompts import REFUSAL_ANSWER
 from training.datagen.augment import AugmentConfig, augment
 from training.datagen.quality import QualityConfig, QualityScorer, answer_similarity
 from training.datagen.types import GraphSnapshot, QAPair, SourceClause, SourceTriple

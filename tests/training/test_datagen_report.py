@@ -13,7 +13,7 @@ import re
 import pytest
 from PIL import Image
 
-from serving.prompts import REFUSAL_ANSWER
+from kg.prompting import REFUSAL_ANSWER
 from training.datagen.report import build_report
 from training.datagen.types import GraphSnapshot, QAPair, Rejection, SourceClause, SourceTriple
 

@@ -12,6 +12,7 @@ import shutil
 import pytest
 from neo4j import GraphDatabase
 
+from kg.corpus import ClauseContext
 from kg.reader import GraphReader
 from kgqa.errors import GraphUnavailable
 from training.datagen.source import GraphSource, appendix_clause, table_clause
@@ -62,7 +63,7 @@ def test_every_active_clause_is_read_once_at_the_graph_version(snapshot, neo4j_d
 def test_triples_of_the_active_version_with_parsed_qualifiers(snapshot, neo4j_driver):
     reader = GraphReader(neo4j_driver)
     cid = f"{YW}/第八条"
-    graph_triples = {(t["subject"], t["predicate"], t["object"]) for t in reader.clause(cid).triples}
+    graph_triples = {(t.subject, t.predicate, t.object) for t in reader.clause(cid).triples}
     mine = snapshot.clauses[cid].triples
     assert {(t.subject, t.predicate, t.object) for t in mine} == graph_triples
     durations = [t for t in mine if t.predicate == "期限"]
@@ -74,7 +75,7 @@ def test_triples_of_the_active_version_with_parsed_qualifiers(snapshot, neo4j_dr
 def test_section_paths_match_the_reader(snapshot, neo4j_driver):
     reader = GraphReader(neo4j_driver)
     for cid in (f"{GL}/第三十六条", f"{YW}/第八条", f"{BX}/§4", "会计法/第二十五条"):
-        assert list(snapshot.clauses[cid].section_path) == [p.strip() for p in reader.clause(cid).section_path]
+        assert list(snapshot.clauses[cid].section_path) == reader.clause(cid).section_path
     assert snapshot.clauses[f"{GL}/第三十六条"].section_path == ("第五章 审批权限",)
     assert snapshot.clauses[f"{BX}/§4"].section_path == ("差旅费标准",)
 
@@ -119,19 +120,19 @@ def test_outlines_list_the_headings_in_order(snapshot):
 
 def test_table_clause_rule_without_a_graph():
     rows = [
-        {"clause_id": "D/第一条", "ordinal": 1, "page_start": 1, "text": "总则。"},
-        {"clause_id": "D/第二条", "ordinal": 2, "page_start": 2, "text": "审批期限见下表："},
-        {"clause_id": "D/第三条", "ordinal": 3, "page_start": 2, "text": "其他事项。"},
-        {"clause_id": "D/第四条", "ordinal": 4, "page_start": 4, "text": "附则。"},
+        ClauseContext("D/第一条", ordinal=1, page_start=1, text="总则。"),
+        ClauseContext("D/第二条", ordinal=2, page_start=2, text="审批期限见下表："),
+        ClauseContext("D/第三条", ordinal=3, page_start=2, text="其他事项。"),
+        ClauseContext("D/第四条", ordinal=4, page_start=4, text="附则。"),
     ]
     assert table_clause(rows, 2) == "D/第二条"  # the announcing clause, not the last on the page
     assert table_clause(rows, 3) == "D/第二条"
     assert table_clause(rows[:1] + rows[2:], 3) == "D/第三条"  # else the last one before it
     assert table_clause(rows[3:], 1) == "D/第四条"  # else the section's first clause
     assert table_clause([], 1) is None
-    assert appendix_clause(rows + [{"clause_id": "D/第五条", "ordinal": 5, "text": "见本办法附表1。"}], ["附表1"]) == "D/第五条"
-    assert appendix_clause([{"clause_id": "D/第六条", "ordinal": 6, "text": "按《其他办法》附表1设置。"}], ["附表1"]) is None
-    assert appendix_clause([{"clause_id": "D/第七条", "ordinal": 7, "text": "见附表12。"}], ["附表1"]) is None
+    assert appendix_clause([*rows, ClauseContext("D/第五条", ordinal=5, text="见本办法附表1。")], ["附表1"]) == "D/第五条"
+    assert appendix_clause([ClauseContext("D/第六条", ordinal=6, text="按《其他办法》附表1设置。")], ["附表1"]) is None
+    assert appendix_clause([ClauseContext("D/第七条", ordinal=7, text="见附表12。")], ["附表1"]) is None
 
 
 def test_unreachable_graph_raises_graph_unavailable():

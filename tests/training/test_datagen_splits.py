@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from serving.prompts import REFUSAL_ANSWER
+from kg.prompting import REFUSAL_ANSWER
 from training.datagen.augment import AugmentConfig, augment, normalize_question
 from training.datagen.splits import SplitConfig, assign_splits, clause_groups, leak_check
 from training.datagen.types import QAPair

@@ -12,10 +12,10 @@ import collections
 import pytest
 
 from kg import queries as q
+from kg.prompting import REFUSAL_ANSWER
 from kg.verification.sentences import split_sentences as verifier_sentences
 from kg.verifier import Verifier
 from kgqa.errors import ConfigError
-from serving.prompts import REFUSAL_ANSWER
 from training.datagen.context import build_evidence, render_table
 from training.datagen.source import GraphSource
 from training.datagen.template_gen import TemplateGenConfig, TemplateGenerator, graph_text

@@ -11,11 +11,12 @@ import typer
 from test_metrics import FAPIAO, VAT, read_context
 from typer.testing import CliRunner
 
+from kg.prompting import REFUSAL_ANSWER, ContextClause, build_system_prompt
 from kgqa.errors import ConfigError
-from serving.prompts import REFUSAL_ANSWER, ContextClause, build_system_prompt
+from kgqa.wiring import build_encoder_loader, build_generator
 from training.eval_config import EvalConfig, GenerationConfig
 from training.evaluate import EvalRunner, aggregate, load_test_sets, prompt_messages
-from training.generation import Completion, TransformersGenerator, build_generator, resolve_adapter
+from training.generation import Completion, resolve_adapter
 from training.metrics import token_f1
 
 STOCK = "standards/企业会计准则第1号——存货（2006）.md"
@@ -145,8 +146,10 @@ def eval_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def base_report(tiny_model_dir, records, embedding_models_dir, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("eval-base")
-    generator = TransformersGenerator(tiny_model_dir, None, _config().generation)
-    runner = EvalRunner(_config(), generator, models_dir=embedding_models_dir, progress=False)
+    generator = build_generator(tiny_model_dir, None, _config().generation)
+    runner = EvalRunner(
+        _config(), generator, load_encoder=build_encoder_loader(embedding_models_dir), progress=False
+    )
     report = runner.run({"paraphrase": records}, out)
     return report, out
 
@@ -196,7 +199,7 @@ def test_report_files_are_consistent_with_the_predictions(base_report, tiny_mode
 
 def test_perfect_answers_score_perfectly(tiny_model_dir, records):
     """The metric math of the runner, with the real generator object but answers set to the references."""
-    generator = TransformersGenerator(tiny_model_dir, None, _config().generation)
+    generator = build_generator(tiny_model_dir, None, _config().generation)
     runner = EvalRunner(_config(), generator, progress=False)
     rows = [
         runner._score_record("t", rec, Completion(rec["reference"], 10, 100, 0.5), None, 1.0, 0.5)
@@ -213,7 +216,7 @@ def test_perfect_answers_score_perfectly(tiny_model_dir, records):
 
 
 def test_wrong_amount_counts_as_hallucination(tiny_model_dir, records):
-    generator = TransformersGenerator(tiny_model_dir, None, _config().generation)
+    generator = build_generator(tiny_model_dir, None, _config().generation)
     runner = EvalRunner(_config(), generator, progress=False)
     wrong = records[2]["reference"].replace("5万元", "8万元")
     row = runner._score_record("t", records[2], Completion(wrong, 10, 100, 0.5), None, None, 0.5)
@@ -248,8 +251,8 @@ def test_adapter_changes_answers_and_is_reported(
 
 
 def test_batched_and_single_generation_agree(tiny_model_dir, records):
-    single = TransformersGenerator(tiny_model_dir, None, _config().generation)
-    batched = TransformersGenerator(tiny_model_dir, None, _config(batch_size=3).generation)
+    single = build_generator(tiny_model_dir, None, _config().generation)
+    batched = build_generator(tiny_model_dir, None, _config(batch_size=3).generation)
     convs = [prompt_messages(r) for r in records[:3]]
     one = [single.generate([c])[0] for c in convs]
     many = batched.generate(convs)
@@ -311,7 +314,9 @@ def test_cli_command_writes_the_report(tiny_model_dir, eval_adapter_dir, records
 def test_semantic_similarity_with_the_default_model(embedding_models_dir, tmp_path):
     from training.metrics.semantic import SemanticScorer
 
-    scorer = SemanticScorer(tmp_path / "no-such-model", models_dir=embedding_models_dir)  # falls back to bge
+    scorer = SemanticScorer(
+        tmp_path / "no-such-model", load_encoder=build_encoder_loader(embedding_models_dir)
+    )  # falls back
     assert scorer.model_path.endswith("bge-small-zh-v1.5-q")
     ref = "小规模纳税人增值税征收率为3%[[VAT-REG/第十二条]]。"
     same, para, other = scorer.similarities(
@@ -350,6 +355,8 @@ def test_vllm_generation_matches_transformers_perplexity(tiny_model_dir, eval_ad
     rows = _predictions(tmp_path)
     assert len(rows) == 6 and all(0 < r["completion_tokens"] <= 12 for r in rows)
     # the same adapter scored by transformers gives the same reference perplexity (bf16 vs fp32 aside)
-    cpu = TransformersGenerator(tiny_model_dir, eval_adapter_dir, GenerationConfig(device="cpu"))
+    cpu = build_generator(
+        tiny_model_dir, eval_adapter_dir, GenerationConfig(backend="transformers", device="cpu")
+    )
     ref = cpu.score_references([(prompt_messages(records[0]), records[0]["reference"])])[0]
     assert rows[0]["metrics"]["perplexity"] == pytest.approx(ref.perplexity, rel=0.1)

@@ -19,8 +19,8 @@ import torch
 from safetensors.torch import load_file
 from test_metrics import VAT, read_context
 
+from kg.prompting import REFUSAL_ANSWER, ContextClause, build_messages
 from kgqa.errors import ConfigError
-from serving.prompts import REFUSAL_ANSWER, ContextClause, build_messages
 from training.grpo import GrpoRunner, load_prompts
 from training.grpo_config import GrpoConfig
 from training.rewards import COMPONENTS

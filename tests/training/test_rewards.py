@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 from test_metrics import FAPIAO, VAT, read_context
 
+from kg.prompting import REFUSAL_ANSWER, ContextClause, build_messages
 from kg.verifier import EvidenceClause
-from serving.prompts import REFUSAL_ANSWER, ContextClause, build_messages
 from training.rewards import (
     COMPONENTS,
     ContextEvidence,

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from kg.citations import format_marker
+from kg.prompting import ContextClause, build_system_prompt
 from kgqa.errors import ConfigError
-from serving.prompts import ContextClause, build_system_prompt
 from training.run_artifacts import read_loss_csv
 from training.sft import SftRunner, load_chat_split
 from training.sft_config import SftConfig

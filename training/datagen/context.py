@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from kg.prompting import ContextClause
 from kg.tables import render_table as kg_render_table
 from kg.verifier import EvidenceClause, TripleFact
-from serving.prompts import ContextClause
 from training.datagen.types import GraphSnapshot, QAPair, SourceClause, SourceTable
 
 

@@ -1,6 +1,6 @@
 """Dataset exports: TRL chat JSONL, the GRPO prompt set, and LLaMA-Factory Alpaca/ShareGPT.
 
-Every record is built from the same prompt the service uses (``serving.prompts``), so a model
+Every record is built from the same prompt the service uses (``kg.prompting``), so a model
 trained on it sees the layout it will serve with, and every record carries its provenance (gold
 clause ids and versions, graph version, template, generator) plus the prompt's clauses
 (``contexts``), so evaluation and GRPO can verify answers without the graph.
@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from serving.prompts import ContextClause, build_system_prompt
+from kg.prompting import ContextClause, build_system_prompt
 from training.datagen.augment import strip_punctuation
 from training.datagen.context import build_contexts
 from training.datagen.types import GraphSnapshot, QAPair

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from kg.citations import format_marker
-from serving.prompts import REFUSAL_ANSWER, ContextClause, render_context
+from kg.prompting import REFUSAL_ANSWER, ContextClause, render_context
 from training.datagen.context import build_contexts
 from training.datagen.llm_client import (
     ChatClient,

@@ -31,16 +31,16 @@ from typing import Any, NoReturn
 
 import openai
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm import tqdm
 
+from kg.llm_endpoint import LlmEndpoint
 from kgqa.errors import ConfigError, KgqaError
 
 log = structlog.get_logger(__name__)
 
 Message = dict[str, str]
-API_KEY_ENV = "KGQA_LLM_API_KEY"
 
 
 class LlmError(KgqaError):
@@ -68,30 +68,26 @@ class LlmEndpointConfigError(LlmError, ConfigError):
     """The endpoint refused the key (401/403) or does not know the route or model (404)."""
 
 
-class LlmConfig(BaseModel):
-    """How dataset generation talks to an OpenAI-compatible endpoint."""
+class LlmConfig(LlmEndpoint):
+    """How dataset generation talks to an OpenAI-compatible endpoint.
+
+    The endpoint itself (``base_url``, ``model``, ``api_key``, ``timeout_s``, ``max_retries``) is
+    :class:`kg.llm_endpoint.LlmEndpoint`, the one configuration kgqa has of such an endpoint
+    (``KGQA_LLM__*``: the CLI fills it from the settings); the rest is how generation samples.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: str = Field(description="Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1.")
+    base_url: str = Field(description="Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1.")
     model: str = Field(description="Model name sent with every request (part of the cache key).")
-    api_key: str | None = Field(
-        default=None,
-        repr=False,
-        description=f"API key; None reads ${API_KEY_ENV}, then sends 'EMPTY' (vLLM's convention).",
-    )
     temperature: float = Field(
         default=0.7, ge=0.0, le=2.0, description="Sampling temperature of generation (judges use 0)."
     )
     n_samples: int = Field(default=1, ge=1, description="Completions asked per prompt (sample 0..n-1).")
     max_tokens: int = Field(default=512, ge=1, description="Most tokens generated per completion.")
-    max_retries: int = Field(
-        default=3, ge=0, description="Retries after the first try on connection errors, timeouts, 429, 5xx."
-    )
     backoff_s: float = Field(
         default=1.0, ge=0.0, description="First wait before a retry; doubles on each further retry."
     )
-    timeout_s: float = Field(default=60.0, gt=0.0, description="Timeout of one HTTP request (seconds).")
     concurrency: int = Field(default=4, ge=1, description="Most requests in flight at once.")
     cache_dir: Path | None = Field(
         default=None, description="Folder of the prompt cache; None disables caching."
@@ -100,13 +96,6 @@ class LlmConfig(BaseModel):
         default=None,
         description="When set, each request carries seed + sample index (vLLM then samples reproducibly).",
     )
-
-    @model_validator(mode="after")
-    def _key_from_env(self) -> LlmConfig:
-        if self.api_key is None:
-            self.api_key = os.environ.get(API_KEY_ENV) or "EMPTY"
-        self.endpoint = self.endpoint.rstrip("/")
-        return self
 
 
 @dataclass(frozen=True)
@@ -257,7 +246,7 @@ class ChatClient:
         self.usage = LlmUsage()
         # max_retries=0: retries are ours (tenacity), so that attempts and backoff are counted here.
         self._client = openai.OpenAI(
-            base_url=config.endpoint, api_key=config.api_key, timeout=config.timeout_s, max_retries=0
+            base_url=config.base_url, api_key=config.key, timeout=config.timeout_s, max_retries=0
         )
 
     @property
@@ -332,7 +321,7 @@ class ChatClient:
             retry=retry_if_exception(_retryable),
             before_sleep=lambda state: log.info(
                 "llm.retry",
-                endpoint=cfg.endpoint,
+                endpoint=cfg.base_url,
                 attempt=state.attempt_number,
                 error=str(state.outcome.exception()) if state.outcome else "",
             ),
@@ -356,7 +345,7 @@ class ChatClient:
         )
 
     def _raise(self, exc: BaseException | None, attempts: int) -> NoReturn:
-        endpoint = self.config.endpoint
+        endpoint = self.config.base_url
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(exc, openai.APITimeoutError):  # slow on this prompt: that candidate fails
             raise LlmError(endpoint, f"timed out {tries} (timeout_s={self.config.timeout_s})") from exc
@@ -368,7 +357,7 @@ class ChatClient:
             detail = _status_detail(exc)
             if exc.status_code in (401, 403):
                 raise LlmEndpointConfigError(
-                    endpoint, f"{detail}; check the API key (${API_KEY_ENV})", status=exc.status_code
+                    endpoint, f"{detail}; check the API key (KGQA_LLM__API_KEY)", status=exc.status_code
                 ) from exc
             if exc.status_code == 404:
                 raise LlmEndpointConfigError(
@@ -462,7 +451,6 @@ class ChatClient:
 
 
 __all__ = [
-    "API_KEY_ENV",
     "ChatClient",
     "ChatRequest",
     "Completion",

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
 
 from kg.citations import parse_citations, strip_markers
+from kg.prompting import REFUSAL_ANSWER
 from kg.verification.support import bigrams, content, sentence_bigrams
 from kg.verifier import Verifier, is_refusal
-from serving.prompts import REFUSAL_ANSWER
 from training.datagen.augment import normalize_question
 from training.datagen.context import build_evidence
 from training.datagen.types import GraphSnapshot, QAPair

@@ -1,9 +1,9 @@
-"""Read what dataset generation needs from the graph, once, at one graph version.
+"""What dataset generation works from: the graph's active corpus as a :class:`GraphSnapshot`.
 
-A :class:`GraphSnapshot` is read in one read transaction (so the clauses, tables and the graph
-version agree), documents in batches: one query for the documents and their section tree, then per
-batch of documents one for the active clauses (with triples, references and neighbours) and one
-for the tables. Generators then work on plain dataclasses and never touch the driver.
+``kg`` reads the corpus at one graph version (:func:`kg.corpus.read_corpus`, typed records);
+this module turns it into generation's own values (section paths on clauses and tables, document
+outlines, enumerated items) and decides which clause cites each table. Generators then work on
+plain dataclasses and never touch the driver.
 
 Which clause a table is cited through (tables are not clauses): the ingest walker attaches a table
 to the section that is open where the table appears, while the clause being written at that point
@@ -24,16 +24,15 @@ stays open around it. The graph keeps no offset of a table inside its section, o
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import neo4j
 import structlog
 
-from kg import queries as q
-from kg.writer import graph_errors
+from ingest.types import ClauseItem
+from kg.corpus import ClauseContext, CorpusRead, TableRecord, read_corpus
+from kg.verification.types import TripleFact
 from training.datagen.types import DocumentOutline, GraphSnapshot, SourceClause, SourceTable, SourceTriple
 
 log = structlog.get_logger(__name__)
@@ -45,7 +44,7 @@ _APPENDIX_LABEL = re.compile(r"附(?:表|件|录)[0-9一二三四五六七八九
 
 
 class GraphSource:
-    """Reads :class:`GraphSnapshot` values from the clause graph.
+    """Reads :class:`GraphSnapshot` values from the clause graph (through :func:`kg.corpus.read_corpus`).
 
     Args:
         driver: an open ``neo4j.Driver``.
@@ -68,8 +67,8 @@ class GraphSource:
         Raises:
             GraphUnavailable: Neo4j cannot be reached.
         """
-        with graph_errors(), self._driver.session(database=self._database, default_access_mode="READ") as s:
-            snap = s.execute_read(self._read, since)
+        corpus = read_corpus(self._driver, self._database, since=since, batch_docs=self._batch_docs)
+        snap = _snapshot(corpus)
         log.info(
             "datagen.snapshot",
             graph_version=snap.graph_version,
@@ -80,38 +79,26 @@ class GraphSource:
         )
         return snap
 
-    # -- the read transaction -------------------------------------------------------------------
-    def _read(self, tx: neo4j.ManagedTransaction, since: int | None) -> GraphSnapshot:
-        version = tx.run(q.GRAPH_VERSION).single(strict=True)["version"]
-        docs = [r.data() for r in tx.run(q.DATAGEN_DOCUMENTS)]
-        titles = {d["doc_id"]: d["title"] for d in docs}
-        paths: dict[str, tuple[str, ...]] = {}
-        outlines: dict[str, DocumentOutline] = {}
-        for d in docs:
-            sections = [s for s in d["sections"] if s.get("section_id")]
-            for s in sections:
-                paths[s["section_id"]] = tuple(p for p in s["path"] if p)
-            headings = tuple(h for s in sections if s["path"] and (h := _heading(s["path"][-1])))
-            outlines[d["doc_id"]] = DocumentOutline(d["doc_id"], d["title"], headings)
 
-        clauses: dict[str, SourceClause] = {}
-        tables: list[SourceTable] = []
-        for batch in _batches([d["doc_id"] for d in docs], self._batch_docs):
-            rows = [r.data() for r in tx.run(q.DATAGEN_CLAUSES, doc_ids=batch)]
-            by_section: dict[str, list[dict[str, Any]]] = {}
-            by_doc: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                clause = _clause(row, titles, paths)
-                clauses[clause.clause_id] = clause
-                by_section.setdefault(row["section_id"] or "", []).append(row)
-                by_doc.setdefault(row["doc_id"], []).append(row)
-            for row in tx.run(q.DATAGEN_TABLES, doc_ids=batch):
-                tables.append(_table(row.data(), titles, paths, by_section, by_doc))
+def _snapshot(corpus: CorpusRead) -> GraphSnapshot:
+    titles = {d.doc_id: d.title for d in corpus.documents}
+    paths: dict[str, tuple[str, ...]] = {}
+    outlines: dict[str, DocumentOutline] = {}
+    for d in corpus.documents:
+        for s in d.sections:
+            paths[s.section_id] = s.path
+        headings = tuple(h for s in d.sections if s.path and (h := _heading(s.path[-1])))
+        outlines[d.doc_id] = DocumentOutline(d.doc_id, d.title, headings)
 
-        changed: frozenset[str] | None = None
-        if since is not None:
-            changed = frozenset(r["clause_id"] for r in tx.run(q.DATAGEN_CHANGED_SINCE, since=since))
-        return GraphSnapshot(version, clauses, tuple(tables), outlines, changed)
+    by_section: dict[str, list[ClauseContext]] = {}
+    by_doc: dict[str, list[ClauseContext]] = {}
+    clauses: dict[str, SourceClause] = {}
+    for c in corpus.clauses:
+        clauses[c.clause_id] = _clause(c, titles, paths)
+        by_section.setdefault(c.section_id, []).append(c)
+        by_doc.setdefault(c.doc_id, []).append(c)
+    tables = tuple(_table(t, titles, paths, by_section, by_doc) for t in corpus.tables)
+    return GraphSnapshot(corpus.graph_version, clauses, tables, outlines, corpus.changed_since)
 
 
 def _heading(path_entry: str) -> str:
@@ -120,117 +107,89 @@ def _heading(path_entry: str) -> str:
     return title if title == number else path_entry
 
 
-def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])
-
-
-def _loads(raw: str | None, default: Any) -> Any:
-    if not raw:
-        return default
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return default
-
-
-def items_of(items_json: str | None) -> tuple[str, ...]:
+def items_of(items: Iterable[ClauseItem]) -> tuple[str, ...]:
     """The enumerated items of a clause (（一）, 1., (1), ① at any depth) in order, text only.
 
     Plain paragraphs (level 1: 第一款 / 第一段) are not items: they are the clause's sentences.
     """
-    items = _loads(items_json, [])
-    return tuple(
-        str(i.get("text", "")).strip()
-        for i in items
-        if isinstance(i, dict) and int(i.get("level") or 1) >= 2 and str(i.get("text", "")).strip()
-    )
+    return tuple(i.text.strip() for i in items if i.level >= 2 and i.text.strip())
 
 
-def _triple(raw: dict[str, Any]) -> SourceTriple:
-    qualifiers = _loads(raw.get("qualifiers_json"), {})
+def _triple(t: TripleFact) -> SourceTriple:
     return SourceTriple(
-        subject=raw.get("subject") or "",
-        predicate=raw.get("predicate") or "",
-        object=raw.get("object") or "",
-        qualifiers=qualifiers if isinstance(qualifiers, dict) else {},
+        subject=t.subject, predicate=t.predicate, object=t.object, qualifiers=dict(t.qualifiers)
     )
 
 
-def _clause(row: dict[str, Any], titles: dict[str, str], paths: dict[str, tuple[str, ...]]) -> SourceClause:
+def _clause(c: ClauseContext, titles: dict[str, str], paths: dict[str, tuple[str, ...]]) -> SourceClause:
     return SourceClause(
-        clause_id=row["clause_id"],
-        version=int(row["version"]),
-        doc_id=row["doc_id"],
-        doc_title=titles.get(row["doc_id"], row["doc_id"]),
-        number=row["number"] or "",
-        text=row["text"] or "",
-        section_path=paths.get(row["section_id"] or "", ()),
-        page_start=int(row["page_start"] or 1),
-        page_end=int(row["page_end"] or row["page_start"] or 1),
-        triples=tuple(_triple(t) for t in row["triples"]),
-        refers_to=tuple(row["refers_to"]),
-        items=items_of(row["items_json"]),
-        neighbours=tuple(row["neighbours"]),
+        clause_id=c.clause_id,
+        version=c.version,
+        doc_id=c.doc_id,
+        doc_title=titles.get(c.doc_id, c.doc_id),
+        number=c.number,
+        text=c.text,
+        section_path=paths.get(c.section_id, ()),
+        page_start=c.page_start,
+        page_end=c.page_end,
+        triples=tuple(_triple(t) for t in c.triples),
+        refers_to=c.refers_to,
+        items=items_of(c.items),
+        neighbours=c.neighbours,
     )
 
 
-def table_clause(section_clauses: Sequence[dict[str, Any]], page: int) -> str | None:
+def table_clause(section_clauses: Sequence[ClauseContext], page: int) -> str | None:
     """The clause a table is cited through (see the module docstring for the rule).
 
     Args:
-        section_clauses: the active clauses of the table's section as rows with ``clause_id``,
-            ``ordinal``, ``page_start`` and ``text``.
+        section_clauses: the active clauses of the table's section.
         page: the page the table starts on.
     """
-    ordered = sorted(section_clauses, key=lambda c: (c.get("ordinal") or 0, c["clause_id"]))
+    ordered = sorted(section_clauses, key=lambda c: (c.ordinal, c.clause_id))
     if not ordered:
         return None
-    before = [c for c in ordered if int(c.get("page_start") or 1) <= page]
+    before = [c for c in ordered if c.page_start <= page]
     if not before:
-        return ordered[0]["clause_id"]
-    announcing = [c for c in before if _ANNOUNCES_TABLE.search(c.get("text") or "")]
-    return (announcing or before)[-1]["clause_id"]
+        return ordered[0].clause_id
+    announcing = [c for c in before if _ANNOUNCES_TABLE.search(c.text)]
+    return (announcing or before)[-1].clause_id
 
 
-def appendix_clause(doc_clauses: Sequence[dict[str, Any]], labels: Sequence[str]) -> str | None:
+def appendix_clause(doc_clauses: Sequence[ClauseContext], labels: Sequence[str]) -> str | None:
     """The first clause of the document that names one of ``labels`` (附表1) as its own appendix."""
-    ordered = sorted(doc_clauses, key=lambda c: (c.get("ordinal") or 0, c["clause_id"]))
+    ordered = sorted(doc_clauses, key=lambda c: (c.ordinal, c.clause_id))
     for clause in ordered:
-        text = clause.get("text") or ""
+        text = clause.text
         for label in labels:
             for m in re.finditer(re.escape(label), text):
                 after = text[m.end() : m.end() + 1]
                 if text[max(0, m.start() - 1) : m.start()] != "》" and not after.isdigit():
-                    return clause["clause_id"]
+                    return clause.clause_id
     return None
 
 
 def _table(
-    row: dict[str, Any],
+    t: TableRecord,
     titles: dict[str, str],
     paths: dict[str, tuple[str, ...]],
-    by_section: dict[str, list[dict[str, Any]]],
-    by_doc: dict[str, list[dict[str, Any]]],
+    by_section: dict[str, list[ClauseContext]],
+    by_doc: dict[str, list[ClauseContext]],
 ) -> SourceTable:
-    header = _loads(row.get("header_json"), None)
-    rows = _loads(row.get("rows_json"), [])
-    page = int(row.get("page") or 1)
-    section_path = paths.get(row["section_id"], ())
-    section_clauses = by_section.get(row["section_id"], [])
-    clause_id = table_clause(section_clauses, page)
+    section_path = paths.get(t.section_id, ())
+    clause_id = table_clause(by_section.get(t.section_id, []), t.page)
     if clause_id is None:
-        labels = _APPENDIX_LABEL.findall(" ".join([row.get("caption") or "", *section_path[-1:]]))
-        clause_id = appendix_clause(by_doc.get(row["doc_id"], []), list(dict.fromkeys(labels)))
+        labels = _APPENDIX_LABEL.findall(" ".join([t.caption or "", *section_path[-1:]]))
+        clause_id = appendix_clause(by_doc.get(t.doc_id, []), list(dict.fromkeys(labels)))
     return SourceTable(
-        table_id=row["table_id"],
-        doc_id=row["doc_id"],
-        doc_title=titles.get(row["doc_id"], row["doc_id"]),
+        table_id=t.table_id,
+        doc_id=t.doc_id,
+        doc_title=titles.get(t.doc_id, t.doc_id),
         section_path=section_path,
-        caption=row.get("caption") or None,
-        header=tuple(str(h) for h in header) if isinstance(header, list) else (),
-        rows=tuple(tuple(str(v) for v in r) for r in rows if isinstance(r, list)),
-        page=page,
+        caption=t.caption,
+        header=t.header or (),
+        rows=t.rows,
+        page=t.page,
         clause_id=clause_id,
     )
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from kg.citations import format_marker
-from serving.prompts import REFUSAL_ANSWER
+from kg.prompting import REFUSAL_ANSWER
 from training.datagen.context import render_table
 from training.datagen.templates import TemplateBank
 from training.datagen.types import (

@@ -118,7 +118,7 @@ class QAPair:
             same seed and graph gives the same ids.
         question: the question as the user would ask it.
         answer: the reference answer, with ``[[CLAUSE_ID]]`` markers after each sentence
-            (or exactly ``serving.prompts.REFUSAL_ANSWER`` for unanswerable questions).
+            (or exactly ``kg.prompting.REFUSAL_ANSWER`` for unanswerable questions).
         qtype, difficulty, style: what the pair is.
         gold: clause id -> version of the clauses the answer is written from (empty when
             unanswerable).

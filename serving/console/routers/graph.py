@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from kg.reader import ClauseVersionInfo
 from serving.console.deps import ConsoleDep, ReaderDep, ServiceDep
 from serving.console.diff import Segment, char_diff, highlight
 from serving.console.web import PREFIX, ConsoleRoute, role_at_least
@@ -32,21 +33,20 @@ class HistoryEntry:
     diff: list[Segment]
 
 
-def _history(rows: list[dict[str, Any]]) -> list[HistoryEntry]:
+def _history(rows: list[ClauseVersionInfo]) -> list[HistoryEntry]:
     out: list[HistoryEntry] = []
     previous: str | None = None
     for h in rows:
-        text = h.get("text") or ""
         out.append(
             HistoryEntry(
-                version=h["version"],
-                status=h.get("status") or "",
-                created_at=str(h.get("created_at") or ""),
-                changes=[c for c in h.get("changes") or [] if c],
-                diff=char_diff(previous, text) if previous is not None else [],
+                version=h.version,
+                status=h.status or "",
+                created_at=str(h.created_at or ""),
+                changes=[{"seq": c.seq, "op": c.op, "at": c.at, "actor": c.actor} for c in h.changes],
+                diff=char_diff(previous, h.text) if previous is not None else [],
             )
         )
-        previous = text
+        previous = h.text
     return list(reversed(out))  # newest first
 
 

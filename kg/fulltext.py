@@ -1,4 +1,8 @@
-"""Neo4j full-text retrieval (the ``cjk`` analyzer indexes CJK bigrams of every active clause)."""
+"""Neo4j full-text search over active clauses (the ``cjk`` analyzer indexes CJK bigrams).
+
+Retrieval asks with a bounded list of key terms and gets clause ids back; provenance comes from
+its own snapshot (:mod:`kg.snapshot`), so this is one small read per question.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 import neo4j
 
 from kg import queries as q
-from kg.writer import graph_errors
+from kg.session import GraphSession
 
 # Lucene query syntax characters; the question is matched as plain terms, never as syntax.
 _LUCENE_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/]|&&|\|\|)')
@@ -26,27 +30,28 @@ def terms_query(terms: list[str]) -> str:
     return " OR ".join(parts)
 
 
-class FulltextRetriever:
-    """Clauses ranked by Neo4j's full-text score for a question's key terms.
+class FulltextSearch:
+    """Active clause ids ranked by Neo4j's full-text score for a question's key terms.
 
     Args:
-        driver: an open ``neo4j.Driver``.
+        driver: an open ``neo4j.Driver`` (serving passes its :class:`kg.guard.GuardedDriver`).
         database: target database; ``None`` uses the server default.
     """
 
-    name = "fulltext"
-
     def __init__(self, driver: neo4j.Driver, database: str | None = None) -> None:
-        self._driver = driver
-        self._database = database
+        self._graph = GraphSession(driver, database)
 
-    def search_terms(self, terms: list[str], k: int) -> list[str]:
-        """Active clause ids by full-text score for a bounded list of key terms."""
+    def clause_ids(self, terms: list[str], k: int) -> list[str]:
+        """At most ``k`` active clause ids, best first; ``[]`` when no term has a character.
+
+        Raises:
+            GraphUnavailable: Neo4j cannot be reached (or the breaker is open).
+        """
         query = terms_query(terms)
         if not query:
             return []
-        with graph_errors():
-            records, _, _ = self._driver.execute_query(
-                q.FULLTEXT_CLAUSE_IDS, query=query, k=k, fetch=k * 4, database_=self._database, routing_="r"
-            )
+        records = self._graph.read(q.FULLTEXT_CLAUSE_IDS, query=query, k=k, fetch=k * 4)
         return [r["clause_id"] for r in records]
+
+
+__all__ = ["FulltextSearch", "escape_lucene", "terms_query"]

@@ -1,7 +1,11 @@
 """The prompt every generative backend answers from, and that dataset generation trains on.
 
 One template, used verbatim at training and at serving time: a model fine-tuned on prompts built
-here sees the same layout when it serves. The prompt is a pure function of its inputs (no dates,
+here sees the same layout when it serves. It lives in ``kg`` because it is the graph's contract
+with a model, not a part of either user: it shows clauses with their citation markers
+(:mod:`kg.citations`) and asks for the refusal text of the verifier (:mod:`kg.verifier`) that
+then checks the answer. ``training`` and ``serving`` both import it from here and neither
+imports the other. The prompt is a pure function of its inputs (no dates,
 no randomness), so the same question and clauses always give the same messages, byte for byte.
 
 Layout: a system message with the rules and the numbered clauses (each shown with its citation
@@ -45,7 +49,7 @@ NO_CONTEXT_TEXT = "（无）"
 class PromptContext(Protocol):
     """What a clause must offer to be shown in a prompt.
 
-    :class:`serving.types.RetrievedClause` satisfies it; dataset generation may pass its own
+    ``serving.types.RetrievedClause`` satisfies it; dataset generation may pass its own
     clause objects or :class:`ContextClause`.
     """
 
