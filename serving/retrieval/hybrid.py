@@ -28,6 +28,7 @@ from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.direct import DirectMatch
 from serving.retrieval.features import (
     ANSWERABILITY_FEATURES,
+    CANDIDATE_FEATURES,
     CandidateScorer,
     Signals,
     best_by_clause,
@@ -246,7 +247,8 @@ class HybridRetriever:
         pool = [f.clause_id for f in fused[: self.config.rerank_depth]]
         scorer = CandidateScorer(index)
         ids, matrix = scorer.features(signals, pool, exclude)
-        logits = self.model.reranker.logits(matrix)
+        reranker = self.model.reranker
+        logits = reranker.logits(matrix[:, reranker.columns(CANDIDATE_FEATURES)])
         answer_x = scorer.answerability(signals, ids, matrix, logits, exclude)
         cols = self.model.answerability.columns(ANSWERABILITY_FEATURES)
         answerable = float(self.model.answerability.probabilities(answer_x[cols].reshape(1, -1))[0])
