@@ -94,3 +94,13 @@ class DeadlineExceeded(ServingError):
 
 class NotReady(ServingError):
     """The service is still starting (index not loaded) or a dependency is down."""
+
+
+class AuditUnavailable(NotReady):
+    """An answer cannot be recorded in the audit trail (the server is stopping, or its journal
+    cannot be written); it is not returned. Retry later."""
+
+
+class Overloaded(ServingError):
+    """The server is answering as many requests as it admits at once; retry shortly (another
+    replica may have room)."""
