@@ -330,7 +330,9 @@ class AuditWriter:
             self._queued += 1
         with self._buffer_lock:
             self._buffer.append(pending)
-        timeout = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if timeout > threading.TIMEOUT_MAX:  # a call without a deadline may say "in 292 years"
+            timeout = -1.0
         if not self._write_lock.acquire(timeout=timeout):
             if self._withdraw(pending):
                 raise DeadlineExceeded("the deadline passed while the answer was being recorded; retry")

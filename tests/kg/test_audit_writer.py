@@ -135,7 +135,9 @@ import json, sys
 from neo4j import GraphDatabase
 from kg.audit import AuditCitation, AuditEntry, AuditStore
 from kg.audit_writer import AuditWriter
+from kgqa.logging import configure_logging
 
+configure_logging("WARNING")  # the log goes to stderr; stdout carries the ids only
 uri, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 driver = GraphDatabase.driver(uri, connection_timeout=1, max_transaction_retry_time=0)
 writer = AuditWriter(AuditStore(driver), root, retry_s=0.2)
@@ -147,7 +149,8 @@ for i in range(n):
         citations=[AuditCitation("AUD/第一条", 1, "十四日内", 5, 9, 0.9, True)],
     )
     writer.append(entry)
-    print("ID", entry.answer_id, flush=True)  # a client has it now
+    sys.stdout.write(f"ID {entry.answer_id}\n")  # a client has it now
+    sys.stdout.flush()
 sys.stdin.readline()  # wait to be killed
 """
 
@@ -162,11 +165,10 @@ def _crash_after(uri: str, root: Path, n: int) -> list[str]:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     received: list[str] = []
-    while len(received) < n:  # the log goes to stdout too
+    while len(received) < n:
         line = proc.stdout.readline()
         assert line, "the writer process died"
-        if line.startswith("ID "):
-            received.append(line.split()[1])
+        received.append(line.removeprefix("ID ").strip())
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     return received
@@ -245,3 +247,13 @@ def test_two_replicas_appending_at_once_keep_one_valid_chain(graph, neo4j_server
     assert report.ok and report.checked == 120, report
     rows, _, _ = graph.execute_query("MATCH (a:Answer) RETURN a.actor AS actor, count(*) AS n ORDER BY actor")
     assert [(r["actor"], r["n"]) for r in rows] == [("r1", 60), ("r2", 60)]
+
+
+def test_a_deadline_beyond_any_timeout_waits_like_none(graph, tmp_path):
+    """gRPC reports a call without a deadline as one ~292 years away; the writer must take it."""
+    import time
+
+    writer = AuditWriter(AuditStore(graph), tmp_path / "journal")
+    writer.start()
+    assert writer.append(_entry("far"), deadline=time.monotonic() + 9.2e18).answer_id == "far"
+    writer.close()
