@@ -32,6 +32,7 @@ from kgqa.errors import (
     KgqaError,
     NotFound,
     NotReady,
+    Overloaded,
     PermissionDenied,
     RequestTooLarge,
     Unauthenticated,
@@ -48,6 +49,7 @@ TRANSPORT = "grpc"
 _CODES: tuple[tuple[type[KgqaError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (NotFound, grpc.StatusCode.NOT_FOUND),
@@ -72,6 +74,8 @@ def current_caller() -> Caller:
 
 
 INCIDENT_METADATA = "kgqa-incident"
+WORKER_METADATA = "kgqa-worker"
+"""Initial metadata naming the worker process that served the call (``kgqa serve --workers N``)."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,16 @@ class ServiceInterceptor(grpc.ServerInterceptor):
     """
 
     def __init__(
-        self, keyring: KeyRing, metrics: Metrics, service_prefixes: tuple[str, ...] = ("/kgqa.",)
+        self,
+        keyring: KeyRing,
+        metrics: Metrics,
+        service_prefixes: tuple[str, ...] = ("/kgqa.",),
+        worker: str | None = None,
     ) -> None:
         self._keyring = keyring
         self._metrics = metrics
         self._prefixes = service_prefixes
+        self._worker_metadata = ((WORKER_METADATA, worker),) if worker is not None else None
 
     def intercept_service(
         self,
@@ -155,6 +164,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return handler  # no client-streaming methods in the API
 
     def _authenticate(self, context: grpc.ServicerContext) -> None:
+        if self._worker_metadata is not None:
+            context.send_initial_metadata(self._worker_metadata)
         _caller.set(self._keyring.authenticate(_metadata_key(context)))
 
     def _wrap_unary(self, behavior: Callable[[Any, grpc.ServicerContext], Any], name: str):
@@ -203,4 +214,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return wrapper
 
 
-__all__ = ["INCIDENT_METADATA", "GrpcError", "ServiceInterceptor", "current_caller", "status_for"]
+__all__ = [
+    "INCIDENT_METADATA",
+    "WORKER_METADATA",
+    "GrpcError",
+    "ServiceInterceptor",
+    "current_caller",
+    "status_for",
+]

@@ -31,6 +31,7 @@ from kgqa.errors import (
     KgqaError,
     NotFound,
     NotReady,
+    Overloaded,
     PermissionDenied,
     RequestTooLarge,
     Unauthenticated,
@@ -42,6 +43,7 @@ log = structlog.get_logger(__name__)
 _STATUSES: tuple[tuple[type[KgqaError], int, str], ...] = (
     (InvalidArgument, 422, "INVALID_ARGUMENT"),
     (RequestTooLarge, 413, "RESOURCE_EXHAUSTED"),
+    (Overloaded, 429, "RESOURCE_EXHAUSTED"),
     (Unauthenticated, 401, "UNAUTHENTICATED"),
     (PermissionDenied, 403, "PERMISSION_DENIED"),
     (NotFound, 404, "NOT_FOUND"),
@@ -65,6 +67,8 @@ class HttpError:
 
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        if self.status == 429:
+            headers = {"Retry-After": "1"}
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
