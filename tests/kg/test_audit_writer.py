@@ -257,3 +257,32 @@ def test_a_deadline_beyond_any_timeout_waits_like_none(graph, tmp_path):
     writer.start()
     assert writer.append(_entry("far"), deadline=time.monotonic() + 9.2e18).answer_id == "far"
     writer.close()
+
+
+def test_kgqa_audit_verify_counts_journaled_answers_and_replay_appends_them(graph, neo4j_server, tmp_path):
+    root = tmp_path / "journal"
+    received = _crash_after("bolt://127.0.0.1:1", root, 4)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KGQA_NEO4J_URI": neo4j_server.bolt_uri,
+        "KGQA_HOME": str(tmp_path / "home"),
+        "KGQA_AUDIT_JOURNAL_DIR": str(root),
+    }
+
+    def kgqa(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "kgqa", *args, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    assert kgqa("audit", "verify")["journaled"] == 4
+    assert kgqa("audit", "replay") == {"appended": 4}
+    report = kgqa("audit", "verify")
+    assert report["ok"] and report["checked"] == 4 and report["journaled"] == 0
+    assert AuditStore(graph).present(received) == set(received)
