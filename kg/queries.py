@@ -683,3 +683,16 @@ RETURN """
 )
 
 MODEL_DEACTIVATE = "MATCH (m:ModelVersion {active: true}) SET m.active = false"
+
+# --- benchmarks (bench/bench_peer.py) --------------------------------------------------------------
+
+# neo4j-graphrag's HybridRetriever searches its own vector and full-text indexes over one label: the
+# bench gives it a copy of the active clauses (same text as our index units, our embeddings) on
+# :PeerClause nodes, never properties on our Clause nodes, and removes them afterwards.
+PEER_CLAUSES_UPSERT = """
+UNWIND $rows AS r
+MERGE (p:PeerClause {clause_id: r.clause_id})
+SET p.text = r.text, p.embedding = r.embedding
+"""
+
+PEER_CLAUSES_DROP = "MATCH (p:PeerClause) DETACH DELETE p"
