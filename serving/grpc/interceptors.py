@@ -15,6 +15,7 @@ Every QAService method passes through :class:`ServiceInterceptor`, which
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -165,7 +166,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
 
     def _authenticate(self, context: grpc.ServicerContext) -> None:
         if self._worker_metadata is not None:
-            context.send_initial_metadata(self._worker_metadata)
+            # a client already gone (cancelled, past its deadline) makes this raise: nobody to tell
+            with contextlib.suppress(grpc.RpcError):
+                context.send_initial_metadata(self._worker_metadata)
         _caller.set(self._keyring.authenticate(_metadata_key(context)))
 
     def _wrap_unary(self, behavior: Callable[[Any, grpc.ServicerContext], Any], name: str):
