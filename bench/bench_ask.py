@@ -16,7 +16,9 @@ Configurations (``--configs``, several run one after the other against the same 
 - ``baseline``: those optimizations off as far as settings reach (evidence read from Neo4j per
   answer, every answer its own audit transaction, BLAS threads as the library likes, 1 process):
   today's behaviour before issue 17, in the same run;
-- ``nofulltext``: ``fast`` with the Neo4j full-text ranking off (its weight 0): what it costs.
+- ``nofulltext``: ``fast`` with the Neo4j full-text ranking off (its weight 0): what it costs;
+- ``limited``: ``fast`` admitting 8 calls per worker: over that, calls must come back
+  RESOURCE_EXHAUSTED at once (``errors`` and ``rejected_p99_ms`` of the 32-client phase).
 
 Questions (``--questions``): ``short`` (eval/questions.jsonl, the standards' ones), ``letters``
 (the real letters of ../shared/eval/dev/citation_dev.jsonl, read in place) or ``mixed``.
@@ -68,6 +70,8 @@ CONFIGS: dict[str, dict[str, str]] = {
         "KGQA_WORKERS": "1",
     },
     "nofulltext": {"KGQA_RETRIEVAL_WEIGHTS": '{"fulltext": 0}'},
+    # back-pressure: 8 calls per worker admitted; with 32 clients the rest must be refused at once
+    "limited": {"KGQA_GRPC_MAX_CONCURRENT_RPCS": "8", "KGQA_HTTP_MAX_CONCURRENT_REQUESTS": "8"},
 }
 
 
@@ -474,6 +478,7 @@ def main() -> None:
             print(
                 f"    {r['clients']:3d} clients {r['requests']:6d} req {r['qps']:7.1f} QPS  p50 {r['p50_ms']:7.2f} ms"
                 f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors'] or '-'}  load {r['loadavg']}"
+                + (f"  refused in p99 {r['rejected_p99_ms']} ms" if r["rejected_p99_ms"] is not None else "")
                 + (
                     f"  vs baseline QPS x{ratio['qps']} p50 x{ratio['p50']} p99 x{ratio['p99']}"
                     if ratio
