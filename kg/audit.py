@@ -4,20 +4,24 @@ Each record stores ``record_hash = sha256(canonical content + prev_hash)`` where
 every stored property of the answer and of its CITES edges. Editing any stored answer, quote or
 citation, deleting a record or reordering them breaks the chain at that record, and
 :meth:`AuditStore.verify_chain` names the first record that does not match.
+
+Answers are appended in groups (:meth:`AuditStore.append_many`: one transaction and one lock on
+the chain head per group); serving queues them through :class:`kg.audit_writer.AuditWriter`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import neo4j
 
 from kg import queries as q
 from kg.session import graph_errors
-from kgqa.errors import NotFound
+from kgqa.errors import GraphError, NotFound
 
 HASHED_PROPS = (
     "answer_id",
@@ -141,7 +145,7 @@ class AnswerListing:
 def record_hash(entry: AuditEntry, prev_hash: str) -> str:
     """sha256 over the canonical JSON of the entry (citations in order) and the previous hash."""
     content = {k: getattr(entry, k) for k in HASHED_PROPS}
-    content["citations"] = [asdict(c) for c in sorted(entry.citations, key=lambda c: c.ord)]
+    content["citations"] = [dict(vars(c)) for c in sorted(entry.citations, key=lambda c: c.ord)]
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256((prev_hash + "\n" + blob).encode("utf-8")).hexdigest()
 
@@ -167,29 +171,75 @@ class AuditStore:
         self._database = database
 
     def append(self, entry: AuditEntry) -> StoredEntry:
-        for i, c in enumerate(entry.citations):
-            c.ord = i
+        """Append one answer (a group of one; see :meth:`append_many`).
+
+        Raises:
+            GraphError: the answer id is already in the trail.
+            GraphUnavailable: Neo4j cannot be reached.
+        """
+        stored = self.append_many([entry])
+        if not stored:
+            raise GraphError(f"answer {entry.answer_id} is already in the audit trail")
+        return stored[0]
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[StoredEntry]:
+        """Append a group of answers in one write transaction: one chain-head lock for the group.
+
+        Entries whose ``graph_version`` is None are stamped with the graph version read in that
+        transaction. Ids already in the trail are skipped (a journal replayed after a crash may
+        hold answers whose commit had gone through), so appending is idempotent per answer id.
+
+        Returns:
+            The answers appended, in chain order.
+
+        Raises:
+            GraphUnavailable: Neo4j cannot be reached.
+        """
+        if not entries:
+            return []
+        for entry in entries:
+            for i, c in enumerate(entry.citations):
+                c.ord = i
         with graph_errors(), self._driver.session(database=self._database) as session:
-            return session.execute_write(self._append_tx, entry)
+            return session.execute_write(self._append_tx, list(entries))
 
     @staticmethod
-    def _append_tx(tx: neo4j.ManagedTransaction, entry: AuditEntry) -> StoredEntry:
-        head = tx.run(q.LOCK_ANSWER_CHAIN).single()
-        seq, prev = head["seq"], head["prev_hash"] or ""
-        if entry.graph_version is None:
-            # read in the same transaction as the write: no extra round trip, no race with ingestion
-            entry.graph_version = tx.run(q.GRAPH_VERSION).single()["version"]
-        digest = record_hash(entry, prev)
-        props = {k: getattr(entry, k) for k in HASHED_PROPS if k != "answer_id"}
-        tx.run(
-            q.CREATE_ANSWER,
-            a={"answer_id": entry.answer_id, "props": props},
-            seq=seq,
-            prev_hash=prev,
-            record_hash=digest,
-            citations=[asdict(c) for c in entry.citations],
-        ).consume()
-        return StoredEntry(entry, seq, prev, digest)
+    def _append_tx(tx: neo4j.ManagedTransaction, entries: list[AuditEntry]) -> list[StoredEntry]:
+        head = tx.run(
+            q.RESERVE_ANSWER_SEQ, n=len(entries), answer_ids=[e.answer_id for e in entries]
+        ).single()
+        seq, prev = head["head_seq"], head["head_hash"] or ""
+        present = set(head["present"])
+        stored: list[StoredEntry] = []
+        rows: list[dict[str, Any]] = []
+        for entry in dict((e.answer_id, e) for e in entries if e.answer_id not in present).values():
+            if entry.graph_version is None:
+                # read in the same transaction as the write: no extra round trip, no race with ingestion
+                entry.graph_version = head["graph_version"]
+            seq += 1
+            digest = record_hash(entry, prev)
+            rows.append(
+                {
+                    "answer_id": entry.answer_id,
+                    "props": {k: getattr(entry, k) for k in HASHED_PROPS if k != "answer_id"},
+                    "seq": seq,
+                    "prev_hash": prev,
+                    "record_hash": digest,
+                    "citations": [dict(vars(c)) for c in entry.citations],
+                }
+            )
+            stored.append(StoredEntry(entry, seq, prev, digest))
+            prev = digest
+        tx.run(q.CREATE_ANSWERS, head_seq=seq, head_hash=prev, answers=rows).consume()
+        return stored
+
+    def present(self, answer_ids: Sequence[str]) -> set[str]:
+        """Which of ``answer_ids`` are in the trail (one read)."""
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.ANSWERS_PRESENT, answer_ids=list(answer_ids), database_=self._database, routing_="r"
+            )
+        return {r["answer_id"] for r in records}
 
     def get(self, answer_id: str) -> StoredEntry:
         with graph_errors():

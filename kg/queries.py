@@ -413,25 +413,38 @@ LIMIT $limit
 
 # --- audit trail (Answer nodes, hash-chained) ----------------------------------------------------
 
-# Locks the chain head for the rest of the transaction: answers are appended strictly one by one.
-LOCK_ANSWER_CHAIN = """
+# Locks the chain head for the rest of the transaction and reserves $n seq numbers after it: the
+# answers of a group are appended in one transaction, one lock per group rather than per answer,
+# and the groups of every process appending to this graph take their turns on the same head, so
+# they form one chain. Also returns the graph version (for answers not stamped yet) and which of
+# the group's answer ids are already in the trail (a replayed journal, a retried commit).
+RESERVE_ANSWER_SEQ = """
 MERGE (s:Sequence {name: 'answer'})
 ON CREATE SET s.value = 0, s.last_hash = ''
-SET s.value = s.value + 1
-RETURN s.value AS seq, s.last_hash AS prev_hash
+SET s.value = s.value + $n
+WITH s
+OPTIONAL MATCH (v:Sequence {name: 'change'})
+RETURN s.value - $n AS head_seq, s.last_hash AS head_hash, coalesce(v.value, 0) AS graph_version,
+       COLLECT { MATCH (a:Answer) WHERE a.answer_id IN $answer_ids RETURN a.answer_id } AS present
 """
 
-CREATE_ANSWER = """
+# The group's answers, already numbered and hashed in chain order, with their CITES edges; the
+# chain head moves to the last of them (or back to where it was when all were present).
+CREATE_ANSWERS = """
 MATCH (s:Sequence {name: 'answer'})
-CREATE (a:Answer {answer_id: $a.answer_id})
-SET a += $a.props, a.seq = $seq, a.prev_hash = $prev_hash, a.record_hash = $record_hash
-SET s.last_hash = $record_hash
-WITH a
-UNWIND $citations AS c
-MATCH (cl:Clause {clause_id: c.clause_id, version: c.clause_version})
-CREATE (a)-[r:CITES]->(cl)
-SET r.quote = c.quote, r.quote_start = c.quote_start, r.quote_end = c.quote_end,
-    r.support_score = c.support_score, r.verified = c.verified, r.ord = c.ord
+SET s.value = $head_seq, s.last_hash = $head_hash
+WITH s
+UNWIND $answers AS row
+CREATE (a:Answer {answer_id: row.answer_id})
+SET a += row.props, a.seq = row.seq, a.prev_hash = row.prev_hash, a.record_hash = row.record_hash
+WITH a, row
+CALL (a, row) {
+  UNWIND row.citations AS c
+  MATCH (cl:Clause {clause_id: c.clause_id, version: c.clause_version})
+  CREATE (a)-[r:CITES]->(cl)
+  SET r.quote = c.quote, r.quote_start = c.quote_start, r.quote_end = c.quote_end,
+      r.support_score = c.support_score, r.verified = c.verified, r.ord = c.ord
+}
 """
 
 GET_ANSWER = """
@@ -442,6 +455,11 @@ RETURN a {.*} AS answer,
        collect(CASE WHEN c IS NULL THEN NULL ELSE
          {clause_id: c.clause_id, clause_version: c.version, quote: r.quote, quote_start: r.quote_start,
           quote_end: r.quote_end, support_score: r.support_score, verified: r.verified, ord: r.ord} END) AS citations
+"""
+
+ANSWERS_PRESENT = """
+MATCH (a:Answer) WHERE a.answer_id IN $answer_ids
+RETURN a.answer_id AS answer_id
 """
 
 ANSWERS_CITING_CLAUSE = """
@@ -557,6 +575,16 @@ EVIDENCE_VERSIONS = (
     """
 UNWIND $refs AS key
 MATCH (c:Clause {clause_id: key.clause_id, version: key.version})
+"""
+    + _EVIDENCE_RETURN
+)
+
+# Every active clause with its evidence: what the serving process keeps in memory so that
+# verifying an answer reads nothing in the common case (kg/evidence.py, SnapshotEvidence).
+EVIDENCE_ACTIVE = (
+    """
+MATCH (c:Clause {status: 'active'})
+WITH c.clause_id AS key, c
 """
     + _EVIDENCE_RETURN
 )
@@ -735,3 +763,16 @@ RETURN """
 )
 
 MODEL_DEACTIVATE = "MATCH (m:ModelVersion {active: true}) SET m.active = false"
+
+# --- benchmarks (bench/bench_peer.py) --------------------------------------------------------------
+
+# neo4j-graphrag's HybridRetriever searches its own vector and full-text indexes over one label: the
+# bench gives it a copy of the active clauses (same text as our index units, our embeddings) on
+# :PeerClause nodes, never properties on our Clause nodes, and removes them afterwards.
+PEER_CLAUSES_UPSERT = """
+UNWIND $rows AS r
+MERGE (p:PeerClause {clause_id: r.clause_id})
+SET p.text = r.text, p.embedding = r.embedding
+"""
+
+PEER_CLAUSES_DROP = "MATCH (p:PeerClause) DETACH DELETE p"

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest, 4 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -265,35 +266,28 @@ def serve(
     http_port: Annotated[
         int | None, typer.Option(help="HTTP port; 0 = a free one (default KGQA_HTTP_PORT).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Server processes sharing both ports, one per core (default KGQA_WORKERS)."),
+    ] = None,
 ) -> None:
     """Serve gRPC and REST (OpenAPI at /docs) until SIGTERM/Ctrl-C, then stop gracefully."""
-    from kgqa.wiring import build_driver, build_graph, build_model_sync, build_qa_service
-    from serving.auth import load_keyring
-    from serving.server import run_servers
+    from kgqa.serve import ServeOptions
+    from kgqa.serve import serve as run
 
     settings = load_settings()
-    keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
-    err.print(f"API keys: {keyring.source}")
-    with build_driver(settings) as driver:
-        graph = build_graph(settings, driver)  # one breaker for every graph call of the process
-        service = build_qa_service(settings, graph)
-        sync = build_model_sync(settings, graph, service)
-        sync.start()
-        run_servers(
-            service,
-            keyring,
-            host=host or settings.host,
-            grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-            http_port=settings.http_port if http_port is None else http_port,
-            max_workers=settings.grpc_max_workers,
-            max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
-            grace=settings.shutdown_grace_s,
-            health_interval_s=settings.health_interval_s,
-            max_request_bytes=settings.max_request_bytes,
-            console=settings.console,
-        )
-        sync.stop()
-        graph.breaker.stop()
+    options = ServeOptions(
+        host=host or settings.host,
+        grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
+        http_port=settings.http_port if http_port is None else http_port,
+        workers=settings.workers if workers is None else workers,
+    )
+    if options.workers == 1:
+        from serving.auth import load_keyring
+
+        keyring = load_keyring(settings.api_keys, settings.api_keys_file, settings.home)
+        err.print(f"API keys: {keyring.source}")
+    run(settings, options)
 
 
 # --- ask / audit ---------------------------------------------------------------------------------
@@ -308,6 +302,15 @@ def _cli_caller():
     from serving.types import Caller, Role
 
     return Caller(key_id=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+@contextlib.contextmanager
+def _closing(service):
+    """The service, closed after use: its audit writer puts the answers into the graph."""
+    try:
+        yield service
+    finally:
+        service.close()
 
 
 def _answer_dict(result) -> dict:
@@ -326,15 +329,15 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer in-process (no server): text with verified citations, or JSON lines with --batch."""
-    from kgqa.wiring import build_driver, build_qa_service
+    from kgqa.wiring import build_driver, build_qa_service, limit_native_threads
     from serving.service import plain_text
 
     if (question is None) == (batch is None):
         raise typer.BadParameter("give either a QUESTION or --batch FILE")
     settings = load_settings()
     caller = _cli_caller()
-    with build_driver(settings) as driver:
-        service = build_qa_service(settings, driver)
+    limit_native_threads(settings)
+    with build_driver(settings) as driver, _closing(build_qa_service(settings, driver)) as service:
         if batch is None:
             result = service.ask(question, k, caller)
             if as_json:
@@ -381,22 +384,56 @@ def ask(
 
 @audit_app.command("verify")
 def audit_verify(as_json: JsonOpt = False) -> None:
-    """Walk the answer hash chain; name the first record that does not match (exit 1)."""
+    """Walk the answer hash chain; name the first record that does not match (exit 1).
+
+    Answers still in a journal (a server that was killed and not restarted) are not in the chain
+    yet: they are counted, and `kgqa audit replay` (or the next `kgqa serve`) appends them.
+    """
     from kg.audit import AuditStore
+    from kg.audit_writer import AuditJournal
     from kgqa.wiring import build_driver
 
     settings = load_settings()
     with build_driver(settings) as driver:
         report = AuditStore(driver, settings.neo4j_database).verify_chain()
+    orphans = AuditJournal.adopt_orphans(settings.journal_dir)
+    waiting = 0
+    for orphan in orphans:
+        waiting += len(orphan.read())
+        orphan.release()
     if as_json:
-        print_json(asdict(report))
+        print_json({**asdict(report), "journaled": waiting})
     elif report.ok:
         out.print(f"audit chain intact: {report.checked} record(s)")
     else:
         who = f" (answer {report.first_bad_answer_id})" if report.first_bad_answer_id else ""
         out.print(f"[red]audit chain broken at record {report.first_bad_seq}{who}: {report.reason}[/]")
+    if waiting and not as_json:
+        out.print(
+            f"{waiting} answer(s) in journals of stopped servers under {settings.journal_dir}: "
+            "`kgqa audit replay` appends them"
+        )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("replay")
+def audit_replay(as_json: JsonOpt = False) -> None:
+    """Append the answers journaled by servers that are gone (killed) to the chain in Neo4j.
+
+    `kgqa serve` does this at start; journals of servers still running are left alone.
+    """
+    from kg.audit import AuditStore
+    from kg.audit_writer import replay_orphans
+    from kgqa.wiring import build_driver
+
+    settings = load_settings()
+    with build_driver(settings) as driver:
+        appended = replay_orphans(AuditStore(driver, settings.neo4j_database), settings.journal_dir)
+    if as_json:
+        print_json({"appended": appended})
+    else:
+        out.print(f"{appended} journaled answer(s) appended to the audit chain")
 
 
 def main() -> None:

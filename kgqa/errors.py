@@ -128,3 +128,16 @@ class NotReady(ServingError):
 
     grpc_code = "UNAVAILABLE"
     http_status = 503
+
+
+class AuditUnavailable(NotReady):
+    """An answer cannot be recorded in the audit trail (the server is stopping, or its journal
+    cannot be written); it is not returned. Retry later."""
+
+
+class Overloaded(ServingError):
+    """The server is answering as many requests as it admits at once; retry shortly (another
+    replica may have room)."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 429

@@ -154,6 +154,39 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=256 * 1024, gt=0, description="Largest request body (HTTP) or message (gRPC) accepted."
     )
+    http_max_concurrent_requests: int | None = Field(
+        default=None,
+        gt=0,
+        description="API requests (/v1) one process serves at once; more get 429. None = KGQA_GRPC_MAX_CONCURRENT_RPCS.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes sharing the gRPC and HTTP ports (kgqa serve --workers).",
+    )
+    native_threads: int = Field(
+        default=1,
+        ge=0,
+        description="BLAS threads per serving process (request threads and workers are the parallelism; "
+        "more only contend on few cores); 0 = the library default.",
+    )
+    evidence_snapshot: bool = Field(
+        default=True, description="Verify answers against an in-memory copy of the active clauses' evidence."
+    )
+    evidence_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between checks that the evidence snapshot still has the graph's version.",
+    )
+    audit_journal: bool = Field(
+        default=True,
+        description="An answer is durable once in the local fsync'd audit journal (replayed into Neo4j at "
+        "start); false: once committed in Neo4j.",
+    )
+    audit_journal_dir: Path | None = Field(default=None, description="None = $KGQA_HOME/audit/journal.")
+    audit_max_batch: int = Field(
+        default=256, ge=1, description="Most answers appended to the audit chain in one transaction."
+    )
 
     log_level: str = "INFO"
     log_json: bool = False
@@ -183,6 +216,11 @@ class Settings(BaseSettings):
     @property
     def neo4j_home(self) -> Path:
         return self.home / "neo4j"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where serving processes journal their answers before they reach Neo4j."""
+        return self.audit_journal_dir or self.home / "audit" / "journal"
 
     @property
     def models_dir(self) -> Path:

@@ -8,7 +8,8 @@ path, and gRPC methods by their name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -70,6 +71,29 @@ class Metrics:
             ["transport"],
             registry=self.registry,
         )
+
+    def name_worker(self, worker: str) -> None:
+        """Say which serving process these metrics are of (``kgqa serve --workers N`` runs several
+        behind one port; each has its own metrics): ``kgqa_worker_info{worker, pid} 1``."""
+        Gauge(
+            "kgqa_worker_info",
+            "The serving process these metrics are of (one of the workers sharing the ports).",
+            ["worker", "pid"],
+            registry=self.registry,
+        ).labels(worker, str(os.getpid())).set(1)
+
+    def track_audit(self, pending: Callable[[], float], groups: Callable[[], float]) -> None:
+        """Expose the audit writer: answers accepted but not yet in Neo4j, and groups appended."""
+        Gauge(
+            "kgqa_audit_pending",
+            "Answers accepted (durable in the journal) and not yet appended to the audit chain in Neo4j.",
+            registry=self.registry,
+        ).set_function(pending)
+        Gauge(
+            "kgqa_audit_groups",
+            "Groups of answers appended to the audit chain by this process (one transaction each).",
+            registry=self.registry,
+        ).set_function(groups)
 
     def observe_request(self, transport: str, route: str, method: str, status: str, seconds: float) -> None:
         """Count one finished request and record its latency."""

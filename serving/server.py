@@ -11,6 +11,7 @@ so one handler stops both servers in the same way whatever the signal.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -61,7 +62,8 @@ class RunningServers:
         self.readiness.stop()
 
 
-def _bind_http(host: str, port: int) -> socket.socket:
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening, inheritable HTTP socket (the workers of ``kgqa serve --workers N`` share it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,11 +88,15 @@ def start_servers(
     http_port: int = 8000,
     max_workers: int = 16,
     max_concurrent_rpcs: int | None = 64,
+    max_concurrent_requests: int | None = None,
     grace: float = 10.0,
     health_interval_s: float = 5.0,
     startup_timeout_s: float = 30.0,
     max_request_bytes: int | None = 256 * 1024,
     console: ConsoleConfig | None = None,
+    http_socket: socket.socket | None = None,
+    reuse_port: bool = False,
+    worker: str | None = None,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -102,6 +108,8 @@ def start_servers(
         http_port: HTTP port; 0 = a free one (``RunningServers.http_port``).
         max_workers: gRPC worker threads.
         max_concurrent_rpcs: gRPC calls admitted at once; more get RESOURCE_EXHAUSTED.
+        max_concurrent_requests: HTTP API requests admitted at once; more get 429. None = as
+            ``max_concurrent_rpcs``.
         grace: default seconds calls in flight get on stop.
         health_interval_s: seconds between the background graph checks behind ``/readyz`` and
             gRPC health (both answer from the last check and the circuit breaker's state).
@@ -109,6 +117,12 @@ def start_servers(
         max_request_bytes: largest HTTP request body and gRPC request message; None = no limit
             of ours (gRPC's 4 MiB default still applies).
         console: the web console's settings (``KGQA_CONSOLE__*``); None = defaults.
+        http_socket: a listening socket to serve HTTP on instead of binding ``http_port`` (the
+            workers of ``kgqa serve --workers N`` share the one their parent bound).
+        reuse_port: bind gRPC with ``SO_REUSEPORT``, so the workers listen on one port and the
+            kernel spreads connections over them.
+        worker: this process's name among the workers (metrics, ``X-Kgqa-Worker``, the gRPC
+            ``kgqa-worker`` metadata); None for a single process.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
@@ -116,6 +130,10 @@ def start_servers(
     metrics = Metrics()
     if service.breaker is not None:
         metrics.track_breaker(service.breaker)
+    writer = service.audit_writer
+    metrics.track_audit(lambda: writer.pending, lambda: writer.groups)
+    if worker is not None:
+        metrics.name_worker(worker)
     readiness = Readiness(service, interval_s=health_interval_s)
     grpc_server = build_grpc_server(
         service,
@@ -127,8 +145,10 @@ def start_servers(
         metrics=metrics,
         readiness=readiness,
         max_message_bytes=max_request_bytes,
+        reuse_port=reuse_port,
+        worker=worker,
     )
-    sock = _bind_http(host, http_port)
+    sock = http_socket if http_socket is not None else bind_http(host, http_port)
     config = uvicorn.Config(
         create_app(
             service,
@@ -137,6 +157,8 @@ def start_servers(
             readiness=readiness,
             max_request_bytes=max_request_bytes,
             console=console,
+            max_concurrent=max_concurrent_requests or max_concurrent_rpcs,
+            worker=worker,
         ),
         log_config=None,
         access_log=False,
@@ -175,22 +197,29 @@ def run_servers(
     health_interval_s: float = 5.0,
     max_request_bytes: int | None = 256 * 1024,
     console: ConsoleConfig | None = None,
+    max_concurrent_requests: int | None = None,
+    http_socket: socket.socket | None = None,
+    reuse_port: bool = False,
+    worker: str | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
     Prints one line with the bound addresses (useful with port 0) and one when stopping. The
     arguments are those of :func:`start_servers`, filled from ``KGQA_HOST``, ``KGQA_GRPC_PORT``,
     ``KGQA_HTTP_PORT``, ``KGQA_GRPC_MAX_WORKERS``, ``KGQA_GRPC_MAX_CONCURRENT_RPCS``,
-    ``KGQA_SHUTDOWN_GRACE_S``, ``KGQA_HEALTH_INTERVAL_S`` and ``KGQA_MAX_REQUEST_BYTES``.
+    ``KGQA_HTTP_MAX_CONCURRENT_REQUESTS``, ``KGQA_SHUTDOWN_GRACE_S``, ``KGQA_HEALTH_INTERVAL_S``
+    and ``KGQA_MAX_REQUEST_BYTES``; ``stop`` is one more way to ask for the graceful stop (a
+    worker whose parent is gone sets it).
 
     Raises:
         ConfigError: a port cannot be bound.
         ServingError: the HTTP server died while serving.
     """
-    stop_requested = threading.Event()
+    stop_requested = stop or threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
-        log.info("serve.signal", signal=signal.Signals(signum).name)
+        log.info("serve.signal", signal=signal.Signals(signum).name, worker=worker)
         stop_requested.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -203,13 +232,18 @@ def run_servers(
             http_port=http_port,
             max_workers=max_workers,
             max_concurrent_rpcs=max_concurrent_rpcs,
+            max_concurrent_requests=max_concurrent_requests,
             grace=grace,
             health_interval_s=health_interval_s,
             max_request_bytes=max_request_bytes,
             console=console,
+            http_socket=http_socket,
+            reuse_port=reuse_port,
+            worker=worker,
         )
+        who = f"worker {worker} (pid {os.getpid()}) " if worker is not None else ""
         sys.stdout.write(
-            f"kgqa serving gRPC on {host}:{running.grpc_port} and HTTP on http://{host}:{running.http_port}"
+            f"kgqa {who}serving gRPC on {host}:{running.grpc_port} and HTTP on http://{host}:{running.http_port}"
             f" (docs at /docs){'; keys from ' + keyring.source if keyring.source else ''}\n"
         )
         sys.stdout.flush()
@@ -218,7 +252,7 @@ def run_servers(
             if not running.http_thread.is_alive():
                 http_died = True
                 break
-        sys.stdout.write(f"kgqa stopping (grace {grace:g}s)\n")
+        sys.stdout.write(f"kgqa {who}stopping (grace {grace:g}s)\n")
         sys.stdout.flush()
         running.stop(grace)
         if http_died:
@@ -228,4 +262,4 @@ def run_servers(
             signal.signal(sig, handler)
 
 
-__all__ = ["RunningServers", "run_servers", "start_servers"]
+__all__ = ["RunningServers", "bind_http", "run_servers", "start_servers"]

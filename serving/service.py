@@ -28,9 +28,10 @@ from kg.audit import (
     ChainReport,
     StoredEntry,
 )
+from kg.audit_writer import AuditWriter
 from kg.breaker import CircuitBreaker
 from kg.citations import parse_citations, strip_markers
-from kg.evidence import EvidenceClause, GraphEvidence
+from kg.evidence import EvidenceClause, EvidenceRead
 from kg.guard import graph_deadline
 from kg.prompting import REFUSAL_ANSWER
 from kg.reader import ClauseView, DocumentOutline, DocumentSummary, GraphReader
@@ -63,6 +64,15 @@ class Retriever(Protocol):
     def retrieve(self, question: str, k: int) -> list[RetrievedClause]: ...
 
 
+class Evidence(Protocol):
+    """Where answers are verified: ``kg.evidence.SnapshotEvidence`` (memory first) or
+    ``GraphEvidence`` (always Neo4j)."""
+
+    def read(self, clause_ids: list[str], expected: Mapping[str, int] | None = None) -> EvidenceRead: ...
+
+    def fetch_versions(self, refs: list[tuple[str, int]]) -> Mapping[tuple[str, int], EvidenceClause]: ...
+
+
 @dataclass
 class ServiceConfig:
     """Behaviour of the answer path.
@@ -77,6 +87,8 @@ class ServiceConfig:
         request_deadline_s: the time one request may spend reaching the graph, retries included
             (all its graph calls share it; a caller's earlier deadline wins). Generation is
             bounded by the caller's deadline only.
+        audit_sync_s: how long an auditor's read waits for this process's answers still on their
+            way to the graph (read-your-writes within a process).
     """
 
     policy: Literal["strict", "flag"] = "strict"
@@ -85,6 +97,7 @@ class ServiceConfig:
     max_question_chars: int = 2000
     stream_chunk_chars: int = 24
     request_deadline_s: float = 5.0
+    audit_sync_s: float = 5.0
 
 
 class BackendHolder:
@@ -126,9 +139,11 @@ class QAService:
     Args:
         retriever: hybrid retrieval over the clause graph.
         backends: holder of the active answer backend.
-        evidence: batch reader of cited clause versions.
+        evidence: the cited clause versions (memory first, Neo4j for the rest).
         verifier: the kg verifier.
-        audit: the hash-chained audit store.
+        audit: the hash-chained audit store (auditors' reads).
+        writer: appends answers to the audit trail in groups; an Ask returns once its answer is
+            durable (started; :meth:`close` stops it).
         reader: graph reads for provenance and the graph version.
         redactor: strips personal data from questions before they are stored.
         config: policy and limits.
@@ -141,9 +156,10 @@ class QAService:
         self,
         retriever: Retriever,
         backends: BackendHolder,
-        evidence: GraphEvidence,
+        evidence: Evidence,
         verifier: Verifier,
         audit: AuditStore,
+        writer: AuditWriter,
         reader: GraphReader,
         redactor: Redactor,
         config: ServiceConfig | None = None,
@@ -155,12 +171,26 @@ class QAService:
         self._evidence = evidence
         self._verifier = verifier
         self._audit = audit
+        self._writer = writer
         self._reader = reader
         self._redactor = redactor
         self.config = config or ServiceConfig()
         self.breaker = breaker
         self._registry = registry
         self._extractive = ExtractiveBackend()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the background work: the audit writer drains its queue into the graph (within
+        ``timeout``; what is left stays in its journal for the next start) and the evidence
+        snapshot stops following the graph. Call after the transports stopped."""
+        self._writer.close(timeout)
+        stop = getattr(self._evidence, "stop", None)
+        if stop is not None:
+            stop()
+
+    @property
+    def audit_writer(self) -> AuditWriter:
+        return self._writer
 
     @property
     def model_id(self) -> str:
@@ -275,7 +305,7 @@ class QAService:
         deadline: float | None,
     ) -> AnswerResult:
         text, model_id = generation.text, generation.model_id
-        verification, evidence = self._verify(text)
+        verification, evidence, version = self._verify(text, contexts)
         if not contexts or (is_refusal(text) and not verification.citations):
             status = AnswerStatus.NO_EVIDENCE
             text, verification, evidence = REFUSAL_ANSWER, VerificationResult(False, [], [], [], []), {}
@@ -286,7 +316,7 @@ class QAService:
             fallback = self._extractive.generate(question, contexts)
             text = fallback.text
             model_id = f"{model_id} (extractive fallback)" if model_id != fallback.model_id else model_id
-            verification, evidence = self._verify(text)
+            verification, evidence, version = self._verify(text, contexts)
             status = AnswerStatus.VERIFIED if verification.verified else AnswerStatus.UNVERIFIED
         else:
             status = AnswerStatus.UNVERIFIED
@@ -310,17 +340,23 @@ class QAService:
             citations=citations,
             unsupported=unsupported,
             model_id=model_id,
-            graph_version=0,  # stamped by the audit store in the transaction that records the answer
+            graph_version=0,  # the evidence's version, or stamped where the answer is recorded
             timings=timings,
             created_at=_now(),
         )
-        result.graph_version = self._audit.append(self._audit_entry(result, caller)).entry.graph_version
+        entry = self._audit_entry(result, caller)
+        entry.graph_version = version
+        result.graph_version = self._writer.append(entry, deadline=deadline).graph_version or 0
         return result
 
-    def _verify(self, text: str) -> tuple[VerificationResult, Mapping[str, EvidenceClause]]:
+    def _verify(
+        self, text: str, contexts: list[RetrievedClause]
+    ) -> tuple[VerificationResult, Mapping[str, EvidenceClause], int | None]:
+        """Verify against the cited clauses at the versions retrieval handed to the answer (from
+        memory when the evidence snapshot has them); also the graph version that evidence is of."""
         ids = parse_citations(text).clause_ids
-        evidence = self._evidence.fetch(ids) if ids else {}
-        return self._verifier.verify_against(text, evidence), evidence
+        read = self._evidence.read(ids, {c.clause_id: c.version for c in contexts})
+        return self._verifier.verify_against(text, read.clauses), read.clauses, read.graph_version
 
     @staticmethod
     def _citations(
@@ -359,7 +395,7 @@ class QAService:
             answer=result.text,
             status=result.status.value,
             model_id=result.model_id,
-            graph_version=None,  # the audit store stamps the version it records the answer at
+            graph_version=None,  # _finish sets the evidence's version (None: stamped where recorded)
             at=result.created_at,
             actor=caller.key_id,
             unsupported_json=json.dumps([asdict(u) for u in result.unsupported], ensure_ascii=False),
@@ -381,6 +417,7 @@ class QAService:
     # -- audit and provenance -----------------------------------------------------------------
     def get_answer(self, answer_id: str, caller: Caller) -> AnswerRecord:
         require(caller, Role.AUDITOR)
+        self._writer.sync(self.config.audit_sync_s)
         with self._graph_budget(None):
             stored: StoredEntry = self._audit.get(answer_id)
             versions = self._cited_versions(stored)
@@ -459,6 +496,7 @@ class QAService:
     def list_answers_citing(self, clause_id: str, caller: Caller, limit: int = 50) -> list[AnswerSummary]:
         require(caller, Role.AUDITOR)
         limit = validate_k(limit, 50, 1000)
+        self._writer.sync(self.config.audit_sync_s)
         with self._graph_budget(None):
             rows = self._audit.citing(clause_id, limit)
         return [
@@ -542,4 +580,4 @@ def plain_text(result: AnswerResult) -> str:
     return strip_markers(result.text)
 
 
-__all__ = ["BackendHolder", "QAService", "Retriever", "ServiceConfig", "plain_text", "require"]
+__all__ = ["BackendHolder", "Evidence", "QAService", "Retriever", "ServiceConfig", "plain_text", "require"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kg.normalize import Quantity, extract_quantities, normalize_atom
 from kg.verification.support import Segment, bigrams, content, segments
@@ -67,7 +68,13 @@ class Modal:
     cls: str
 
 
-def modal_spans(text: str) -> list[Modal]:
+_CACHE = 16384
+"""Sentences whose atoms are kept: answers quote the manuals' sentences again and again (the
+extractive backend only ever quotes them), and segmenting them was most of a verification."""
+
+
+@lru_cache(maxsize=_CACHE)
+def modal_spans(text: str) -> tuple[Modal, ...]:
     """Every modal verb in ``text`` in order, with its character span."""
     found: list[Modal] = []
     tokens = default_tokenizer().words(text, hmm=False)
@@ -79,7 +86,7 @@ def modal_spans(text: str) -> list[Modal]:
         elif tok in MODALITY and not (i > 0 and tokens[i - 1] == "不"):
             found.append(Modal(pos, pos + len(tok), tok, MODALITY[tok]))
         pos += len(tok)
-    return found
+    return tuple(found)
 
 
 def modal_classes(text: str) -> list[tuple[str, str]]:
@@ -125,7 +132,8 @@ def is_party_name(name: str) -> bool:
     return 2 <= len(name) <= 16 and bool(_PARTY_HEAD.search(name))
 
 
-def answer_quantities(text: str) -> list[Quantity]:
+@lru_cache(maxsize=_CACHE)
+def answer_quantities(text: str) -> tuple[Quantity, ...]:
     """Quantities and article numbers an answer sentence claims.
 
     A 款/项 written right after a 条 (第五条第二款) points inside that article, whose paragraph
@@ -139,7 +147,7 @@ def answer_quantities(text: str) -> list[Quantity]:
             if prev.kind == "article" and text[prev.span[1] : q.span[0]].strip() in ("", "的"):
                 continue
         kept.append(q)
-    return kept
+    return tuple(kept)
 
 
 @dataclass(frozen=True)

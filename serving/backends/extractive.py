@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kg.citations import format_marker
 from kg.prompting import REFUSAL_ANSWER
@@ -45,6 +46,9 @@ _LIST_ITEMS = 4
 """A quoted list lead-in brings up to this many of its items beyond the sentence budget."""
 QUOTED_BACK = 0.6
 """A sentence whose character n-grams are this much inside a quote of the letter was quoted back."""
+SENTENCE_CACHE = 16384
+"""Clause sentences whose words are kept (the manuals' sentences recur in every answer that quotes
+them; segmenting them again was most of an extractive answer's time)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class ExtractiveBackend:
         self.max_clauses = max_clauses
         self.max_sentences = max_sentences
         self._tokenizer = tokenizer or default_tokenizer()
+        self._sentence_words = lru_cache(maxsize=SENTENCE_CACHE)(self._words)
 
     def generate(
         self, question: str, contexts: list[RetrievedClause], *, deadline: float | None = None
@@ -123,7 +128,7 @@ class ExtractiveBackend:
                     sentence = _strip_number(sentence, clause.number)
                 if quoted and _quoted_back(sentence, quoted):
                     continue
-                shared = ask & self._words(sentence)
+                shared = ask & self._sentence_words(sentence)
                 candidates.append(_Sentence(rank, position, sentence, float(sum(len(w) for w in shared))))
         scored = [c for c in candidates if c.score > 0]
         if not scored:
@@ -151,9 +156,11 @@ class ExtractiveBackend:
                 chosen.setdefault((c.rank, c.position), c)
         return sorted(chosen.values(), key=lambda c: (c.rank, c.position))
 
-    def _words(self, text: str) -> set[str]:
+    def _words(self, text: str) -> frozenset[str]:
         """jieba words with content, stop words removed."""
-        return {w for w in self._tokenizer.words(text) if CONTENT_CHAR.search(w) and w not in STOPWORDS}
+        return frozenset(
+            w for w in self._tokenizer.words(text) if CONTENT_CHAR.search(w) and w not in STOPWORDS
+        )
 
 
 def _quoted_back(sentence: str, quotes: list[set[str]]) -> bool:

@@ -15,6 +15,7 @@ Every QAService method passes through :class:`ServiceInterceptor`, which
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,6 +51,8 @@ def current_caller() -> Caller:
 
 
 INCIDENT_METADATA = "kgqa-incident"
+WORKER_METADATA = "kgqa-worker"
+"""Initial metadata naming the worker process that served the call (``kgqa serve --workers N``)."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,16 @@ class ServiceInterceptor(grpc.ServerInterceptor):
     """
 
     def __init__(
-        self, keyring: KeyRing, metrics: Metrics, service_prefixes: tuple[str, ...] = ("/kgqa.",)
+        self,
+        keyring: KeyRing,
+        metrics: Metrics,
+        service_prefixes: tuple[str, ...] = ("/kgqa.",),
+        worker: str | None = None,
     ) -> None:
         self._keyring = keyring
         self._metrics = metrics
         self._prefixes = service_prefixes
+        self._worker_metadata = ((WORKER_METADATA, worker),) if worker is not None else None
 
     def intercept_service(
         self,
@@ -130,6 +138,10 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return handler  # no client-streaming methods in the API
 
     def _authenticate(self, context: grpc.ServicerContext) -> None:
+        if self._worker_metadata is not None:
+            # a client already gone (cancelled, past its deadline) makes this raise: nobody to tell
+            with contextlib.suppress(grpc.RpcError):
+                context.send_initial_metadata(self._worker_metadata)
         _caller.set(self._keyring.authenticate(_metadata_key(context)))
 
     def _wrap_unary(self, behavior: Callable[[Any, grpc.ServicerContext], Any], name: str):
@@ -178,4 +190,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         return wrapper
 
 
-__all__ = ["INCIDENT_METADATA", "GrpcError", "ServiceInterceptor", "current_caller", "status_for"]
+__all__ = [
+    "INCIDENT_METADATA",
+    "WORKER_METADATA",
+    "GrpcError",
+    "ServiceInterceptor",
+    "current_caller",
+    "status_for",
+]

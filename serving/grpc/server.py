@@ -100,6 +100,8 @@ def build_grpc_server(
     health_interval_s: float = 5.0,
     readiness: Readiness | None = None,
     max_message_bytes: int | None = None,
+    reuse_port: bool = False,
+    worker: str | None = None,
 ) -> GrpcServer:
     """Build (not start) the gRPC server over ``service``.
 
@@ -116,17 +118,21 @@ def build_grpc_server(
             one that starts and stops with this server.
         max_message_bytes: largest request message accepted (larger: RESOURCE_EXHAUSTED); None
             keeps gRPC's default (4 MiB).
+        reuse_port: bind with ``SO_REUSEPORT`` (the workers of ``kgqa serve --workers N`` share
+            the port). Off otherwise, so a second server on a taken port fails instead of
+            silently sharing it.
+        worker: this process's name, sent as ``kgqa-worker`` initial metadata on our services.
 
     Raises:
         ConfigError: the address cannot be bound.
     """
     metrics = metrics or Metrics()
-    options: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+    options: list[tuple[str, int]] = [("grpc.so_reuseport", 1 if reuse_port else 0)]
     if max_message_bytes is not None:
         options.append(("grpc.max_receive_message_length", max_message_bytes))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kgqa-grpc"),
-        interceptors=[ServiceInterceptor(keyring, metrics)],
+        interceptors=[ServiceInterceptor(keyring, metrics, worker=worker)],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=options,
     )

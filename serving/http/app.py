@@ -20,7 +20,12 @@ from serving.console import ConsoleConfig, mount_console
 from serving.health import Readiness
 from serving.http.deps import require_reader
 from serving.http.errors import install_error_handlers
-from serving.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from serving.http.middleware import (
+    BodyLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    MetricsMiddleware,
+    WorkerHeaderMiddleware,
+)
 from serving.http.openai_compat import make_openai_router
 from serving.http.routers import answers, ask, clauses, health
 from serving.http.routers import metrics as metrics_router
@@ -59,6 +64,8 @@ def create_app(
     readiness: Readiness | None = None,
     max_request_bytes: int | None = 256 * 1024,
     console: ConsoleConfig | None = None,
+    max_concurrent: int | None = None,
+    worker: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -72,6 +79,9 @@ def create_app(
         max_request_bytes: larger request bodies are refused with 413 before any route runs;
             None = no limit.
         console: the web console's settings (it is served under ``/console``); None = defaults.
+        max_concurrent: API requests served at once; more are answered 429 at once. None = no
+            limit of ours.
+        worker: this process's name among the workers sharing the port (``X-Kgqa-Worker``).
     """
     owned = readiness is None
     readiness = readiness or Readiness(service)
@@ -105,7 +115,11 @@ def create_app(
     install_error_handlers(app)
     if max_request_bytes is not None:
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_request_bytes)
+    if max_concurrent is not None:
+        app.add_middleware(ConcurrencyLimitMiddleware, max_concurrent=max_concurrent)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if worker is not None:
+        app.add_middleware(WorkerHeaderMiddleware, worker=worker)
     for module in (ask, answers, clauses, health, metrics_router):
         app.include_router(module.router)
     openai = _openai_router(service)

@@ -1,5 +1,5 @@
-"""Plain ASGI middleware of the REST app (streaming responses pass through): request metrics and
-the request-body limit.
+"""Plain ASGI middleware of the REST app (streaming responses pass through): request metrics, the
+request-body limit, the concurrency limit and the worker's name on every response.
 
 Routes are labelled by their template (``/v1/clauses/{clause_id:path}``), never the raw path,
 so clause ids and answer ids cannot blow up the label space; unmatched paths share one label.
@@ -11,7 +11,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kgqa.errors import RequestTooLarge
+from kgqa.errors import Overloaded, RequestTooLarge
 from serving.http.errors import http_error
 from serving.metrics import Metrics
 
@@ -130,3 +130,62 @@ class BodyLimitMiddleware:
         response = error.response()
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """Answers an API request (``/v1/...``) with 429 at once while ``max_concurrent`` are being
+    served, instead of queueing it without bound (the twin of gRPC's ``maximum_concurrent_rpcs``).
+
+    Health, readiness, metrics and the docs are never refused: they are what an orchestrator
+    asks a busy server. The count is per process (each worker admits its own share).
+
+    Args:
+        app: the wrapped ASGI app.
+        max_concurrent: API requests admitted at once.
+    """
+
+    def __init__(self, app: ASGIApp, max_concurrent: int, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.max_concurrent = max_concurrent
+        self.prefix = prefix
+        self.in_flight = 0  # only touched on the event loop: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_concurrent:
+            error = http_error(
+                Overloaded(
+                    f"the server is answering {self.max_concurrent} requests; retry shortly "
+                    "(KGQA_HTTP_MAX_CONCURRENT_REQUESTS)"
+                )
+            )
+            await error.response()(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+class WorkerHeaderMiddleware:
+    """Names the serving process on every response (``X-Kgqa-Worker``), so that a client, a
+    load test or an operator can tell the workers behind one port apart."""
+
+    def __init__(self, app: ASGIApp, worker: str) -> None:
+        self.app = app
+        self.header = (b"x-kgqa-worker", worker.encode("ascii"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

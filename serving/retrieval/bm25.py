@@ -68,7 +68,7 @@ class Bm25Index:
         known = [t for t in dict.fromkeys(query_tokens) if t in self._df]
         if not known or not self._n:
             return []
-        ids, scores = self._bm25.retrieve([known], k=min(n, self._n), show_progress=False, n_threads=1)
+        ids, scores = self._bm25.retrieve([known], k=min(n, self._n), show_progress=False, n_threads=0)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
     def weights(self, terms: Iterable[str]) -> dict[str, float]:

@@ -77,6 +77,7 @@ def test_audit_verify_detects_tampering(graph, clean_graph):
         "first_bad_seq": None,
         "first_bad_answer_id": None,
         "reason": None,
+        "journaled": 0,  # kgqa ask closed its service: its answers are in the graph, none in a journal
     }
     clean_graph.execute_query("MATCH (a:Answer {seq: 2}) SET a.answer = a.answer + '（已修改）'")
     bad = _kgqa(["audit", "verify"], graph)

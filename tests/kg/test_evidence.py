@@ -174,3 +174,40 @@ def test_unreachable_graph_raises_graph_unavailable():
         pytest.raises(GraphUnavailable, match="kgqa neo4j start"),
     ):
         Verifier(GraphEvidence(driver)).verify("项目部应当审核完毕[[JSGL/第二条]]。")
+
+
+def test_the_snapshot_holds_what_the_graph_says_and_serves_it_without_a_read(graph):
+    from kg.evidence import SnapshotEvidence
+
+    ids = [f"{DOC}/第一条", f"{DOC}/第二条", f"{DOC}/第三条"]
+    evidence = SnapshotEvidence(GraphEvidence(graph), refresh_s=0)
+    snapshot = evidence.load()
+    assert dict(snapshot.clauses) == GraphEvidence(graph).fetch(ids)  # the same evidence, all of it
+    read = evidence.read(ids, {f"{DOC}/第二条": 1})
+    assert read.from_graph == 0 and read.graph_version == snapshot.graph_version
+    assert read.clauses == dict(snapshot.clauses)
+    assert (
+        evidence.fetch_versions([(f"{DOC}/第二条", 1)])[(f"{DOC}/第二条", 1)]
+        is snapshot.clauses[f"{DOC}/第二条"]
+    )
+
+
+def test_the_snapshot_falls_back_to_the_graph_and_follows_an_edit(graph):
+    from kg.evidence import SnapshotEvidence
+
+    evidence = SnapshotEvidence(GraphEvidence(graph), refresh_s=0)
+    old = evidence.load()
+    GraphWriter(graph).write_document(_tree(V2), _extraction(V2))  # 第二条 v2, 第三条 retired
+    # until it refreshes: retrieval handed out version 2, which the snapshot lacks -> the graph
+    read = evidence.read([f"{DOC}/第二条", f"{DOC}/第九十九条"], {f"{DOC}/第二条": 2})
+    assert read.from_graph == 2 and read.clauses[f"{DOC}/第二条"].version == 2
+    assert f"{DOC}/第九十九条" not in read.clauses
+    assert evidence.refresh() is True and evidence.refresh() is False
+    assert evidence.snapshot.graph_version > old.graph_version
+    now = evidence.read([f"{DOC}/第二条", f"{DOC}/第三条"], {f"{DOC}/第二条": 2})
+    assert now.from_graph == 1  # 第三条 is retired: not in the snapshot, read (and reported) as retired
+    assert now.graph_version == evidence.snapshot.graph_version
+    assert now.clauses[f"{DOC}/第三条"].status == "retired"
+    assert [t.object for t in now.clauses[f"{DOC}/第二条"].triples] == ["10日"]
+    # the old version is still reachable for an audit trace
+    assert "十四日" in evidence.fetch_versions([(f"{DOC}/第二条", 1)])[(f"{DOC}/第二条", 1)].text

@@ -38,7 +38,9 @@ def qa_service(neo4j_server, neo4j_driver, ingested, serving_home):
     from kgqa.settings import Settings
     from kgqa.wiring import build_qa_service
 
-    return build_qa_service(Settings(neo4j_uri=neo4j_server.bolt_uri, home=serving_home), neo4j_driver)
+    service = build_qa_service(Settings(neo4j_uri=neo4j_server.bolt_uri, home=serving_home), neo4j_driver)
+    yield service
+    service.close()  # its audit writer drains, its evidence snapshot stops following the graph
 
 
 @pytest.fixture(scope="module")
