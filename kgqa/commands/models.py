@@ -68,7 +68,9 @@ def models_register(
 
 @models_app.command("activate")
 def models_activate(
-    model_id: Annotated[str, typer.Argument(help="A model id from kgqa models list, or a registered run folder.")],
+    model_id: Annotated[
+        str, typer.Argument(help="A model id from kgqa models list, or a registered run folder.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Make MODEL_ID the model every running service answers with (picked up without a restart)."""
@@ -100,13 +102,21 @@ def models_deactivate(as_json: JsonOpt = False) -> None:
 
 @models_app.command("fetch")
 def models_fetch(
-    name: Annotated[str, typer.Argument(help="The model: bge-small-zh (embeddings) or gemma-270m (training base).")],
-    variant: Annotated[str, typer.Option(help="bge-small-zh: int8 (the default embedding model) or fp32.")] = "int8",
+    name: Annotated[
+        str, typer.Argument(help="The model: bge-small-zh (embeddings) or gemma-270m (training base).")
+    ],
+    variant: Annotated[
+        str, typer.Option(help="bge-small-zh: int8 (the default embedding model) or fp32.")
+    ] = "int8",
     jar: Annotated[
         Path | None,
-        typer.Option(help="bge-small-zh: install from this copy of the Maven jar (machines without Maven Central)."),
+        typer.Option(
+            help="bge-small-zh: install from this copy of the Maven jar (machines without Maven Central)."
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Extract (convert) again even when present and verified.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Extract (convert) again even when present and verified.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a model's files once, check the pinned SHA-256s, install under $KGQA_HOME/models.
@@ -126,7 +136,9 @@ def models_fetch(
             print_json(asdict(report))
         else:
             out.print(f"{report.name} {report.action}: {report.path} ({report.parameters:,} parameters)")
-            err.print("Gemma is provided under and subject to the Gemma Terms of Use (NOTICE in that folder).")
+            err.print(
+                "Gemma is provided under and subject to the Gemma Terms of Use (NOTICE in that folder)."
+            )
         return
 
     from serving.retrieval.model_files import artifact, fetch_model
