@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.prompts import ContextClause, build_system_prompt
