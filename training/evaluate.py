@@ -23,6 +23,9 @@ with their triples) and the allowed citation ids, as GRPO does. Definitions of t
   (``key_facts_scored`` of them; ``key_facts_excluded`` had none).
 * ``perplexity``: ``exp(total NLL / total reference tokens)`` over all records (token-weighted).
 * ``bleu``: sacrebleu corpus BLEU; ``sentence_bleu``: mean sentence BLEU; other text scores: means.
+* ``intervals`` (beside the aggregates of each test set): a bootstrap percentile interval for
+  every aggregate that is a mean over records (:mod:`training.metrics.bootstrap`), with the
+  number of records it rests on.
 * latency: per answer, the wall time of its generate call; ``tokens_per_second`` = generated
   tokens / total generation wall time.
 """
@@ -45,6 +48,7 @@ from kg.verifier import EvidenceClause, VerificationResult, Verifier, is_refusal
 from kgqa.errors import ConfigError
 from training.eval_config import EvalConfig
 from training.generation import Completion, Generator, ReferenceScore
+from training.metrics.bootstrap import intervals
 from training.metrics.citations import citation_score
 from training.metrics.keyfacts import key_fact_score
 from training.metrics.semantic import SemanticScorer
@@ -336,6 +340,9 @@ class EvalRunner:
             by_qtype[str(r.get("qtype") or "unknown")].append(r)
         return {
             "aggregates": aggregates,
+            "intervals": intervals(
+                rows, samples=self.config.bootstrap_samples, confidence=self.config.confidence, seed=0
+            ),
             "composite": composite(aggregates, self.config),
             "per_qtype": {q: aggregate(rs) for q, rs in sorted(by_qtype.items())},
         }
@@ -479,13 +486,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- base: `{model['base']}`",
         f"- adapter: `{model['adapter'] or '-'}`",
         "",
+        "Brackets: 95% bootstrap interval over the records the metric counts.",
+        "",
         "| metric | " + " | ".join(sets) + " |",
         "|---|" + "---:|" * len(sets),
     ]
     for key, label, fmt in _TABLE_ROWS:
-        lines.append(
-            f"| {label} | " + " | ".join(_cell(s["aggregates"].get(key), fmt) for s in sets.values()) + " |"
-        )
+        cells = []
+        for s in sets.values():
+            ci = (s.get("intervals") or {}).get(key)
+            cell = _cell(s["aggregates"].get(key), fmt)
+            cells.append(f"{cell} [{ci['low']:.2f}, {ci['high']:.2f}]" if ci else cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append(
         "| **composite (AHP)** | "
         + " | ".join(_cell(s["composite"]["score"], "{:.3f}") for s in sets.values())
