@@ -57,7 +57,11 @@ from training.rewards.evidence import context_clause, record_contexts
 
 log = structlog.get_logger(__name__)
 
-TEST_FILES = {"paraphrase": "test_paraphrase.jsonl", "unseen": "test_unseen.jsonl"}
+TEST_FILES = {
+    "paraphrase": "test_paraphrase.jsonl",
+    "unseen": "test_unseen.jsonl",
+    "refusal": "test_refusal.jsonl",
+}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -92,8 +96,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 def load_test_sets(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
     """Test sets by name from dataset folders (both chat/test_*.jsonl) and/or JSONL files.
 
-    A folder gives ``paraphrase`` and ``unseen`` (from ``chat/`` or the folder itself); a file is
-    named by its stem without ``test_``. Names repeated across inputs get the parent's name.
+    A folder gives ``paraphrase``, ``unseen`` and ``refusal`` (from ``chat/`` or the folder itself;
+    an absent or empty file is left out); a file is named by its stem without ``test_``. Names repeated across inputs get the parent's name.
 
     Raises:
         ConfigError: a path is missing, or a folder holds no test set.
@@ -102,7 +106,11 @@ def load_test_sets(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
     for path in paths:
         if path.is_dir():
             chat = path / "chat" if (path / "chat").is_dir() else path
-            files = [(name, chat / f) for name, f in TEST_FILES.items() if (chat / f).is_file()]
+            files = [
+                (name, chat / f)
+                for name, f in TEST_FILES.items()
+                if (chat / f).is_file() and (chat / f).read_text(encoding="utf-8").strip()
+            ]
             if not files:
                 raise ConfigError(
                     f"{path}: no test set here (expected chat/{' or chat/'.join(TEST_FILES.values())})"
