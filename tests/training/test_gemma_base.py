@@ -147,3 +147,24 @@ def test_sft_refuses_a_record_that_would_lose_its_answer(gemma_dir, tmp_path):
     check_fits(tok, [short], 64, tmp_path / "train.jsonl")
     with pytest.raises(ConfigError, match=r"1 of 2 records are longer than max_length=64 .* line 2"):
         check_fits(tok, [short, long], 64, tmp_path / "train.jsonl")
+
+
+@pytest.mark.gpu
+def test_gemma_answers_in_bf16_on_cuda_and_stops_at_end_of_turn(gemma_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    tok = AutoTokenizer.from_pretrained(gemma_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        gemma_dir, local_files_only=True, dtype=torch.bfloat16
+    ).cuda()
+    messages = [{"role": "user", "content": "请用一句话回答：增值税是什么？"}]
+    enc = tok.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    ).to("cuda")
+    out = model.generate(**enc, max_new_tokens=48, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1] :]
+    assert new.numel() > 0 and tok.decode(new, skip_special_tokens=True).strip()
+    assert torch.isfinite(model(**enc).logits.float()).all()
