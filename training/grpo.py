@@ -476,12 +476,17 @@ class GrpoRunner:
         return LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           target_modules=c.target_modules, bias="none", task_type="CAUSAL_LM")  # fmt: skip
 
-    @staticmethod
-    def _evaluate(trainer, eval_rows: list[dict[str, Any]] | None) -> dict[str, float] | None:
-        """Mean rewards (total and per component) of sampled completions of the eval prompts."""
+    def _evaluate(self, trainer, eval_rows: list[dict[str, Any]] | None) -> dict[str, float] | None:
+        """Mean rewards (total and per component) of sampled completions of the eval prompts
+        (recorded in completions.jsonl as ``source: eval``)."""
         if not eval_rows:
             return None
-        found = trainer.evaluate()
+        assert self.suite is not None
+        self.suite.source = "eval"
+        try:
+            found = trainer.evaluate()
+        finally:
+            self.suite.source = "policy"
         return {k.removeprefix("eval_"): round(float(v), 4) for k, v in found.items()
                 if k.startswith(("eval_reward", "eval_rewards/")) and v is not None}  # fmt: skip
 

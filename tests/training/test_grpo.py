@@ -129,7 +129,8 @@ def test_completions_are_recorded_with_what_the_trainer_logged(run):
     lines = [json.loads(x) for x in (out / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
     policy = [x for x in lines if x["source"] == "policy"]
     assert len(policy) == 3 * 4  # 3 steps x (1 prompt x 4 generations)
-    assert {x["source"] for x in lines} == {"policy", "probe"}
+    assert {x["source"] for x in lines} == {"policy", "probe", "eval"}
+    assert sum(x["source"] == "eval" for x in lines) == 2 * 2 * 4  # before and after x 2 prompts x 4
     history = {e["step"]: e for e in runner.trainer.state.log_history if "reward" in e}
     weights = runner.trainer.reward_weights.tolist()
     for step, entry in history.items():
