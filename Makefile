@@ -119,7 +119,7 @@ train-real: install launcher $(GEMMA)/kgqa_model.json
 	$(STAGE) eval-sft -- $(BIN)/kgqa eval --base $(GEMMA) --adapter $(REAL)/sft $(EVAL_REAL) --out $(REAL)/sft/eval
 	$(STAGE) eval-grpo -- $(BIN)/kgqa eval --base $(GEMMA) --adapter $(REAL)/grpo $(EVAL_REAL) --out $(REAL)/grpo/eval
 	$(STAGE) serve -- $(BIN)/python bench/bench_served_model.py --base $(GEMMA) --data $(REAL)/dataset \
-	  --no-base --model sft=$(REAL)/sft --model grpo=$(REAL)/grpo --limit 8 --out $(REAL)/served.json
+	  --no-base --model sft=$(REAL)/sft --model grpo=$(REAL)/grpo --limit 6 --out $(REAL)/served.json
 	$(STAGE) report -- $(BIN)/kgqa report compare $(REAL)/eval-base $(REAL)/sft/eval $(REAL)/grpo/eval \
 	  --out $(REAL)/report --figure $(REAL)/sft/loss.png --figure $(REAL)/grpo/rewards.png
 	@$(BIN)/python -m training.stages table $(REAL)/stages.json
