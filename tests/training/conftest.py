@@ -12,8 +12,6 @@ def tiny_corpus_texts(corpus_dir) -> list[str]:
     return [(corpus_dir / name).read_text(encoding="utf-8") for name in TINY_CORPUS]
 
 
-
-
 @pytest.fixture(scope="session")
 def gemma_dir():
     """The Gemma-3-270M folder `kgqa models fetch gemma-270m` made; tests skip without it (CI does not fetch)."""
@@ -22,5 +20,7 @@ def gemma_dir():
 
     folder = get_settings().models_dir / GEMMA_270M.dir_name
     if not (folder / MANIFEST).is_file():
-        pytest.skip(f"Gemma-3-270M not installed at {folder}: run kgqa models fetch gemma-270m (not run in CI)")
+        pytest.skip(
+            f"Gemma-3-270M not installed at {folder}: run kgqa models fetch gemma-270m (not run in CI)"
+        )
     return folder
