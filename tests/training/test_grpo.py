@@ -206,7 +206,8 @@ def test_run_records(run, sft_run, dataset_dir):
     assert metrics["eval"]["prompts"] == 2
     for when in ("before", "after"):
         assert math.isfinite(metrics["eval"][when]["reward"])
-        assert {f"rewards/{c}/mean" for c in ("citation", "hallucination", "abstention")} <= set(metrics["eval"][when])
+        logged = set(metrics["eval"][when])
+        assert {f"rewards/{c}/mean" for c in ("citation", "hallucination", "abstention")} <= logged
     assert math.isfinite(result.reward_first) and math.isfinite(result.reward_last)
     saved = GrpoConfig.load(out / "grpo_config.yaml")
     assert saved.beta == 0.05 and saved.rewards.length_limit_tokens == 48 and saved.use_vllm is False
