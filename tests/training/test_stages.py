@@ -32,7 +32,7 @@ def test_stages_record_time_memory_and_exit_codes(tmp_path, capsys):
     stages = read_stages(record)
     assert [s["name"] for s in stages] == ["big", "ingest", "bad"]
     assert [s["exit_code"] for s in stages] == [0, 3, 2]
-    assert stages[0]["peak_rss_mb"] > 300 > stages[1]["peak_rss_mb"]  # the child's own peak, not ours
+    assert stages[0]["peak_rss_mb"] > 250 and stages[1]["peak_rss_mb"] < 200  # the child's own peak, not ours
     assert stages[0]["seconds"] >= 0.3
     text = table(stages)
     assert "big" in text and "total" in text
