@@ -405,7 +405,7 @@ class GrpoRunner:
             raise ConfigError(f"{out_dir}: already holds a finished run; choose a new output folder")
         adapter_dir = resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
         rows = load_prompts(prompts_path)
-        eval_rows = load_prompts(eval_prompts) if eval_prompts is not None else None
+        eval_rows = load_prompts(eval_prompts)[: self.config.eval_limit] if eval_prompts is not None else None
         probes = load_probes(self.config.probes) if self.config.probes else None
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / COMPLETIONS_FILE).unlink(missing_ok=True)
