@@ -7,11 +7,13 @@ then registration, activation and an answer from the service with the activated 
 The margin is chosen so that a pipeline that does not learn fails: the untrained base scores
 token F1 ~0.07 and key-fact accuracy ~0.09 on the paraphrase test set (measured); a run of this
 loop scored ~0.24 and ~0.22. The test asks for +0.08 token F1 and +0.05 key-fact accuracy.
-Slow (about 15 minutes on 2 cores): it is the one test that trains for real.
+Slow: it is the one test that trains for real (about 3 minutes of training on 2 idle cores).
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
+
+# Sized for ~3 minutes of training on 2 idle cores: 400 pretraining steps (~410k tokens) and 300 SFT
+# steps of 8 conversations (prompts cut to ~300 clause characters by dataset-tiny.yaml, ~370 tokens on
+# average: ~0.9M tokens); make train keeps 400 SFT steps for a better demo. 24 paraphrase questions of
+# at most 96 tokens per model.
+PRETRAIN_STEPS = 400
+SFT_STEPS = 300
+EVAL_LIMIT = 24
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +51,24 @@ def loop(neo4j_server, neo4j_driver, tmp_path_factory, samples_dir):
         [samples_dir / "manuals"]
     )
     assert report.ok, report.failed
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
     build_pretrained_base(
-        root / "base", [samples_dir / "src", samples_dir / "manuals"], TinyBaseConfig(steps=400), progress=False
+        root / "base",
+        [samples_dir / "src", samples_dir / "manuals"],
+        TinyBaseConfig(steps=PRETRAIN_STEPS),
+        progress=False,
     )
-    DatasetBuilder.from_config(DatasetConfig.load(CONFIGS / "dataset-tiny.yaml"), GraphSource(neo4j_driver)).build(
-        root / "dataset"
-    )
-    sft = SftRunner(SftConfig.load(CONFIGS / "sft-tiny.yaml"), progress=False).run(
-        root / "base", root / "dataset", root / "sft"
-    )
+    timings["pretrain"] = time.perf_counter() - t
+    DatasetBuilder.from_config(
+        DatasetConfig.load(CONFIGS / "dataset-tiny.yaml"), GraphSource(neo4j_driver)
+    ).build(root / "dataset")
+    t = time.perf_counter()
+    sft = SftRunner(
+        SftConfig.load(CONFIGS / "sft-tiny.yaml").with_overrides(max_steps=SFT_STEPS), progress=False
+    ).run(root / "base", root / "dataset", root / "sft")
+    timings["sft"] = time.perf_counter() - t
+    print(f"training loop: {timings}", file=sys.stderr)
     return {"root": root, "home": home, "sft": sft}
 
 
@@ -59,6 +78,8 @@ def _evaluate(root: Path, adapter: Path | None, out: Path) -> dict:
     from training.evaluate import EvalRunner, load_test_sets
 
     cfg = EvalConfig.load(CONFIGS / "eval-tiny.yaml")
+    cfg.limit = EVAL_LIMIT
+    cfg.generation.max_new_tokens = 96
     sets = load_test_sets([root / "dataset" / "chat" / "test_paraphrase.jsonl"])
     generator = build_generator(root / "base", adapter, cfg.generation)
     return EvalRunner(cfg, generator, progress=False).run(sets, out)["test_sets"]["paraphrase"]["aggregates"]
@@ -68,7 +89,7 @@ def test_sft_beats_its_base_on_the_paraphrase_test_set(loop):
     root = loop["root"]
     base = _evaluate(root, None, root / "eval-base")
     tuned = _evaluate(root, root / "sft", root / "eval-sft")
-    assert base["n"] == tuned["n"] >= 20
+    assert base["n"] == tuned["n"] == EVAL_LIMIT
     assert tuned["token_f1"] >= base["token_f1"] + 0.08, (base["token_f1"], tuned["token_f1"])
     assert tuned["key_fact_accuracy"] >= base["key_fact_accuracy"] + 0.05, (
         base["key_fact_accuracy"],
@@ -93,7 +114,9 @@ def test_activated_adapter_serves_answers_with_its_model_id(loop, neo4j_server, 
         backend={"kind": "transformers", "no_repeat_ngram": 4, "max_new_tokens": 96},
     )
     service = build_qa_service(settings, neo4j_driver)
-    result = service.ask("分包单位应当在每月什么时候前报送当期完成工程量申报表？", 3, Caller("test", Role.ADMIN))
+    result = service.ask(
+        "分包单位应当在每月什么时候前报送当期完成工程量申报表？", 3, Caller("test", Role.ADMIN)
+    )
     assert model.model_id in result.model_id  # the answer names the registry entry it came from
     assert result.citations, result.text  # verified from the adapter, or the extractive fallback
     assert result.status.value == "VERIFIED"  # strict policy: an unverified generation falls back to quotes

@@ -4,7 +4,10 @@ Reads the folders ``kgqa eval`` wrote (``metrics.json`` + ``predictions.jsonl``)
 (base, SFT adapter, GRPO adapter, ...), in the order given, and writes ``compare.md`` and a
 self-contained ``compare.html`` (plots embedded as base64 PNG, no external assets) plus the PNGs.
 "What changed" is computed, not written by hand: each model against the one before it, metric by
-metric, with the direction that counts as better, so the report cannot flatter a regression.
+metric, with the direction that counts as better, so the report cannot flatter a regression. For
+the metrics that are means over records, a paired bootstrap over the questions both models
+answered decides: a difference whose 95% interval contains 0 is reported as no difference
+(:mod:`training.metrics.bootstrap`); every value is shown with its own interval and test-set size.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kgqa.errors import ConfigError  # noqa: E402
+from training.metrics.bootstrap import INTERVAL_METRICS, paired_difference  # noqa: E402
 
 #: (key in aggregates, label, higher is better)
 METRICS: tuple[tuple[str, str, bool], ...] = (
@@ -42,7 +46,14 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
     ("latency_p50_s", "latency p50 (s)", False),
     ("tokens_per_second", "tokens/s", True),
 )
-PLOTTED = ("key_fact_accuracy", "token_f1", "rouge_l", "citation_recall", "hallucination_rate", "verified_rate")
+PLOTTED = (
+    "key_fact_accuracy",
+    "token_f1",
+    "rouge_l",
+    "citation_recall",
+    "hallucination_rate",
+    "verified_rate",
+)
 
 
 @dataclass
@@ -60,6 +71,12 @@ class EvalRun:
 
     def aggregates(self, test_set: str) -> dict[str, Any]:
         return self.metrics.get("test_sets", {}).get(test_set, {}).get("aggregates", {})
+
+    def interval(self, test_set: str, key: str) -> dict[str, Any] | None:
+        return self.metrics.get("test_sets", {}).get(test_set, {}).get("intervals", {}).get(key)
+
+    def rows(self, test_set: str) -> list[dict[str, Any]]:
+        return [p for p in self.predictions if p.get("test_set") == test_set]
 
     def composite(self, test_set: str) -> float | None:
         return self.metrics.get("test_sets", {}).get(test_set, {}).get("composite", {}).get("score")
@@ -86,7 +103,11 @@ def load_run(path: Path, name: str | None = None) -> EvalRun:
 
 
 def changes(runs: Sequence[EvalRun], test_set: str) -> list[dict[str, Any]]:
-    """Every metric of each run against the run before it: delta and whether that is better."""
+    """Every metric of each run against the run before it: delta and whether that is better.
+
+    Metrics with per-record values get a paired bootstrap interval of the difference; one that
+    contains 0 makes the verdict ``no difference``, whatever the sign of the delta.
+    """
     out = []
     for prev, cur in zip(runs, runs[1:], strict=False):
         for key, label, higher in METRICS:
@@ -94,12 +115,39 @@ def changes(runs: Sequence[EvalRun], test_set: str) -> list[dict[str, Any]]:
             if a is None or b is None:
                 continue
             delta = float(b) - float(a)
-            verdict = "same" if abs(delta) < 1e-9 else ("better" if (delta > 0) == higher else "worse")
+            paired = (
+                paired_difference(prev.rows(test_set), cur.rows(test_set), key)
+                if key in INTERVAL_METRICS
+                else None
+            )
+            if abs(delta) < 1e-9:
+                verdict = "same"
+            elif paired is not None and not paired["significant"]:
+                verdict = "no difference"
+            else:
+                verdict = "better" if (delta > 0) == higher else "worse"
             out.append(
                 {"from": prev.name, "to": cur.name, "metric": key, "label": label,
-                 "before": a, "after": b, "delta": delta, "verdict": verdict}
-            )
+                 "before": a, "after": b, "delta": delta, "verdict": verdict, "paired": paired}
+            )  # fmt: skip
     return out
+
+
+def _with_interval(run: EvalRun, test_set: str, key: str) -> str:
+    value = run.aggregates(test_set).get(key)
+    ci = run.interval(test_set, key)
+    return (
+        f"{_fmt(value)} [{ci['low']:.2f}, {ci['high']:.2f}] n={ci['n']}"
+        if ci and value is not None
+        else _fmt(value)
+    )
+
+
+def _change_text(c: dict[str, Any]) -> str:
+    p = c.get("paired")
+    ci = f"; paired 95% CI [{p['low']:+.3f}, {p['high']:+.3f}] over {p['n']}" if p else ""
+    return (f"{c['to']} vs {c['from']}: {c['label']} {_fmt(c['before'])} → {_fmt(c['after'])} "
+            f"({c['delta']:+.3f}{ci}, {c['verdict']})")  # fmt: skip
 
 
 def _fmt(value: Any) -> str:
@@ -157,15 +205,30 @@ def _side_by_side(runs: Sequence[EvalRun], test_set: str, limit: int) -> list[di
     return rows
 
 
-def compare(runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25) -> dict[str, Any]:
-    """Write compare.md, compare.html, compare.json and one PNG per test set; return the summary."""
+def compare(
+    runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25, figures: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """Write compare.md, compare.html, compare.json and one PNG per test set; return the summary.
+
+    ``figures`` (training curves: SFT ``loss.png``, GRPO ``rewards.png`` with each reward
+    component) are copied beside the report and embedded in the HTML after the tables.
+    """
     if not runs:
         raise ConfigError("report compare needs at least one evaluation folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    for fig in figures:
+        if not Path(fig).is_file():
+            raise ConfigError(f"{fig}: figure not found")
     test_sets = list(dict.fromkeys(t for r in runs for t in r.metrics.get("test_sets", {})))
     summary: dict[str, Any] = {"models": [r.name for r in runs], "test_sets": {}}
-    md = ["# Model comparison", "", "Models, in order: " + ", ".join(f"`{r.name}` ({r.model_id})" for r in runs), ""]
-    body = [f"<h1>Model comparison</h1><p>Models, in order: {html.escape(', '.join(r.name for r in runs))}</p>"]
+    md = ["# Model comparison", "", "Models, in order: " + ", ".join(f"`{r.name}` ({r.model_id})" for r in runs), "",
+          "Values: metric [95% bootstrap interval] n=records it counts. A change whose paired interval "
+          "contains 0 is reported as no difference.", ""]  # fmt: skip
+    body = [
+        f"<h1>Model comparison</h1><p>Models, in order: {html.escape(', '.join(r.name for r in runs))}</p>"
+        "<p>Values: metric [95% bootstrap interval] n=records it counts. A change whose paired interval "
+        "contains 0 is reported as no difference.</p>"
+    ]
     for test_set in test_sets:
         png = _plot(runs, test_set)
         png_name = f"compare_{test_set}.png"
@@ -175,7 +238,9 @@ def compare(runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25) -> di
             values = [r.aggregates(test_set).get(key) for r in runs]
             if all(v is None for v in values):
                 continue
-            table.append([f"{label} ({'↑' if higher else '↓'})", *[_fmt(v) for v in values]])
+            table.append(
+                [f"{label} ({'↑' if higher else '↓'})", *[_with_interval(r, test_set, key) for r in runs]]
+            )
         table.append(["composite (AHP)", *[_fmt(r.composite(test_set)) for r in runs]])
         table.append(["records", *[_fmt(r.aggregates(test_set).get("n")) for r in runs]])
         delta = changes(runs, test_set)
@@ -185,18 +250,15 @@ def compare(runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25) -> di
         md += [f"## {test_set}", "", "| " + " | ".join(table[0]) + " |", "|---|" + "---:|" * len(runs)]
         md += ["| " + " | ".join(row) + " |" for row in table[1:]]
         md += ["", f"![{test_set}]({png_name})", "", "### What changed", ""]
-        md += [
-            f"- {c['to']} vs {c['from']}: {c['label']} {_fmt(c['before'])} → {_fmt(c['after'])} "
-            f"({c['delta']:+.3f}, {c['verdict']})"
-            for c in delta
-            if c["verdict"] != "same"
-        ] or ["- no metric changed"]
+        md += [f"- {_change_text(c)}" for c in delta if c["verdict"] != "same"] or ["- no metric changed"]
         md += ["", f"### Answers side by side ({len(rows)} questions)", ""]
         for row in rows:
             md += [f"**{row['id']}** {row['question']}", "", f"- reference: {row['reference']}"]
             for a in row["answers"]:
                 status = "refusal" if a["refusal"] else ("VERIFIED" if a["verified"] else "not verified")
-                md.append(f"- {a['model']} [{status}; cites {', '.join(a['citations']) or '-'}]: {a['prediction']}")
+                md.append(
+                    f"- {a['model']} [{status}; cites {', '.join(a['citations']) or '-'}]: {a['prediction']}"
+                )
             md.append("")
 
         b64 = base64.b64encode(png).decode()
@@ -207,8 +269,7 @@ def compare(runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25) -> di
         body.append(f'</table><img alt="{html.escape(test_set)}" src="data:image/png;base64,{b64}">')
         body.append("<h3>What changed</h3><ul>")
         body += [
-            f"<li class='{c['verdict']}'>{html.escape(c['to'])} vs {html.escape(c['from'])}: "
-            f"{html.escape(c['label'])} {_fmt(c['before'])} → {_fmt(c['after'])} ({c['delta']:+.3f}, {c['verdict']})</li>"
+            f"<li class='{c['verdict'].replace(' ', '-')}'>{html.escape(_change_text(c))}</li>"
             for c in delta
             if c["verdict"] != "same"
         ]
@@ -228,10 +289,22 @@ def compare(runs: Sequence[EvalRun], out_dir: Path, *, examples: int = 25) -> di
                 )
             body.append("<tr>" + "".join(cells) + "</tr>")
         body.append("</table>")
+    if figures:
+        md += ["## Training curves", ""]
+        body.append("<h2>Training curves</h2>")
+    for i, fig in enumerate(figures, start=1):
+        data = Path(fig).read_bytes()
+        name = f"figure{i}_{Path(fig).parent.name}_{Path(fig).name}"
+        (out_dir / name).write_bytes(data)
+        md += [f"![{Path(fig).parent.name}/{Path(fig).name}]({name})", ""]
+        body.append(
+            f"<h3>{html.escape(Path(fig).parent.name + '/' + Path(fig).name)}</h3>"
+            f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        )
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}"
-        ".better{color:#070}.worse{color:#a00}.VERIFIED{color:#070;font-weight:bold}.not-verified{color:#a00}"
+        ".better{color:#070}.worse{color:#a00}.no-difference{color:#666}.VERIFIED{color:#070;font-weight:bold}.not-verified{color:#a00}"
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>kgqa model comparison</title>"

@@ -185,7 +185,9 @@ class DatasetBuilder:
             raise ConfigError("split leak: " + "; ".join(problems[:5]))
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        files = export_dataset(pairs, snapshot, out_dir, graph_version=snapshot.graph_version)
+        files = export_dataset(
+            pairs, snapshot, out_dir, graph_version=snapshot.graph_version, config=self._config.export
+        )
         self._write_jsonl(out_dir / PAIRS_FILE, [p.to_dict() for p in pairs])
         self._write_jsonl(out_dir / REJECTED_FILE, self._rejection_rows(pairs, rejections))
         seconds = time.perf_counter() - started
@@ -207,9 +209,12 @@ class DatasetBuilder:
             carried_over=len(carried),
             regenerated_clauses=len(snapshot.clauses) if targets is None else len(targets),
             counts=report.get("counts", {}),
-            rejections=dict(Counter(r.reason for r in rejections) + Counter(
-                p.reject_reason.split(":")[0] for p in pairs if p.band == "drop" and p.reject_reason
-            )),
+            rejections=dict(
+                Counter(r.reason for r in rejections)
+                + Counter(
+                    p.reject_reason.split(":")[0] for p in pairs if p.band == "drop" and p.reject_reason
+                )
+            ),
             coverage=report.get("coverage", {}),
             seconds=round(seconds, 3),
             pairs_per_second=round(len(pairs) / seconds, 1) if seconds > 0 else 0.0,
@@ -240,7 +245,9 @@ class DatasetBuilder:
         return pairs
 
     @staticmethod
-    def _carry_over(previous: Sequence[QAPair], snapshot: GraphSnapshot) -> tuple[list[QAPair], set[str] | None]:
+    def _carry_over(
+        previous: Sequence[QAPair], snapshot: GraphSnapshot
+    ) -> tuple[list[QAPair], set[str] | None]:
         """Pairs still valid as they are, and the clause ids to generate for (None: all).
 
         A pair is carried over when every clause it teaches is active at the version it was
@@ -273,7 +280,9 @@ class DatasetBuilder:
                 out.append(LlmTarget(qtype, (cid,), difficulty, style, False))
         return out[: cfg.max_targets] if cfg.max_targets is not None else out
 
-    def _regenerate(self, pairs: list[QAPair], snapshot: GraphSnapshot) -> tuple[list[QAPair], list[Rejection]]:
+    def _regenerate(
+        self, pairs: list[QAPair], snapshot: GraphSnapshot
+    ) -> tuple[list[QAPair], list[Rejection]]:
         """Ask again for LLM pairs the verifier rejected, up to ``max_regenerations`` times.
 
         A regenerated pair replaces the failed one together with its variants, gets variants of its
@@ -284,7 +293,9 @@ class DatasetBuilder:
         rejections: list[Rejection] = []
         for attempt in range(1, self._config.llm.max_regenerations + 1):
             failed = [
-                p for p in pairs if p.generator.startswith("llm:") and p.band == "drop" and p.augmentation == "none"
+                p
+                for p in pairs
+                if p.generator.startswith("llm:") and p.band == "drop" and p.augmentation == "none"
             ]
             replaced: dict[str, QAPair] = {}
             for pair in failed:
@@ -292,7 +303,9 @@ class DatasetBuilder:
                 if new is not None:
                     new.extra["attempt"] = attempt
                     replaced[pair.pair_id] = new
-                    rejections.append(Rejection("regenerated", pair.qtype, list(pair.gold), pair.reject_reason or ""))
+                    rejections.append(
+                        Rejection("regenerated", pair.qtype, list(pair.gold), pair.reject_reason or "")
+                    )
             if not replaced:
                 break
             fresh = augment(list(replaced.values()), self._config.augment, self._paraphraser)
@@ -370,7 +383,9 @@ def load_manifest(data_dir: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: no dataset manifest here ({exc.strerror}); build one with kgqa dataset build") from exc
+        raise ConfigError(
+            f"{path}: no dataset manifest here ({exc.strerror}); build one with kgqa dataset build"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: the dataset manifest is not valid JSON: {exc}") from exc
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kgqa.errors import ConfigError
 from training.config_files import read_mapping
 from training.datagen.augment import AugmentConfig
+from training.datagen.export import ExportConfig
 from training.datagen.llm_client import LlmConfig
 from training.datagen.quality import QualityConfig
 from training.datagen.splits import SplitConfig
@@ -53,6 +54,7 @@ class DatasetConfig(BaseModel):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @classmethod
     def load(cls, path: Path | None = None) -> DatasetConfig:
@@ -67,7 +69,7 @@ class DatasetConfig(BaseModel):
     def seeded(self) -> DatasetConfig:
         """A copy where every stage uses this config's seed."""
         data = self.model_dump()
-        for stage in ("generation", "augment", "splits"):
+        for stage in ("generation", "augment", "splits", "export"):
             if "seed" in data[stage]:
                 data[stage]["seed"] = self.seed
         return DatasetConfig.model_validate(data)

@@ -134,6 +134,9 @@ class EvalConfig(BaseModel):
     support_threshold: float = Field(0.5, ge=0, le=1)
     #: evaluate the first N records of each test set (None: all)
     limit: int | None = Field(None, gt=0)
+    #: bootstrap resamples and confidence level of the per-metric intervals (training/metrics/bootstrap.py)
+    bootstrap_samples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     composite: CompositeConfig
     #: where the config was read from (named in errors); not part of the file

@@ -23,6 +23,9 @@ with their triples) and the allowed citation ids, as GRPO does. Definitions of t
   (``key_facts_scored`` of them; ``key_facts_excluded`` had none).
 * ``perplexity``: ``exp(total NLL / total reference tokens)`` over all records (token-weighted).
 * ``bleu``: sacrebleu corpus BLEU; ``sentence_bleu``: mean sentence BLEU; other text scores: means.
+* ``intervals`` (beside the aggregates of each test set): a bootstrap percentile interval for
+  every aggregate that is a mean over records (:mod:`training.metrics.bootstrap`), with the
+  number of records it rests on.
 * latency: per answer, the wall time of its generate call; ``tokens_per_second`` = generated
   tokens / total generation wall time.
 """
@@ -45,6 +48,7 @@ from kg.verifier import EvidenceClause, VerificationResult, Verifier, is_refusal
 from kgqa.errors import ConfigError
 from training.eval_config import EvalConfig
 from training.generation import Completion, Generator, ReferenceScore
+from training.metrics.bootstrap import intervals
 from training.metrics.citations import citation_score
 from training.metrics.keyfacts import key_fact_score
 from training.metrics.semantic import EncoderLoader, SemanticScorer
@@ -53,7 +57,11 @@ from training.rewards.evidence import context_clause, record_contexts
 
 log = structlog.get_logger(__name__)
 
-TEST_FILES = {"paraphrase": "test_paraphrase.jsonl", "unseen": "test_unseen.jsonl"}
+TEST_FILES = {
+    "paraphrase": "test_paraphrase.jsonl",
+    "unseen": "test_unseen.jsonl",
+    "refusal": "test_refusal.jsonl",
+}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -88,8 +96,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 def load_test_sets(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
     """Test sets by name from dataset folders (both chat/test_*.jsonl) and/or JSONL files.
 
-    A folder gives ``paraphrase`` and ``unseen`` (from ``chat/`` or the folder itself); a file is
-    named by its stem without ``test_``. Names repeated across inputs get the parent's name.
+    A folder gives ``paraphrase``, ``unseen`` and ``refusal`` (from ``chat/`` or the folder itself;
+    an absent or empty file is left out); a file is named by its stem without ``test_``. Names repeated across inputs get the parent's name.
 
     Raises:
         ConfigError: a path is missing, or a folder holds no test set.
@@ -98,7 +106,11 @@ def load_test_sets(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
     for path in paths:
         if path.is_dir():
             chat = path / "chat" if (path / "chat").is_dir() else path
-            files = [(name, chat / f) for name, f in TEST_FILES.items() if (chat / f).is_file()]
+            files = [
+                (name, chat / f)
+                for name, f in TEST_FILES.items()
+                if (chat / f).is_file() and (chat / f).read_text(encoding="utf-8").strip()
+            ]
             if not files:
                 raise ConfigError(
                     f"{path}: no test set here (expected chat/{' or chat/'.join(TEST_FILES.values())})"
@@ -336,6 +348,9 @@ class EvalRunner:
             by_qtype[str(r.get("qtype") or "unknown")].append(r)
         return {
             "aggregates": aggregates,
+            "intervals": intervals(
+                rows, samples=self.config.bootstrap_samples, confidence=self.config.confidence, seed=0
+            ),
             "composite": composite(aggregates, self.config),
             "per_qtype": {q: aggregate(rs) for q, rs in sorted(by_qtype.items())},
         }
@@ -479,13 +494,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- base: `{model['base']}`",
         f"- adapter: `{model['adapter'] or '-'}`",
         "",
+        "Brackets: 95% bootstrap interval over the records the metric counts.",
+        "",
         "| metric | " + " | ".join(sets) + " |",
         "|---|" + "---:|" * len(sets),
     ]
     for key, label, fmt in _TABLE_ROWS:
-        lines.append(
-            f"| {label} | " + " | ".join(_cell(s["aggregates"].get(key), fmt) for s in sets.values()) + " |"
-        )
+        cells = []
+        for s in sets.values():
+            ci = (s.get("intervals") or {}).get(key)
+            cell = _cell(s["aggregates"].get(key), fmt)
+            cells.append(f"{cell} [{ci['low']:.2f}, {ci['high']:.2f}]" if ci else cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append(
         "| **composite (AHP)** | "
         + " | ".join(_cell(s["composite"]["score"], "{:.3f}") for s in sets.values())

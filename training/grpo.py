@@ -39,6 +39,7 @@ import torch
 from transformers import TrainerCallback
 
 from kgqa.errors import ConfigError
+from training.gemma_base import copy_notice
 from training.generation import resolve_adapter
 from training.grpo_config import GrpoConfig
 from training.rewards import (
@@ -143,7 +144,9 @@ def prompt_row(record: Mapping[str, Any], where: str = "record") -> dict[str, An
     ):
         raise ConfigError(f"{where}: 'prompt' must be the [system, user] messages (no assistant turn)")
     contexts = record.get("contexts")
-    if not isinstance(contexts, list) or any(not isinstance(c, dict) or "clause_id" not in c for c in contexts):
+    if not isinstance(contexts, list) or any(
+        not isinstance(c, dict) or "clause_id" not in c for c in contexts
+    ):
         raise ConfigError(f"{where}: 'contexts' must be the prompt's clauses (objects with clause_id)")
     answerable = bool(record.get("answerable", True))
     if answerable and not isinstance(record.get("reference"), str):
@@ -179,7 +182,11 @@ def load_probes(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]
             probe = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(probe, dict) or not isinstance(probe.get("completion"), str) or not probe.get("label"):
+        if (
+            not isinstance(probe, dict)
+            or not isinstance(probe.get("completion"), str)
+            or not probe.get("label")
+        ):
             raise ConfigError(f"{where}: a probe needs 'completion' (text) and 'label'")
         row = prompt_row(probe, where)
         records.append({k: row[k] for k in RECORD_COLUMNS})
@@ -237,7 +244,10 @@ class RewardCurves(TrainerCallback):
 def reward_rows(log_history: Sequence[Mapping[str, Any]]) -> tuple[list[LossRow], list[str]]:
     """One row per logged step with the :data:`REWARD_LOG_KEYS` columns plus any probe columns."""
     probe_keys = sorted({k for e in log_history for k in e if k.startswith(PROBE_PREFIX)})
-    keys = {**REWARD_LOG_KEYS, **{k: "probe_" + k[len(PROBE_PREFIX):].replace("/reward", "") for k in probe_keys}}
+    keys = {
+        **REWARD_LOG_KEYS,
+        **{k: "probe_" + k[len(PROBE_PREFIX) :].replace("/reward", "") for k in probe_keys},
+    }
     # TRL logs None for a component that applied to no completion of the step (correctness on a
     # batch of unanswerable prompts): an empty cell, not a number
     clean = [{k: v for k, v in e.items() if v is not None} for e in log_history]
@@ -297,7 +307,10 @@ def plot_rewards_png(rows: Sequence[LossRow], path: Path, title: str) -> Path:
                             [y + s for y, s in zip(ys, sd, strict=True)], alpha=0.1, color=line.get_color())  # fmt: skip
     ax.set_title("reward components (mean ± std)")
     ax.legend(fontsize=7)
-    for ax, col, name in ((axes[1][0], "kl", "KL to the reference (the SFT adapter)"), (axes[1][1], "completion_length", "completion length (tokens)")):
+    for ax, col, name in (
+        (axes[1][0], "kl", "KL to the reference (the SFT adapter)"),
+        (axes[1][1], "completion_length", "completion length (tokens)"),
+    ):
         xs, ys = series(col)
         ax.plot(xs, ys, marker="o", markersize=3)
         ax.set_title(name)
@@ -350,7 +363,9 @@ class GrpoRunner:
         """
         mode = self.config.rewards.evidence
         if mode == "graph" and self.driver is None:
-            raise ConfigError("rewards.evidence is 'graph' but no Neo4j driver was given (start Neo4j or use contexts)")
+            raise ConfigError(
+                "rewards.evidence is 'graph' but no Neo4j driver was given (start Neo4j or use contexts)"
+            )
         if mode != "contexts" and self.driver is not None:
             return GraphBatchEvidence(self.driver), "graph"
         return ContextEvidence(), "contexts"
@@ -361,7 +376,14 @@ class GrpoRunner:
         recorder = CompletionRecorder(out_dir / COMPLETIONS_FILE) if self.config.record_completions else None
         return RewardSuite(self.config.rewards, source, recorder=recorder), name
 
-    def run(self, base_dir: Path, sft_run_dir: Path | None, prompts_path: Path, out_dir: Path) -> GrpoResult:
+    def run(
+        self,
+        base_dir: Path,
+        sft_run_dir: Path | None,
+        prompts_path: Path,
+        out_dir: Path,
+        eval_prompts: Path | None = None,
+    ) -> GrpoResult:
         """Train and write the run folder (see the module doc).
 
         Args:
@@ -370,6 +392,8 @@ class GrpoRunner:
                 LoRA adapter from the config's ``lora_*`` fields.
             prompts_path: ``DATASET_DIR/grpo/prompts.jsonl``.
             out_dir: the run folder (must not hold a finished run).
+            eval_prompts: held-out prompts (``DATASET_DIR/grpo/eval.jsonl``) scored with the same
+                rewards before and after training (``metrics.json`` ``eval``); None: no evaluation.
 
         Raises:
             ConfigError: missing inputs, a finished run in ``out_dir``, bad prompts or probes.
@@ -381,6 +405,7 @@ class GrpoRunner:
             raise ConfigError(f"{out_dir}: already holds a finished run; choose a new output folder")
         adapter_dir = resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
         rows = load_prompts(prompts_path)
+        eval_rows = load_prompts(eval_prompts)[: self.config.eval_limit] if eval_prompts is not None else None
         probes = load_probes(self.config.probes) if self.config.probes else None
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / COMPLETIONS_FILE).unlink(missing_ok=True)
@@ -402,7 +427,10 @@ class GrpoRunner:
             peft_config = self.lora_config()
         suite, evidence_name = self.build_suite(out_dir)
         self.suite = suite
-        trainer = self.build_trainer(model, tokenizer, Dataset.from_list(rows), suite, out_dir, peft_config)
+        trainer = self.build_trainer(
+            model, tokenizer, Dataset.from_list(rows), suite, out_dir, peft_config,
+            eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        )  # fmt: skip
         if probes is not None:
             trainer.add_callback(RewardProbes(suite, probes))
         trainer.add_callback(RewardCurves(out_dir, f"GRPO of {base_dir.name}"))
@@ -413,15 +441,28 @@ class GrpoRunner:
         )  # fmt: skip
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
+        before = self._evaluate(trainer, eval_rows)
         started = time.perf_counter()
         output = trainer.train()
         seconds = time.perf_counter() - started
+        after = self._evaluate(trainer, eval_rows)
 
         trainer.model.save_pretrained(out_dir, selected_adapters=["default"])
         tokenizer.save_pretrained(out_dir)
+        copy_notice(base_dir, out_dir)
         (out_dir / "grpo_config.yaml").write_text(c.to_yaml(), encoding="utf-8")
-        write_json(out_dir / "provenance.json", self._provenance(base_dir, adapter_dir, prompts_path, len(rows), evidence_name))
+        write_json(
+            out_dir / "provenance.json",
+            self._provenance(base_dir, adapter_dir, prompts_path, len(rows), evidence_name),
+        )
         metrics = self._metrics(trainer, output, seconds, suite, evidence_name)
+        if eval_rows:
+            metrics["eval"] = {
+                "prompts": len(eval_rows),
+                "source": str(eval_prompts),
+                "before": before,
+                "after": after,
+            }
         write_json(out_dir / "metrics.json", metrics)
         log.info("grpo.done", out=str(out_dir), steps=metrics["steps"], reward_first=metrics["reward_first"],
                  reward_last=metrics["reward_last"])  # fmt: skip
@@ -435,7 +476,30 @@ class GrpoRunner:
         return LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           target_modules=c.target_modules, bias="none", task_type="CAUSAL_LM")  # fmt: skip
 
-    def build_trainer(self, model, tokenizer, dataset, suite: RewardSuite, out_dir: Path, peft_config=None):
+    def _evaluate(self, trainer, eval_rows: list[dict[str, Any]] | None) -> dict[str, float] | None:
+        """Mean rewards (total and per component) of sampled completions of the eval prompts
+        (recorded in completions.jsonl as ``source: eval``)."""
+        if not eval_rows:
+            return None
+        assert self.suite is not None
+        self.suite.source = "eval"
+        try:
+            found = trainer.evaluate()
+        finally:
+            self.suite.source = "policy"
+        return {k.removeprefix("eval_"): round(float(v), 4) for k, v in found.items()
+                if k.startswith(("eval_reward", "eval_rewards/")) and v is not None}  # fmt: skip
+
+    def build_trainer(
+        self,
+        model,
+        tokenizer,
+        dataset,
+        suite: RewardSuite,
+        out_dir: Path,
+        peft_config=None,
+        eval_dataset=None,
+    ):
         """The configured ``GRPOTrainer`` (public so tests can inspect it)."""
         from transformers import PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
@@ -454,6 +518,8 @@ class GrpoRunner:
             num_iterations=c.num_iterations,
             epsilon=c.epsilon,
             per_device_train_batch_size=c.per_device_train_batch_size,
+            per_device_eval_batch_size=c.num_generations,
+            eval_strategy="no",
             gradient_accumulation_steps=c.gradient_accumulation_steps,
             max_steps=c.max_steps,
             num_train_epochs=c.num_train_epochs,
@@ -485,6 +551,7 @@ class GrpoRunner:
             reward_funcs=suite.functions,
             args=args,
             train_dataset=dataset,
+            eval_dataset=eval_dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
         )
@@ -502,7 +569,9 @@ class GrpoRunner:
             return (vals[0], vals[-1]) if vals else (None, None)
 
         reward_first, reward_last = first_last("reward")
-        components = {c: dict(zip(("first", "last"), first_last(f"{c}_mean"), strict=True)) for c in COMPONENTS}
+        components = {
+            c: dict(zip(("first", "last"), first_last(f"{c}_mean"), strict=True)) for c in COMPONENTS
+        }
         return {
             "steps": state.global_step,
             "max_steps": state.max_steps,
@@ -539,7 +608,9 @@ class GrpoRunner:
             parent = {
                 "path": str(run_dir.resolve()),
                 "adapter": str(adapter_dir.resolve()),
-                "adapter_sha256": _first_hash(adapter_dir, ("adapter_model.safetensors", "adapter_model.bin")),
+                "adapter_sha256": _first_hash(
+                    adapter_dir, ("adapter_model.safetensors", "adapter_model.bin")
+                ),
                 "provenance": read_json(parent_prov) if parent_prov.is_file() else None,
             }
         return {
@@ -553,9 +624,14 @@ class GrpoRunner:
                 "records": n_prompts,
                 "dataset_dir": str(manifest_path.parent) if manifest else None,
             },
-            "dataset": {"graph_version": manifest.get("graph_version"), "dataset_hash": manifest.get("dataset_hash")},
-            "rewards": {"evidence": evidence, "weights": dict(zip(COMPONENTS, self.config.rewards.weights.as_list(),
-                                                                   strict=True))},  # fmt: skip
+            "dataset": {
+                "graph_version": manifest.get("graph_version"),
+                "dataset_hash": manifest.get("dataset_hash"),
+            },
+            "rewards": {
+                "evidence": evidence,
+                "weights": dict(zip(COMPONENTS, self.config.rewards.weights.as_list(), strict=True)),
+            },  # fmt: skip
             "seed": self.config.seed,
             "device": self.device,
             "versions": library_versions(),

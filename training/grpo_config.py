@@ -68,6 +68,11 @@ class GrpoConfig(BaseModel):
     logging_steps: int = Field(1, ge=1, description="Log rewards/KL every N steps (rewards.csv rows).")
     save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps (None: only the final adapter).")
     record_completions: bool = Field(True, description="Write every scored completion to completions.jsonl.")
+    eval_limit: int | None = Field(
+        None,
+        ge=1,
+        description="Score only the first N held-out prompts before and after training (None: all).",
+    )
     probes: Path | None = Field(
         None,
         description=(

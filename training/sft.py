@@ -35,6 +35,7 @@ import structlog
 import torch
 
 from kgqa.errors import ConfigError
+from training.gemma_base import copy_notice
 from training.run_artifacts import (
     library_versions,
     peak_rss_mb,
@@ -88,12 +89,47 @@ def load_chat_split(path: Path) -> list[dict]:
             if not isinstance(messages, list) or not messages:
                 raise ConfigError(f"{path}:{lineno}: record has no 'messages' list")
             for msg in messages:
-                if not isinstance(msg, dict) or msg.get("role") not in ROLES or not isinstance(msg.get("content"), str):
-                    raise ConfigError(f"{path}:{lineno}: each message needs a role in {ROLES} and a string content")
+                if (
+                    not isinstance(msg, dict)
+                    or msg.get("role") not in ROLES
+                    or not isinstance(msg.get("content"), str)
+                ):
+                    raise ConfigError(
+                        f"{path}:{lineno}: each message needs a role in {ROLES} and a string content"
+                    )
             if messages[-1]["role"] != "assistant":
                 raise ConfigError(f"{path}:{lineno}: the last message must be the assistant's answer")
             records.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages]})
     return records
+
+
+def check_fits(tokenizer, records: list[dict], max_length: int, path: Path) -> None:
+    """Raise unless every conversation fits ``max_length`` tokens whole.
+
+    The answer is the end of a conversation, so truncation always cuts the answer (TRL keeps a
+    truncated record and silently trains on what is left of it, or on nothing at all when the
+    prompt alone is longer).
+
+    Raises:
+        ConfigError: naming the file, how many records are too long, the longest and its line.
+    """
+    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"])
+               for r in records]  # fmt: skip
+    over = [(n, i + 1) for i, n in enumerate(lengths) if n > max_length]
+    if over:
+        longest, line = max(over)
+        raise ConfigError(
+            f"{path}: {len(over)} of {len(records)} records are longer than max_length={max_length} tokens "
+            f"(the longest, line {line}, has {longest}) and would lose their answer to truncation; raise "
+            "max_length or cut the prompts (dataset config export.max_context_chars, generation.distractors)"
+        )
+    log.info(
+        "sft.lengths",
+        file=str(path),
+        records=len(records),
+        max_tokens=max(lengths, default=0),
+        max_length=max_length,
+    )
 
 
 def training_chat_template(tokenizer, config: SftConfig, base_dir: Path) -> str | None:
@@ -164,7 +200,9 @@ class SftRunner:
         if not train:
             raise ConfigError(f"{data_dir / 'chat' / 'train.jsonl'}: no training records")
         if not val:
-            raise ConfigError(f"{data_dir / 'chat' / 'val.jsonl'}: no validation records (needed for early stopping)")
+            raise ConfigError(
+                f"{data_dir / 'chat' / 'val.jsonl'}: no validation records (needed for early stopping)"
+            )
         resume_from = self._checkpoint_to_resume(out_dir, resume)
 
         from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
@@ -175,13 +213,21 @@ class SftRunner:
         template = training_chat_template(tokenizer, self.config, base_dir)
         if template is not None:
             tokenizer.chat_template = template
+        for name, records in (("train", train), ("val", val)):
+            check_fits(tokenizer, records, self.config.max_length, data_dir / "chat" / f"{name}.jsonl")
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.precision, torch.float32)
         model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype=dtype)
         trainer = self.build_trainer(model, tokenizer, train, val, out_dir)
-        self._check_lengths(trainer, data_dir, len(train), len(val))
         log.info(
-            "sft.start", base=str(base_dir), data=str(data_dir), out=str(out_dir), train=len(train), val=len(val),
-            device=self.device, precision=self.config.precision, resume_from=resume_from,
+            "sft.start",
+            base=str(base_dir),
+            data=str(data_dir),
+            out=str(out_dir),
+            train=len(train),
+            val=len(val),
+            device=self.device,
+            precision=self.config.precision,
+            resume_from=resume_from,
         )
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -193,8 +239,11 @@ class SftRunner:
         trainer.model.save_pretrained(out_dir)
         tokenizer.chat_template = base_template
         tokenizer.save_pretrained(out_dir)
+        copy_notice(base_dir, out_dir)
         (out_dir / "sft_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
-        write_json(out_dir / "provenance.json", self._provenance(base_dir, data_dir, manifest, len(train), len(val)))
+        write_json(
+            out_dir / "provenance.json", self._provenance(base_dir, data_dir, manifest, len(train), len(val))
+        )
         rows = rows_from_log_history(trainer.state.log_history)
         write_loss_curves(rows, out_dir, title=f"LoRA SFT of {base_dir.name}")
         state = trainer.state
@@ -312,18 +361,6 @@ class SftRunner:
         trainer.remove_callback(PrinterCallback)
         return trainer
 
-    def _check_lengths(self, trainer, data_dir: Path, n_train: int, n_val: int) -> None:
-        """TRL truncates at max_length and drops records whose answer was cut off entirely: say so."""
-        kept_train, kept_val = len(trainer.train_dataset), len(trainer.eval_dataset)
-        for name, kept, total in (("train", kept_train, n_train), ("val", kept_val, n_val)):
-            if kept == 0:
-                raise ConfigError(
-                    f"{data_dir / 'chat' / f'{name}.jsonl'}: every record is longer than max_length="
-                    f"{self.config.max_length} tokens before its answer; raise max_length"
-                )
-            if kept < total:
-                log.warning("sft.records_dropped", split=name, dropped=total - kept, max_length=self.config.max_length)
-
     @staticmethod
     def _checkpoint_to_resume(out_dir: Path, resume: bool) -> str | None:
         from transformers.trainer_utils import get_last_checkpoint
@@ -371,4 +408,11 @@ def result_to_dict(result: SftResult) -> dict:
     return data
 
 
-__all__ = ["SftResult", "SftRunner", "load_chat_split", "result_to_dict", "training_chat_template"]
+__all__ = [
+    "SftResult",
+    "SftRunner",
+    "check_fits",
+    "load_chat_split",
+    "result_to_dict",
+    "training_chat_template",
+]

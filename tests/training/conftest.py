@@ -12,3 +12,15 @@ def tiny_corpus_texts(corpus_dir) -> list[str]:
     return [(corpus_dir / name).read_text(encoding="utf-8") for name in TINY_CORPUS]
 
 
+@pytest.fixture(scope="session")
+def gemma_dir():
+    """The Gemma-3-270M folder `kgqa models fetch gemma-270m` made; tests skip without it (CI does not fetch)."""
+    from kgqa.settings import get_settings
+    from training.gemma_base import GEMMA_270M, MANIFEST
+
+    folder = get_settings().models_dir / GEMMA_270M.dir_name
+    if not (folder / MANIFEST).is_file():
+        pytest.skip(
+            f"Gemma-3-270M not installed at {folder}: run kgqa models fetch gemma-270m (not run in CI)"
+        )
+    return folder

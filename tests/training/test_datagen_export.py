@@ -21,10 +21,11 @@ from kg.prompting import REFUSAL_ANSWER, ContextClause, build_system_prompt
 from kg.triples import RuleTripleExtractor
 from kg.verifier import EvidenceClause, TripleFact, Verifier
 from training.datagen.augment import AugmentConfig, augment, punctuation_positions
-from training.datagen.context import context_order
+from training.datagen.context import context_order, excerpt
 from training.datagen.export import (
     ALPACA_COLUMNS,
     SHAREGPT_COLUMNS,
+    ExportConfig,
     chat_members,
     dataset_hash,
     export_dataset,
@@ -51,7 +52,9 @@ def build_snapshot(corpus_dir) -> GraphSnapshot:
         tree = IngestPipeline().process(corpus_dir / name)
         triples: dict[str, list[SourceTriple]] = {}
         for t in extractor.extract(tree).triples:
-            triples.setdefault(t.clause_id, []).append(SourceTriple(t.subject, t.predicate, t.object, dict(t.qualifiers)))
+            triples.setdefault(t.clause_id, []).append(
+                SourceTriple(t.subject, t.predicate, t.object, dict(t.qualifiers))
+            )
         for c in tree.clauses:
             clauses[c.clause_id] = SourceClause(
                 clause_id=c.clause_id,
@@ -92,7 +95,17 @@ def make_pairs(snapshot: GraphSnapshot) -> list[QAPair]:
         )
     for j, q in enumerate(["公司食堂的菜单由谁决定？", "员工团建活动一年几次？", "办公室绿植多久浇一次水？"]):
         pairs.append(
-            QAPair(f"u{j}", q, REFUSAL_ANSWER, "unanswerable", "基础", "everyday", {}, [ids[j], ids[j + 3]], "unanswerable.t")
+            QAPair(
+                f"u{j}",
+                q,
+                REFUSAL_ANSWER,
+                "unanswerable",
+                "基础",
+                "everyday",
+                {},
+                [ids[j], ids[j + 3]],
+                "unanswerable.t",
+            )
         )
     return pairs
 
@@ -124,14 +137,23 @@ def test_chat_files_hold_the_contract_records(built):
     snapshot, pairs, out, files = built
     by_id = {p.pair_id: p for p in pairs}
     verifier = Verifier()
-    for split in ("train", "val", "test_unseen", "test_paraphrase"):
+    to_grpo = {p.pair_id for p in grpo_members(pairs)}
+    for split in ("train", "val", "test_unseen", "test_paraphrase", "test_refusal"):
         records = read_jsonl(files[f"chat/{split}"])
-        assert [r["id"] for r in records] == [p.pair_id for p in chat_members(pairs, split)]
-        assert records, split
+        assert [r["id"] for r in records] == [p.pair_id for p in chat_members(pairs, split, to_grpo)]
+        assert records or split == "test_refusal", split
+        # refusals are their own test set; the answerable tests hold no unanswerable pair
+        assert all(not r["answerable"] for r in records) if split == "test_refusal" else True
+        assert (
+            all(r["answerable"] for r in records)
+            if split.startswith("test_") and split != "test_refusal"
+            else True
+        )
         for r in records:
             pair = by_id[r["id"]]
             assert set(r) == CHAT_KEYS
-            assert r["split"] == split and r["graph_version"] == GRAPH_VERSION
+            assert r["split"] == split or split == "test_refusal"
+            assert r["graph_version"] == GRAPH_VERSION
             assert pair.band == "sft" if split in ("train", "val") else pair.band in ("sft", "grpo")
             assert [m["role"] for m in r["messages"]] == ["system", "user", "assistant"]
             assert r["messages"][1]["content"] == pair.question and r["messages"][2]["content"] == pair.answer
@@ -146,7 +168,10 @@ def test_chat_files_hold_the_contract_records(built):
                 assert set(c) == CONTEXT_KEYS
                 assert c["version"] == snapshot.clauses[c["clause_id"]].version
                 assert len(c["triples"]) == len(snapshot.clauses[c["clause_id"]].triples)
-            shown = [ContextClause(c["clause_id"], c["doc_title"], c["number"], c["text"], c["section_path"]) for c in r["contexts"]]
+            shown = [
+                ContextClause(c["clause_id"], c["doc_title"], c["number"], c["text"], c["section_path"])
+                for c in r["contexts"]
+            ]
             assert r["messages"][0]["content"] == build_system_prompt(shown)
             # the reference verifies against the record's own contexts (no graph needed)
             evidence = {
@@ -183,10 +208,54 @@ def test_grpo_prompts_have_no_assistant_turn(built):
     records = read_jsonl(files["grpo/prompts"])
     assert [r["id"] for r in records] == [p.pair_id for p in grpo_members(pairs)]
     assert any(not r["answerable"] for r in records) and any(r["answerable"] for r in records)
+    # balanced: unanswerable prompts are at most 20% (the default share), and none is also taught by SFT
+    assert sum(not r["answerable"] for r in records) <= 0.2 * len(records)
+    taught = {r["id"] for r in read_jsonl(files["chat/train"])}
+    assert not taught & {r["id"] for r in records}
     for r in records:
         assert [m["role"] for m in r["prompt"]] == ["system", "user"]
         assert "messages" not in r and r["split"] == "train"
         assert r["reference"] and "gold_clause_ids" in r and r["contexts"]
+
+
+def test_grpo_eval_prompts_come_from_the_validation_split(built):
+    _, pairs, _, files = built
+    records = read_jsonl(files["grpo/eval"])
+    assert records and {r["split"] for r in records} == {"val"}
+    assert [r["id"] for r in records] == [p.pair_id for p in grpo_members(pairs, "val")]
+    assert any(by.band == "grpo" for by in pairs if by.pair_id in {r["id"] for r in records})
+
+
+def test_trimmed_prompts_keep_what_the_answer_quotes(built, tmp_path):
+    snapshot, pairs, _, _ = built
+    files = export_dataset(
+        pairs, snapshot, tmp_path, graph_version=GRAPH_VERSION, config=ExportConfig(max_context_chars=80)
+    )
+    verifier = Verifier()
+    trimmed = 0
+    for split in ("train", "test_unseen"):
+        for r in read_jsonl(files[f"chat/{split}"]):
+            full = {c: snapshot.clauses[c].text for c in (x["clause_id"] for x in r["contexts"])}
+            trimmed += sum(len(c["text"]) < len(full[c["clause_id"]]) for c in r["contexts"])
+            evidence = {
+                c["clause_id"]: EvidenceClause(
+                    c["clause_id"], c["version"], "active", c["doc_id"], c["doc_title"], 1, c["number"],
+                    c["text"], c["section_path"],
+                    triples=[TripleFact(t["subject"], t["predicate"], t["object"], t["qualifiers"]) for t in c["triples"]],
+                )
+                for c in r["contexts"]
+            }  # fmt: skip
+            result = verifier.verify_against(r["reference"], evidence, allowed_ids=list(evidence))
+            assert result.verified if r["answerable"] else result.refusal, (r["reference"], r["contexts"])
+    assert trimmed > 20
+
+
+def test_excerpt_keeps_quoted_sentences_and_marks_gaps():
+    text = "第一条 甲。乙应当在五日内完成。丙。丁。戊应当报财务部备案。己。"
+    cut = excerpt(text, "乙应当在五日内完成[[X/第一条]]。", 12)
+    assert "乙应当在五日内完成。" in cut and cut.startswith("……") and cut.endswith("……")
+    assert excerpt(text, "无关", 6).startswith("第一条")
+    assert excerpt(text, "乙", 1000) == text
 
 
 def test_exports_load_with_datasets_and_dataset_info_is_right(built):
@@ -218,7 +287,14 @@ def test_exports_load_with_datasets_and_dataset_info_is_right(built):
                 assert [t[tags["role_tag"]] for t in turns] == [tags["user_tag"], tags["assistant_tag"]]
                 assert all(t[tags["content_tag"]] for t in turns)
         # provenance on every record
-        assert {"id", "gold_clause_ids", "clause_versions", "graph_version", "template_id", "generator"} <= set(ds.column_names)
+        assert {
+            "id",
+            "gold_clause_ids",
+            "clause_versions",
+            "graph_version",
+            "template_id",
+            "generator",
+        } <= set(ds.column_names)
     alpaca = json.loads((lf / "alpaca_train.json").read_text(encoding="utf-8"))
     assert [a["output"] for a in alpaca] == [r["reference"] for r in train_rows]
     assert [a["system"] for a in alpaca] == [r["messages"][0]["content"] for r in train_rows]

@@ -85,7 +85,8 @@ def run(tiny_model_dir, sft_run, dataset_dir, tmp_path_factory):
     config = GrpoConfig.load(TINY_CONFIG).with_overrides(max_steps=3, probes=str(dataset_dir / "probes.jsonl"))
     runner = GrpoRunner(config, device="cpu", progress=False)
     out = tmp_path_factory.mktemp("grpo-run") / "run"
-    result = runner.run(tiny_model_dir, sft_run, dataset_dir / "grpo" / "prompts.jsonl", out)
+    prompts = dataset_dir / "grpo" / "prompts.jsonl"
+    result = runner.run(tiny_model_dir, sft_run, prompts, out, eval_prompts=prompts)
     return runner, result, out
 
 
@@ -128,7 +129,8 @@ def test_completions_are_recorded_with_what_the_trainer_logged(run):
     lines = [json.loads(x) for x in (out / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
     policy = [x for x in lines if x["source"] == "policy"]
     assert len(policy) == 3 * 4  # 3 steps x (1 prompt x 4 generations)
-    assert {x["source"] for x in lines} == {"policy", "probe"}
+    assert {x["source"] for x in lines} == {"policy", "probe", "eval"}
+    assert sum(x["source"] == "eval" for x in lines) == 2 * 2 * 4  # before and after x 2 prompts x 4
     history = {e["step"]: e for e in runner.trainer.state.log_history if "reward" in e}
     weights = runner.trainer.reward_weights.tolist()
     for step, entry in history.items():
@@ -200,6 +202,12 @@ def test_run_records(run, sft_run, dataset_dir):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["steps"] == 3 and metrics["steps_per_second"] > 0 and metrics["peak_rss_mb"] > 0
     assert metrics["batches_scored"] >= 3 and metrics["graph_reads"] == 0
+    # held-out prompts scored with the same rewards before and after training, per component
+    assert metrics["eval"]["prompts"] == 2
+    for when in ("before", "after"):
+        assert math.isfinite(metrics["eval"][when]["reward"])
+        logged = set(metrics["eval"][when])
+        assert {f"rewards/{c}/mean" for c in ("citation", "hallucination", "abstention")} <= logged
     assert math.isfinite(result.reward_first) and math.isfinite(result.reward_last)
     saved = GrpoConfig.load(out / "grpo_config.yaml")
     assert saved.beta == 0.05 and saved.rewards.length_limit_tokens == 48 and saved.use_vllm is False

@@ -10,12 +10,20 @@ table belongs to.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 
+from rapidfuzz import fuzz
+
+from kg.citations import strip_markers
 from kg.prompting import ContextClause
 from kg.tables import render_table as kg_render_table
 from kg.verifier import EvidenceClause, TripleFact
 from training.datagen.types import GraphSnapshot, QAPair, SourceClause, SourceTable
+
+#: A clause sentence counts as quoted by an answer when this share of it matches the answer.
+QUOTE_MATCH = 85
+GAP = "……"
 
 
 def render_table(table: SourceTable) -> str:
@@ -27,6 +35,61 @@ def clause_text(clause: SourceClause, pair: QAPair) -> str:
     """The clause text as this pair shows it (with its table appended for table pairs)."""
     table_text = pair.extra.get("table_text") if clause.clause_id in pair.gold else None
     return f"{clause.text}\n{table_text}" if table_text else clause.text
+
+
+_UNIT = re.compile(r"[^。！？!?\n]+[。！？!?]*")
+
+
+def excerpt(text: str, answer: str, max_chars: int) -> str:
+    """The clause cut to about ``max_chars``: every sentence the answer quotes, then neighbours.
+
+    A prompt must fit the model's training length with its answer (Gemma's tokenizer turns our
+    longest clauses into 2,000+ tokens), but the answer must stay supported by what the prompt
+    shows: the units the answer quotes (sentences, or table rows: a line each) are always kept,
+    whatever the budget; the rest of the budget goes to the units around them (or, for a clause
+    the answer does not quote, to the clause's opening). Omitted stretches become ``……``.
+    """
+    if len(text) <= max_chars:
+        return text
+    units = [(m.start(), m.end()) for m in _UNIT.finditer(text) if m.group().strip()]
+    if not units:
+        return text[:max_chars]
+    keep = _quoted_units(text, units, strip_markers(answer)) or {0}
+    size = sum(units[i][1] - units[i][0] for i in keep)
+    frontier = sorted(keep)
+    while frontier:
+        i = frontier.pop(0)
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(units) and j not in keep and size + units[j][1] - units[j][0] <= max_chars:
+                keep.add(j)
+                frontier.append(j)
+                size += units[j][1] - units[j][0]
+    runs: list[list[int]] = []
+    for i in sorted(keep):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    body = GAP.join(text[units[r[0]][0] : units[r[-1]][1]].strip() for r in runs)
+    return (GAP if min(keep) > 0 else "") + body + (GAP if max(keep) < len(units) - 1 else "")
+
+
+def _quoted_units(text: str, units: list[tuple[int, int]], answer: str) -> set[int]:
+    """Units the answer quotes: verbatim ones, and for each answer sentence its best match (a
+    table's rows look alike, so only the best row counts)."""
+    found = set()
+    for i, (a, b) in enumerate(units):
+        core = text[a:b].strip().rstrip("。！？!?")
+        if len(core) >= 4 and core in answer:
+            found.add(i)
+    for sentence in _UNIT.findall(answer):
+        if len(sentence.strip()) < 8:
+            continue
+        scores = [fuzz.partial_ratio(sentence, text[a:b]) for a, b in units]
+        best = max(range(len(units)), key=scores.__getitem__)
+        if scores[best] >= QUOTE_MATCH:
+            found.add(best)
+    return found
 
 
 def context_order(pair: QAPair) -> list[str]:
@@ -73,7 +136,9 @@ def to_evidence(clause: SourceClause, text: str | None = None) -> EvidenceClause
     )
 
 
-def build_evidence(pair: QAPair, snapshot: GraphSnapshot, ids: Sequence[str] | None = None) -> dict[str, EvidenceClause]:
+def build_evidence(
+    pair: QAPair, snapshot: GraphSnapshot, ids: Sequence[str] | None = None
+) -> dict[str, EvidenceClause]:
     """Evidence for verifying the pair's answer: every context clause (and ``ids``) in the snapshot."""
     wanted = list(dict.fromkeys([*pair.gold, *pair.context_ids, *(ids or ())]))
     return {
@@ -83,4 +148,12 @@ def build_evidence(pair: QAPair, snapshot: GraphSnapshot, ids: Sequence[str] | N
     }
 
 
-__all__ = ["build_contexts", "build_evidence", "clause_text", "context_order", "render_table", "to_evidence"]
+__all__ = [
+    "build_contexts",
+    "build_evidence",
+    "clause_text",
+    "context_order",
+    "excerpt",
+    "render_table",
+    "to_evidence",
+]

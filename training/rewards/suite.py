@@ -114,6 +114,9 @@ class RewardSuite:
     ) -> None:
         self.config = config or RewardConfig()
         self.evidence_source = evidence_source or ContextEvidence()
+        #: what the trainer's calls are recorded as: ``policy`` while training, ``eval`` while the
+        #: runner scores held-out prompts
+        self.source = "policy"
         self.verifier = verifier or Verifier(support_threshold=self.config.support_threshold)
         self.recorder = recorder
         self.functions = [RewardFunction(self, name) for name in COMPONENTS]
@@ -214,7 +217,9 @@ class RewardSuite:
                     cited=p.clause_ids,
                     rewards=rewards,
                     total=self.total(rewards),
-                    unsupported=[{"kind": a.kind, "text": a.normalized, "reason": a.reason} for a in result.unsupported],
+                    unsupported=[
+                        {"kind": a.kind, "text": a.normalized, "reason": a.reason} for a in result.unsupported
+                    ],
                     step=step,
                 )
             )
@@ -238,7 +243,7 @@ class RewardFunction:
         completions = list(completions or [])
         records = records_from_columns(columns, len(completions))
         step = getattr(columns.get("trainer_state"), "global_step", None)
-        scores = self.suite.score(records, completions, completion_ids, step=step)
+        scores = self.suite.score(records, completions, completion_ids, step=step, source=self.suite.source)
         log_metric = columns.get("log_metric")
         if log_metric is not None and self.__name__ == COMPONENTS[0] and scores:
             n = len(scores)
