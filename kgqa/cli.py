@@ -139,7 +139,7 @@ def ingest(
     from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         service = build_ingest_service(settings, driver)
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -209,7 +209,7 @@ def kg_stats(as_json: JsonOpt = False) -> None:
     from kgqa.wiring import build_driver, build_reader
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         stats = build_reader(settings, driver).stats()
     if as_json:
         print_json(asdict(stats))
@@ -235,7 +235,7 @@ def kg_clause(
     from kgqa.wiring import build_driver, build_reader
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         view = build_reader(settings, driver).clause(clause_id, version)
     if as_json:
         print_json(asdict(view))
@@ -337,7 +337,7 @@ def ask(
     settings = load_settings()
     caller = _cli_caller()
     limit_native_threads(settings)
-    with build_driver(settings) as driver, _closing(build_qa_service(settings, driver)) as service:
+    with build_driver(settings, check=True) as driver, _closing(build_qa_service(settings, driver)) as service:
         if batch is None:
             result = service.ask(question, k, caller)
             if as_json:
@@ -394,7 +394,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
     from kgqa.wiring import build_driver
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         report = AuditStore(driver, settings.neo4j_database).verify_chain()
     orphans = AuditJournal.adopt_orphans(settings.journal_dir)
     waiting = 0
@@ -428,7 +428,7 @@ def audit_replay(as_json: JsonOpt = False) -> None:
     from kgqa.wiring import build_driver
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         appended = replay_orphans(AuditStore(driver, settings.neo4j_database), settings.journal_dir)
     if as_json:
         print_json({"appended": appended})

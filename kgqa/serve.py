@@ -141,7 +141,7 @@ def _prepare_index(settings: Settings) -> None:
     from kgqa.logging import configure_logging
     from kgqa.wiring import build_driver, build_index_store, limit_native_threads
 
-    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest_config().redact))
+    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest.redact))
     limit_native_threads(settings)
     with build_driver(settings) as driver:
         try:
@@ -155,7 +155,7 @@ def _worker_main(settings: Settings, options: ServeOptions, index: int, http_soc
     from ingest.redact import Redactor
     from kgqa.logging import configure_logging
 
-    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest_config().redact))
+    configure_logging(settings.log_level, settings.log_json, Redactor(settings.ingest.redact))
     parent = os.getppid()
     stop = threading.Event()
 

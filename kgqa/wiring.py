@@ -14,15 +14,24 @@ from kg.guard import GuardedDriver, probe_database
 from kg.ingest_service import IngestService
 from kg.local_server import LocalNeo4j
 from kg.reader import GraphReader
+from kg.session import graph_errors
 from kg.triples import RuleTripleExtractor
 from kg.writer import GraphWriter
 from kgqa.errors import GraphUnavailable
 from kgqa.settings import Settings
 
 
-def build_driver(settings: Settings) -> neo4j.Driver:
-    """A driver for ``KGQA_NEO4J_URI``; bolt:// for one server, neo4j:// for a cluster."""
-    return neo4j.GraphDatabase.driver(
+def build_driver(settings: Settings, *, check: bool = False) -> neo4j.Driver:
+    """A driver for ``KGQA_NEO4J_URI``; bolt:// for one server, neo4j:// for a cluster.
+
+    ``check`` (the CLI's commands) tries the server once before anything else: a command run
+    while Neo4j is down says so in a second instead of retrying its first query for 30 s. The
+    server does not check: it starts and reports not ready until Neo4j is back.
+
+    Raises:
+        GraphUnavailable: with ``check``, when Neo4j cannot be reached.
+    """
+    driver = neo4j.GraphDatabase.driver(
         settings.neo4j_uri,
         auth=settings.neo4j_auth,
         connection_timeout=10,
@@ -30,6 +39,14 @@ def build_driver(settings: Settings) -> neo4j.Driver:
         # "property key does not exist" and similar notices are expected on a young graph
         notifications_min_severity="OFF",
     )
+    if check:
+        try:
+            with graph_errors():
+                driver.verify_connectivity()
+        except BaseException:
+            driver.close()
+            raise
+    return driver
 
 
 def build_graph(settings: Settings, driver: neo4j.Driver | GuardedDriver) -> GuardedDriver:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-
-from spacy.language import Language
+from typing import TYPE_CHECKING
 
 from ingest.types import ClauseItem, ClauseNode, DocumentTree
 from kg.extraction import rules
-from kg.extraction.nlp import PARTY, build_nlp, find_modals, modal_matcher, party_patterns
 from kg.extraction.text import strip_number
 from kg.references import ClauseIndex, KnownDocuments, clause_references
 from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
 from zhtext import sentence_spans
+
+if TYPE_CHECKING:  # spaCy (and the torch it pulls in) loads when an extractor is built, not on import
+    from spacy.language import Language
 
 _GENERIC_SECTIONS = {"总则", "附则", "一般规定", "其他", "其他规定", "附录", "引言", "序言"}
 
@@ -79,6 +80,8 @@ class RuleTripleExtractor:
     """
 
     def __init__(self, nlp: Language | None = None) -> None:
+        from kg.extraction.nlp import PARTY, build_nlp, modal_matcher, party_patterns
+
         self._nlp = nlp if nlp is not None else build_nlp()
         if not any(PARTY in getattr(pipe, "labels", ()) for _, pipe in self._nlp.pipeline):
             ruler = self._nlp.add_pipe("entity_ruler", name="kgqa_parties", config={"overwrite_ents": True})
@@ -97,6 +100,8 @@ class RuleTripleExtractor:
             Triples (each STATED_IN its clause), the entities they and the clauses mention, the
             (clause, entity) mentions, and the cross references.
         """
+        from kg.extraction import nlp
+
         out = _Collector()
         index = ClauseIndex(tree)
         section_titles = {s.section_id: s.title for s in tree.sections}
@@ -111,10 +116,10 @@ class RuleTripleExtractor:
             for text, items in clause_units:
                 doc = next(docs)
                 parties = [
-                    rules.Party(e.start_char, e.end_char, e.text) for e in doc.ents if e.label_ == PARTY
+                    rules.Party(e.start_char, e.end_char, e.text) for e in doc.ents if e.label_ == nlp.PARTY
                 ]
                 ctx = rules.UnitContext(
-                    clause, text, parties, find_modals(doc, self._modals), topic, last_subject
+                    clause, text, parties, nlp.find_modals(doc, self._modals), topic, last_subject
                 )
                 for party in parties:
                     out.entity("party", party.name, clause.clause_id)

@@ -72,7 +72,7 @@ def dataset_build(
             )
         cfg.llm.judge = True
     target = out_dir or settings.home / "dataset"
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         builder = DatasetBuilder.from_config(cfg, GraphSource(driver, settings.neo4j_database))
         result = builder.build(target, since=since)
     if as_json:

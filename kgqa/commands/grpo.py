@@ -101,7 +101,7 @@ def _driver(settings: Any, mode: str) -> Any:
     from kgqa.errors import GraphUnavailable
     from kgqa.wiring import build_driver
 
-    driver = build_driver(settings)
+    driver = build_driver(settings, check=True)
     try:
         driver.verify_connectivity()
     except Exception as exc:  # neo4j raises several types for "not there"

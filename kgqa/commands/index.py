@@ -21,7 +21,7 @@ def _index_command(rebuild: bool, as_json: bool) -> None:
     from kgqa.wiring import build_driver, build_index_store
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         store = build_index_store(settings, driver)
         report = store.rebuild() if rebuild else store.update()
     if as_json:
@@ -115,7 +115,7 @@ def index_train(
     from kgqa.wiring import build_driver, build_index_store
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         store = build_index_store(settings, driver)
         report = train_retrieval_model(
             settings, driver, store, pairs=pairs, max_questions=max_questions, seed=seed, quiet=as_json
@@ -176,7 +176,7 @@ def index_calibrate(
     settings = load_settings()
     yes = [q for p in answerable for q in _questions(p)]
     no = [q for p in unanswerable for q in _questions(p)]
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         retriever = build_retriever(settings, driver)
         x = question_features(retriever, yes + no)
     labels = np.asarray([1.0] * len(yes) + [0.0] * len(no))

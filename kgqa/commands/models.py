@@ -26,7 +26,7 @@ def models_list(as_json: JsonOpt = False) -> None:
     from kgqa.wiring import build_driver, build_registry
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         models = build_registry(settings, driver).list()
     if as_json:
         print_json([m.to_dict() for m in models])
@@ -58,7 +58,7 @@ def models_register(
     from training.registration import register_run
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         model = register_run(build_registry(settings, driver), run_dir, kind)
     if as_json:
         print_json(model.to_dict())
@@ -78,7 +78,7 @@ def models_activate(
     from training.registration import resolve_model_id
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         model = build_registry(settings, driver).activate(resolve_model_id(model_id))
     if as_json:
         print_json(model.to_dict())
@@ -92,7 +92,7 @@ def models_deactivate(as_json: JsonOpt = False) -> None:
     from kgqa.wiring import build_driver, build_registry
 
     settings = load_settings()
-    with build_driver(settings) as driver:
+    with build_driver(settings, check=True) as driver:
         build_registry(settings, driver).deactivate()
     if as_json:
         print_json({"active": None})
@@ -157,7 +157,7 @@ def register_after_training(run_dir: Path, kind: str) -> str | None:
 
     settings = load_settings()
     try:
-        with build_driver(settings) as driver:
+        with build_driver(settings, check=True) as driver:
             model = register_run(build_registry(settings, driver), run_dir, kind)
     except GraphUnavailable as exc:
         err.print(f"[yellow]not registered[/] ({exc}); later: kgqa models register {run_dir} --kind {kind}")
@@ -183,7 +183,7 @@ def record_eval_metrics(adapter_run: Path | None, report: dict[str, Any]) -> str
     }
     settings = load_settings()
     try:
-        with build_driver(settings) as driver:
+        with build_driver(settings, check=True) as driver:
             build_registry(settings, driver).add_metrics(model_id, metrics)
     except GraphUnavailable as exc:
         err.print(f"[yellow]metrics not recorded in the registry[/] ({exc})")
