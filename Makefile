@@ -128,9 +128,12 @@ train-real: install launcher $(GEMMA)/kgqa_model.json
 	@$(BIN)/python -m training.stages table $(REAL)/stages.json
 	@echo "report: $(REAL)/report/compare.html"
 
-## Everything but GPU tests, after the lint; the tests start and stop their own Neo4j.
+## Everything but GPU tests, after the lint; the tests start and stop their own Neo4j (one per
+## process). Two processes take whole files each (pytest-xdist): most tests wait on Neo4j, a
+## browser or a child process, so two keep both cores busy. TEST_PROCS=0 runs in one process.
+TEST_PROCS ?= 2
 test: install launcher lint
-	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not gpu" -n $(TEST_PROCS) --dist loadfile $(PYTEST_ARGS)
 
 ## ruff's rules and the import contracts of pyproject.toml (the layers in README "Layout"). The
 ## checkout's own packages are analysed (PYTHONPATH), whichever checkout the editable install names.
