@@ -63,7 +63,7 @@ def _ref_target(ref: ReferenceRecord) -> str:
     return f"{target} {ref.title_key}"
 
 
-def _refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
+def refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
     refs: dict[str, tuple[list[str], list[str]]] = {}
     for ref in extraction.references:
         targets, texts = refs.setdefault(ref.source_clause_id, ([], []))
@@ -209,7 +209,7 @@ class GraphWriter:
         ]
         retired = sorted(cid for cid in existing if cid not in new_ids)
         at = _now()
-        refs = _refs_by_clause(extraction)
+        refs = refs_by_clause(extraction)
 
         tx.run(
             q.MERGE_DOCUMENT,

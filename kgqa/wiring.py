@@ -71,6 +71,20 @@ def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestServ
     )
 
 
+def build_graph_editor(settings: Settings, driver: neo4j.Driver):
+    """The knowledge managers' edit operations (kg/edits.py), redacting what editors write as
+    ingestion does and chunking edited clauses as ingestion does."""
+    from ingest.redact import Redactor
+    from kg.edits import GraphEditor
+
+    return GraphEditor(
+        driver,
+        settings.neo4j_database,
+        chunk=settings.ingest.chunk,
+        redact=Redactor(settings.ingest.redact).redact,
+    )
+
+
 def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
     return GraphReader(driver, settings.neo4j_database)
 
