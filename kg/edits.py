@@ -210,6 +210,27 @@ class GraphEditor:
             raise NotFound(f"no change with seq {seq}; see `kgqa kg history ID`")
         return _change_record(rows[0]["change"])
 
+    def clauses_of(self, target_id: str) -> list[str]:
+        """The clause ids an edit of ``target_id`` touches (a clause, a triple's clause, the
+        active clauses mentioning an entity); empty for an unknown id."""
+        rows = self._graph.read(q.EDIT_TARGET_CLAUSES, target_id=target_id)
+        return sorted(set(rows[0]["clause_ids"])) if rows else []
+
+    def last_change(self, target_ids: list[str]) -> int | None:
+        """The seq of the newest Change of any of ``target_ids`` (None: never changed)."""
+        rows = self._graph.read(q.EDIT_LAST_CHANGE, target_ids=target_ids)
+        seq = rows[0]["seq"] if rows else None
+        return None if seq is None else int(seq)
+
+    def active_versions(self, clause_ids: list[str]) -> dict[str, int]:
+        """Clause id -> its active version (ids without an active version are left out)."""
+        out: dict[str, int] = {}
+        for cid in clause_ids:
+            rows = self._graph.read(q.EDIT_CLAUSE_STATE, clause_id=cid)
+            if rows and rows[0]["clause"]["status"] == "active":
+                out[cid] = int(rows[0]["clause"]["version"])
+        return out
+
     def current_version(self, target_id: str) -> tuple[str, int]:
         """``(kind, version)`` of a clause, triple or entity id: what an editor passes back."""
         rows = self._graph.read(q.EDIT_CLAUSE_STATE, clause_id=target_id)

@@ -951,3 +951,21 @@ MATCH (ch:Change {target_id: $target_id})
 RETURN ch {.seq, .op, .target_id, .before_json, .after_json, .actor, .role, .at, .reason} AS change
 ORDER BY ch.seq
 """
+
+# The clause ids an edit target touches: the clause itself, the clause a triple is stated in, or
+# the active clauses that mention an entity.
+EDIT_TARGET_CLAUSES = """
+OPTIONAL MATCH (c:Clause {clause_id: $target_id})
+WITH collect(DISTINCT c.clause_id) AS own
+OPTIONAL MATCH (t:Triple {triple_id: $target_id})
+WITH own, collect(DISTINCT t.clause_id) AS stated
+OPTIONAL MATCH (m:Clause {status: 'active'})-[:MENTIONS]->(:Entity {entity_id: $target_id})
+WITH own, stated, collect(DISTINCT m.clause_id) AS mentioning
+RETURN own + stated + mentioning AS clause_ids
+"""
+
+# The newest Change of any of these ids (null when none).
+EDIT_LAST_CHANGE = """
+MATCH (ch:Change) WHERE ch.target_id IN $target_ids
+RETURN max(ch.seq) AS seq
+"""

@@ -85,6 +85,28 @@ def build_graph_editor(settings: Settings, driver: neo4j.Driver):
     )
 
 
+def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver):
+    """The knowledge managers' service (edits, history, revert, impact) shared by gRPC, REST and
+    the CLI. Impact reads the dataset under ``$KGQA_HOME/dataset`` and the retrieval index's
+    persisted snapshot."""
+    from kg.audit import AuditStore
+    from kg.registry import ModelRegistry
+    from serving.edits import EditService
+    from serving.impact import ImpactAnalyzer
+    from serving.retrieval.index import persisted_graph_version
+
+    editor = build_graph_editor(settings, driver)
+    index_dir = settings.retrieval.index_dir or settings.home / "index"
+    impact = ImpactAnalyzer(
+        editor,
+        ModelRegistry(driver, settings.neo4j_database),
+        AuditStore(driver, settings.neo4j_database),
+        settings.home / "dataset",
+        lambda: persisted_graph_version(index_dir),
+    )
+    return EditService(editor, impact)
+
+
 def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
     return GraphReader(driver, settings.neo4j_database)
 
