@@ -33,6 +33,7 @@ class Op(enum.StrEnum):
     DOCUMENT_REPLACE = "document.replace"
     # a knowledge manager's edits (kg/edits.py); a revert is a new Change of the target's kind
     CLAUSE_EDIT = "clause.edit"
+    CLAUSE_PENDING = "clause.pending"  # re-ingestion met a hand edit: the source's text waits
     CLAUSE_RESTORE = "clause.restore"
     CLAUSE_REVERT = "clause.revert"
     TRIPLE_ADD = "triple.add"

@@ -217,7 +217,8 @@ class GraphEditor:
         return sorted(set(rows[0]["clause_ids"])) if rows else []
 
     def last_change(self, target_ids: list[str]) -> int | None:
-        """The seq of the newest Change of any of ``target_ids`` (None: never changed)."""
+        """The seq of the newest Change of any of ``target_ids`` or of a triple stated in one of
+        them (None: never changed)."""
         rows = self._graph.read(q.EDIT_LAST_CHANGE, target_ids=target_ids)
         seq = rows[0]["seq"] if rows else None
         return None if seq is None else int(seq)

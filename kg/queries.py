@@ -89,7 +89,10 @@ DOCUMENT_STATE = """
 OPTIONAL MATCH (d:Document {doc_id: $doc_id})
 OPTIONAL MATCH (c:Clause {doc_id: $doc_id, status: 'active'})
 RETURN d.sha256 AS sha256, d.version AS version, d.source_path AS source_path,
-       collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version}) AS clauses
+       collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version, origin: c.origin,
+                source_sha256: c.source_sha256,
+                top: head(COLLECT { MATCH (x:Clause {clause_id: c.clause_id})
+                                    RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}) AS clauses
 """
 
 # --- writing a document -------------------------------------------------------------------------
@@ -146,7 +149,7 @@ WITH n, c
 MATCH (s:Section {section_id: c.section_id})
 MERGE (s)-[:HAS_CLAUSE]->(n)
 WITH n, c
-OPTIONAL MATCH (old:Clause {clause_id: c.clause_id, version: c.version - 1})
+OPTIONAL MATCH (old:Clause {clause_id: c.clause_id, status: 'active'}) WHERE old.version <> c.version
 FOREACH (_ IN CASE WHEN old IS NULL THEN [] ELSE [1] END |
   SET old.status = 'superseded', old.superseded_at = $at
   MERGE (n)-[:SUPERSEDES]->(old)
@@ -166,6 +169,23 @@ DELETE r
 WITH n, c
 MATCH (s:Section {section_id: c.section_id})
 MERGE (s)-[:HAS_CLAUSE]->(n)
+"""
+
+# The source's new text of a clause an editor changed by hand (re-ingestion's default conflict
+# policy, kg/writer.py): stored as a ``pending`` version beside the active edit, which stays; an
+# older pending version of the clause is superseded by it.
+CREATE_PENDING_CLAUSES = """
+UNWIND $clauses AS c
+MATCH (cur:Clause {clause_id: c.clause_id, status: 'active'})
+OPTIONAL MATCH (p:Clause {clause_id: c.clause_id, status: 'pending'})
+SET p.status = 'superseded', p.superseded_at = $at
+WITH DISTINCT cur, c
+CREATE (n:Clause {clause_id: c.clause_id, version: c.version})
+SET n.doc_id = $doc_id, n.number = c.number, n.ordinal = c.ordinal, n.text = c.text,
+    n.page_start = c.page_start, n.page_end = c.page_end, n.sha256 = c.sha256,
+    n.status = 'pending', n.items_json = c.items_json, n.section_id = c.section_id,
+    n.created_at = $at, n.doc_version = $doc_version, n.origin = 'source'
+MERGE (n)-[:PENDING_FOR]->(cur)
 """
 
 RETIRE_CLAUSES = """
@@ -328,7 +348,7 @@ COUNT_CLAUSE_STATUS = "MATCH (c:Clause) RETURN c.status AS status, count(*) AS n
 CLAUSE_DETAIL = (
     """
 MATCH (c:Clause {clause_id: $clause_id})
-WHERE ($version IS NULL AND c.status <> 'superseded') OR c.version = $version
+WHERE ($version IS NULL AND NOT c.status IN ['superseded', 'pending']) OR c.version = $version
 WITH c ORDER BY c.version DESC LIMIT 1
 MATCH (d:Document {doc_id: c.doc_id})
 """
@@ -563,14 +583,15 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
 """
 )
 
-# The latest version of each id: the active one, else the newest (superseded/retired) one.
+# The latest version of each id: the active one, else the newest (superseded/retired) one; a
+# pending version (the source's text waiting behind a hand edit) only when there is nothing else.
 EVIDENCE_LATEST = (
     """
 UNWIND $clause_ids AS key
 CALL (key) {
   MATCH (c:Clause {clause_id: key})
   RETURN c
-  ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.version DESC
+  ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, c.version DESC
   LIMIT 1
 }
 """
@@ -793,7 +814,7 @@ PEER_CLAUSES_DROP = "MATCH (p:PeerClause) DETACH DELETE p"
 # The current version of a clause: the active one, else the newest (retired) one.
 EDIT_CLAUSE_STATE = """
 MATCH (c:Clause {clause_id: $clause_id})
-WITH c ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.version DESC LIMIT 1
+WITH c ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, c.version DESC LIMIT 1
 OPTIONAL MATCH (s:Section {section_id: c.section_id})
 RETURN c {.clause_id, .version, .status, .doc_id, .number, .ordinal, .text, .sha256, .section_id,
           .page_start, .page_end, .items_json} AS clause,
@@ -807,11 +828,19 @@ RETURN c.text AS text, c.items_json AS items_json
 """
 
 # A new version of an active clause with the editor's text: the old version is kept behind
-# SUPERSEDES (status superseded), the section and the NEXT chain point at the new one.
+# SUPERSEDES (status superseded), the section and the NEXT chain point at the new one. The new
+# version number is one above every stored version (a pending one included); ``source_sha256``
+# keeps the hash of the text the source file last gave, so re-ingestion can tell an unchanged
+# source (keep the edit) from a changed one (a conflict).
 EDIT_CLAUSE_NEW_VERSION = """
 MATCH (old:Clause {clause_id: $clause_id, version: $version, status: 'active'})
-CREATE (n:Clause {clause_id: old.clause_id, version: old.version + 1})
+CALL (old) {
+  MATCH (x:Clause {clause_id: old.clause_id})
+  RETURN max(x.version) AS top
+}
+CREATE (n:Clause {clause_id: old.clause_id, version: top + 1})
 SET n += old {.doc_id, .number, .ordinal, .page_start, .page_end, .section_id, .doc_version},
+    n.source_sha256 = coalesce(old.source_sha256, old.sha256),
     n.text = $text, n.sha256 = $sha256, n.items_json = $items_json, n.refs_target = $refs_target,
     n.refs_text = $refs_text, n.status = 'active', n.created_at = $at, n.origin = 'editor',
     old.status = 'superseded', old.superseded_at = $at
@@ -860,7 +889,7 @@ _EDIT_TRIPLE_FIELDS = (
 EDIT_TRIPLE_STATE = (
     """
 MATCH (t:Triple {triple_id: $triple_id})-[:STATED_IN]->(c:Clause)
-WITH t, c ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, t.version DESC LIMIT 1
+WITH t, c ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, t.version DESC LIMIT 1
 RETURN """
     + _EDIT_TRIPLE_FIELDS
     + """, c.text AS clause_text, c.status AS clause_status, c.version AS clause_version
@@ -964,8 +993,15 @@ WITH own, stated, collect(DISTINCT m.clause_id) AS mentioning
 RETURN own + stated + mentioning AS clause_ids
 """
 
-# The newest Change of any of these ids (null when none).
+# The newest Change of any of these ids, or of a triple stated in one of these clauses (null
+# when none).
 EDIT_LAST_CHANGE = """
-MATCH (ch:Change) WHERE ch.target_id IN $target_ids
-RETURN max(ch.seq) AS seq
+CALL () {
+  MATCH (ch:Change) WHERE ch.target_id IN $target_ids
+  RETURN ch.seq AS seq
+  UNION
+  MATCH (ch:Change)-[:ON]->(:Triple)-[:STATED_IN]->(c:Clause) WHERE c.clause_id IN $target_ids
+  RETURN ch.seq AS seq
+}
+RETURN max(seq) AS seq
 """

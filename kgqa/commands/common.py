@@ -30,8 +30,27 @@ def load_settings() -> Settings:
     return settings
 
 
+def cli_caller():
+    """The CLI's caller: the local user (``cli:<user>``) with role admin; what Changes and audit
+    records name as the actor of a command."""
+    import getpass
+
+    from serving.types import Caller, Role
+
+    return Caller(key_id=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
 def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-__all__ = ["EXIT_FAILED_FILES", "EXIT_UNAVAILABLE", "JsonOpt", "err", "load_settings", "out", "print_json"]
+__all__ = [
+    "EXIT_FAILED_FILES",
+    "EXIT_UNAVAILABLE",
+    "JsonOpt",
+    "cli_caller",
+    "err",
+    "load_settings",
+    "out",
+    "print_json",
+]

@@ -39,10 +39,11 @@ def ingest(neo4j_server, neo4j_driver, tmp_path_factory):
     settings = Settings(neo4j_uri=neo4j_server.bolt_uri, home=folder / "home")
     service = build_ingest_service(settings, neo4j_driver)
 
-    def run():
-        report = service.ingest([path])
+    def run(text: str = MANUAL, **kwargs):
+        path.write_text(text, encoding="utf-8")
+        report = service.ingest([path], **kwargs)
         assert report.ok, report.failed
-        return report.ingested[0].doc_id
+        return report.ingested[0].doc_id if not kwargs else report
 
     return run
 
@@ -305,3 +306,37 @@ def test_the_verifier_accepts_an_asserted_fact_only_with_the_flag_visible():
     assert flagged.citations[0].asserted
     honest = Verifier().verify_against(answer.replace("十日", "三十日"), {"D/第二条": clause(True)})
     assert honest.verified and not honest.asserted and not honest.citations[0].asserted
+
+
+def test_reingesting_the_source_meets_a_hand_edit(graph, ingest, editor, neo4j_driver):
+    """Policy: an unchanged source keeps the edit silently; a changed one is a conflict that keeps
+    the edit and stores the source's text as a pending version (or, asked, lets the source win)."""
+    cid = _cid(graph, "第二条")
+    editor.edit_clause_text(
+        cid, "第二条 建设单位应当在十五日内审核完毕。", expected_version=1, editor=EDITOR, reason="r"
+    )
+    # another clause changes in the source; 第二条's source text did not: the edit stays, no conflict
+    report = ingest(MANUAL.replace("50万元", "100万元"), on_edit_conflict="keep")
+    assert report.conflicts == [] and report.ingested[0].clauses_updated == 1
+    versions, texts = _versions(neo4j_driver, cid)
+    assert versions[-1] == (2, "active", 1) and "十五日" in texts[-1]
+    # the source changes 第二条 too: a conflict; the edit stays active, the source's text is pending
+    changed = MANUAL.replace("三十日", "二十日")
+    report = ingest(changed, on_edit_conflict="keep")
+    (conflict,) = report.conflicts
+    assert (conflict.clause_id, conflict.edited_version, conflict.pending_version) == (cid, 2, 3)
+    versions, texts = _versions(neo4j_driver, cid)
+    assert versions[-2:] == [(2, "active", 1), (3, "pending", None)] and "二十日" in texts[-1]
+    assert GraphEvidence(neo4j_driver).fetch([cid])[cid].version == 2
+    assert [c.op for c in editor.history(cid)][-1] == "clause.pending"
+    # an edit now lands above the pending version
+    again = editor.edit_clause_text(
+        cid, "第二条 建设单位应当在十日内审核完毕。", expected_version=2, editor=EDITOR, reason="r"
+    )
+    assert again.version == 4
+    # policy "source": the source's (new) text replaces the edit, still reported
+    report = ingest(MANUAL.replace("三十日", "二十五日"), on_edit_conflict="source")
+    (conflict,) = report.conflicts
+    assert conflict.policy == "source" and conflict.pending_version == 5
+    evidence = GraphEvidence(neo4j_driver).fetch([cid])[cid]
+    assert evidence.version == 5 and "二十五日" in evidence.text
