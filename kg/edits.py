@@ -641,6 +641,11 @@ class GraphEditor:
         as a new version. Ingestion's Changes record no status: an add left it active, a retire
         retired."""
         cid = change.target_id
+        if change.op == Op.CLAUSE_PENDING.value:
+            raise InvalidArgument(
+                f"change {change.seq} stored the source's text as a pending version; nothing to undo "
+                "(adopt that text with an edit, or leave it)"
+            )
         was = None if not before else before.get("status", "active")
         now = after.get("status", "active") if after else "retired"
         expected = int((after or before)["version"])

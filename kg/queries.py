@@ -92,7 +92,15 @@ RETURN d.sha256 AS sha256, d.version AS version, d.source_path AS source_path,
        collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version, origin: c.origin,
                 source_sha256: c.source_sha256,
                 top: head(COLLECT { MATCH (x:Clause {clause_id: c.clause_id})
-                                    RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}) AS clauses
+                                    RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}) AS clauses,
+       COLLECT {
+         MATCH (r:Clause {doc_id: $doc_id, status: 'retired'})
+         WHERE NOT EXISTS { MATCH (:Clause {clause_id: r.clause_id, status: 'active'}) }
+         RETURN {clause_id: r.clause_id, version: r.version, sha256: r.sha256,
+                 by_editor: coalesce(r.retired_by_edit, false),
+                 top: head(COLLECT { MATCH (x:Clause {clause_id: r.clause_id})
+                                     RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}
+       } AS retired
 """
 
 # --- writing a document -------------------------------------------------------------------------
@@ -171,12 +179,12 @@ MATCH (s:Section {section_id: c.section_id})
 MERGE (s)-[:HAS_CLAUSE]->(n)
 """
 
-# The source's new text of a clause an editor changed by hand (re-ingestion's default conflict
-# policy, kg/writer.py): stored as a ``pending`` version beside the active edit, which stays; an
-# older pending version of the clause is superseded by it.
+# The source's new text of a clause an editor changed (or retired) by hand (re-ingestion's default
+# conflict policy, kg/writer.py): stored as a ``pending`` version beside the edited version
+# ``c.current``, which stays; an older pending version of the clause is superseded by it.
 CREATE_PENDING_CLAUSES = """
 UNWIND $clauses AS c
-MATCH (cur:Clause {clause_id: c.clause_id, status: 'active'})
+MATCH (cur:Clause {clause_id: c.clause_id, version: c.current})
 OPTIONAL MATCH (p:Clause {clause_id: c.clause_id, status: 'pending'})
 SET p.status = 'superseded', p.superseded_at = $at
 WITH DISTINCT cur, c
@@ -865,7 +873,8 @@ RETURN n.version AS version
 
 EDIT_CLAUSE_SET_STATUS = """
 MATCH (c:Clause {clause_id: $clause_id, version: $version})
-SET c.status = $status, c.retired_at = CASE WHEN $status = 'retired' THEN $at ELSE null END
+SET c.status = $status, c.retired_at = CASE WHEN $status = 'retired' THEN $at ELSE null END,
+    c.retired_by_edit = CASE WHEN $status = 'retired' THEN true ELSE null END
 """
 
 # The active clauses of a document in reading order (relinking NEXT after a retire or restore).

@@ -224,7 +224,17 @@ class GraphWriter:
 
         existing = {c["clause_id"]: c for c in state["clauses"] if c["clause_id"] is not None}
         new_ids = {c.clause_id for c in tree.clauses}
-        added = [c for c in tree.clauses if c.clause_id not in existing]
+        # Clauses back in the source after a retirement: one an editor retired is a conflict
+        # (kept retired under "keep"); one that vanished from an earlier file comes back.
+        gone: dict[str, dict] = {}
+        for r in state["retired"]:
+            if r["clause_id"] not in gone or r["version"] > gone[r["clause_id"]]["version"]:
+                gone[r["clause_id"]] = dict(r)
+        returning = [c for c in tree.clauses if c.clause_id not in existing and c.clause_id in gone]
+        retired_by_hand = [c for c in returning if gone[c.clause_id]["by_editor"]]
+        if on_edit_conflict == "keep":
+            returning = [c for c in returning if not gone[c.clause_id]["by_editor"]]
+        added = [c for c in tree.clauses if c.clause_id not in existing and c.clause_id not in gone]
         updated = [
             c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] != c.sha256
         ]
@@ -274,11 +284,14 @@ class GraphWriter:
         self._run_batched(tx, q.LINK_SECTIONS, "sections", sections, doc_id=tree.doc_id)
 
         def next_version(cid: str) -> int:
-            return int(existing[cid].get("top") or existing[cid]["version"]) + 1
+            known = existing.get(cid) or gone[cid]
+            return int(known.get("top") or known["version"]) + 1
 
-        new_rows = [_clause_row(c, 1, refs) for c in added] + [
-            _clause_row(c, next_version(c.clause_id), refs) for c in updated
-        ]
+        new_rows = (
+            [_clause_row(c, 1, refs) for c in added]
+            + [_clause_row(c, next_version(c.clause_id), refs) for c in updated]
+            + [_clause_row(c, next_version(c.clause_id), refs) for c in returning]
+        )
         self._run_batched(
             tx, q.CREATE_CLAUSES, "clauses", new_rows, doc_id=tree.doc_id, at=at, doc_version=doc_version
         )
@@ -288,10 +301,22 @@ class GraphWriter:
                 c.clause_id, existing[c.clause_id]["version"], next_version(c.clause_id), on_edit_conflict
             )
             for c in conflicting
+        ] + [
+            EditConflict(
+                c.clause_id, gone[c.clause_id]["version"], next_version(c.clause_id), on_edit_conflict
+            )
+            for c in retired_by_hand
         ]
         pending = [
-            _clause_row(c, next_version(c.clause_id), refs) for c in conflicting if c.clause_id in keep
+            {**_clause_row(c, next_version(c.clause_id), refs), "current": existing[c.clause_id]["version"]}
+            for c in conflicting
+            if c.clause_id in keep
         ]
+        if on_edit_conflict == "keep":
+            pending += [
+                {**_clause_row(c, next_version(c.clause_id), refs), "current": gone[c.clause_id]["version"]}
+                for c in retired_by_hand
+            ]
         self._run_batched(
             tx,
             q.CREATE_PENDING_CLAUSES,
@@ -310,13 +335,13 @@ class GraphWriter:
             q.DELETE_STALE_SECTIONS, doc_id=tree.doc_id, keep=[s.section_id for s in tree.sections]
         ).consume()
 
-        touched = [c.clause_id for c in added + updated]
+        touched = [c.clause_id for c in added + updated + returning]
         touched_set = set(touched)
         tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[c.clause_id for c in updated], status="superseded").consume()
         tx.run(q.REPLACE_CHUNKS, clause_ids=touched).consume()
         chunks = [
             {"chunk_id": k.chunk_id, "clause_id": k.clause_id, "ord": k.ord, "text": k.text}
-            for c in added + updated
+            for c in added + updated + returning
             for k in c.chunks
         ]
         self._run_batched(tx, q.CREATE_CHUNKS, "chunks", chunks, doc_id=tree.doc_id)
@@ -368,10 +393,23 @@ class GraphWriter:
         changes = _clause_changes(added, updated, retired, existing)
         changes += [
             Change(
+                Op.CLAUSE_ADD,
+                c.clause_id,
+                next_version(c.clause_id),
+                before={"version": gone[c.clause_id]["version"], "status": "retired"},
+                after={"version": next_version(c.clause_id), "sha256": c.sha256},
+            )
+            for c in returning
+        ]
+        changes += [
+            Change(
                 Op.CLAUSE_PENDING,
                 row["clause_id"],
                 row["version"],
-                before={"version": existing[row["clause_id"]]["version"], "status": "active"},
+                before={
+                    "version": row["current"],
+                    "status": "retired" if row["clause_id"] in gone else "active",
+                },
                 after={"version": row["version"], "status": "pending", "sha256": row["sha256"]},
             )
             for row in pending
@@ -396,7 +434,7 @@ class GraphWriter:
         return WriteResult(
             doc_id=tree.doc_id,
             status=status,
-            clauses_added=len(added),
+            clauses_added=len(added) + len(returning),
             clauses_updated=len(updated),
             clauses_retired=len(retired),
             clauses_unchanged=len(same),

@@ -340,3 +340,24 @@ def test_reingesting_the_source_meets_a_hand_edit(graph, ingest, editor, neo4j_d
     assert conflict.policy == "source" and conflict.pending_version == 5
     evidence = GraphEvidence(neo4j_driver).fetch([cid])[cid]
     assert evidence.version == 5 and "二十五日" in evidence.text
+
+
+def test_a_clause_retired_by_hand_stays_retired_when_its_source_changes(graph, ingest, editor, neo4j_driver):
+    cid = _cid(graph, "第三条")
+    editor.retire_clause(cid, expected_version=1, editor=EDITOR, reason="废止")
+    # the file changes elsewhere and in 第三条: the retirement is a conflict, the source text pending
+    report = ingest(MANUAL.replace("50万元", "80万元").replace("三十日", "二十日"), on_edit_conflict="keep")
+    assert [(c.clause_id, c.edited_version, c.pending_version) for c in report.conflicts] == [(cid, 1, 2)]
+    versions, texts = _versions(neo4j_driver, cid)
+    assert [v[:2] for v in versions] == [(1, "retired"), (2, "pending")] and "80万元" in texts[1]
+    assert GraphEvidence(neo4j_driver).fetch([cid])[cid].status == "retired"
+    pending_seq = editor.history(cid)[-1].seq
+    with pytest.raises(InvalidArgument, match="pending"):
+        editor.revert(pending_seq, editor=EDITOR, reason="r")
+    # a clause that vanished from the file and comes back is a new version, not an error
+    other = _cid(graph, "第一条")
+    ingest(MANUAL.replace("第一条 为规范工程进度款支付管理，制定本办法。\n", ""))
+    assert GraphEvidence(neo4j_driver).fetch([other])[other].status == "retired"
+    ingest(MANUAL)
+    back = GraphEvidence(neo4j_driver).fetch([other])[other]
+    assert (back.status, back.version) == ("active", 2)
