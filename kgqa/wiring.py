@@ -94,6 +94,7 @@ def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver)
     from serving.edits import EditService
     from serving.impact import ImpactAnalyzer
     from serving.retrieval.index import persisted_graph_version
+    from training.dataset import PAIRS_FILE
 
     editor = build_graph_editor(settings, driver)
     index_dir = settings.retrieval.index_dir or settings.home / "index"
@@ -101,7 +102,7 @@ def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver)
         editor,
         ModelRegistry(driver, settings.neo4j_database),
         AuditStore(driver, settings.neo4j_database),
-        settings.home / "dataset",
+        settings.home / "dataset" / PAIRS_FILE,
         lambda: persisted_graph_version(index_dir),
     )
     return EditService(editor, impact)

@@ -3,8 +3,8 @@
 
 For a clause (or a triple's clause, or the clauses mentioning an entity) it gathers:
 
-- the QA pairs of the current dataset (``$KGQA_HOME/dataset/pairs.jsonl`` unless configured)
-  written from that clause, and whether they were written from an older version (stale);
+- the QA pairs of the current dataset (its ``pairs.jsonl``, ``$KGQA_HOME/dataset`` by default:
+  the composition root names the file, serving does not import training) written from that clause, and whether they were written from an older version (stale);
 - the registered models trained on a graph version older than the target's last change (stale:
   they learned the old text);
 - the past answers that cited an older version of the clause (for auditors);
@@ -22,7 +22,6 @@ from pathlib import Path
 from kg.audit import AuditStore
 from kg.edits import GraphEditor
 from kg.registry import ModelRegistry
-from training.dataset import PAIRS_FILE
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class ImpactAnalyzer:
         editor: the graph editor (its reads of clauses and the change log).
         registry: the model registry.
         audit: the audit store (answers citing a clause).
-        dataset_dir: the current dataset folder.
+        dataset_pairs: the current dataset's pairs file (``training.dataset.PAIRS_FILE`` in its folder).
         index_version: returns the retrieval index's graph version (None: no index).
         answers_limit: at most this many past answers per clause.
     """
@@ -108,14 +107,14 @@ class ImpactAnalyzer:
         editor: GraphEditor,
         registry: ModelRegistry,
         audit: AuditStore,
-        dataset_dir: Path,
+        dataset_pairs: Path,
         index_version: Callable[[], int | None],
         answers_limit: int = 200,
     ) -> None:
         self._editor = editor
         self._registry = registry
         self._audit = audit
-        self._dataset_dir = Path(dataset_dir)
+        self._pairs_file = Path(dataset_pairs)
         self._index_version = index_version
         self._limit = answers_limit
 
@@ -136,7 +135,7 @@ class ImpactAnalyzer:
             models = [
                 ImpactModel(m.model_id, m.kind, m.graph_version, m.active)
                 for m in self._registry.list()
-                if m.graph_version < last
+                if m.graph_version is not None and m.graph_version < last
             ]
         answers = [
             ImpactAnswer(a.answer_id, a.question, a.status, a.created_at, cid, a.clause_version, a.model_id)
@@ -151,7 +150,7 @@ class ImpactAnalyzer:
             clause_versions=versions,
             last_change=last,
             graph_version=self._editor.graph_version(),
-            dataset_dir=str(self._dataset_dir),
+            dataset_dir=str(self._pairs_file.parent),
             dataset_found=found,
             pairs=pairs,
             stale_models=models,
@@ -161,7 +160,7 @@ class ImpactAnalyzer:
         )
 
     def _pairs(self, clause_ids: set[str], versions: dict[str, int]) -> tuple[list[ImpactPair], bool]:
-        path = self._dataset_dir / PAIRS_FILE
+        path = self._pairs_file
         if not path.is_file():
             return [], False
         out: list[ImpactPair] = []

@@ -33,7 +33,25 @@ def _json(args: list[str], env: dict[str, str]):
 
 
 def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_env, corpus_dir):
-    assert _kgqa(["ingest", str(corpus_dir / LAW)], kgqa_env).returncode == 0
+    from pathlib import Path
+
+    from kg.registry import ModelRegistry, ModelVersion
+
+    assert _kgqa(["ingest", str(corpus_dir / LAW), "--no-index"], kgqa_env).returncode == 0
+    trained_at = _json(["kg", "stats"], kgqa_env)["graph_version"]
+    registry = ModelRegistry(clean_graph)
+    registry.register(
+        ModelVersion("sft-before-edit", "sft", "/models/base", "/runs/a", graph_version=trained_at)
+    )
+    dataset = Path(kgqa_env["KGQA_HOME"]) / "dataset"
+    dataset.mkdir(parents=True)
+    pairs = [
+        {"pair_id": "p1", "question": "多少日内订立书面合同？", "gold": {CLAUSE: 1}, "split": "train"},
+        {"pair_id": "p2", "question": "别的问题", "gold": {"招标投标法/第一条": 1}, "split": "train"},
+    ]
+    (dataset / "pairs.jsonl").write_text(
+        "\n".join(json.dumps(p, ensure_ascii=False) for p in pairs), encoding="utf-8"
+    )
     assert _json(["kg", "version", CLAUSE], kgqa_env) == {"target_id": CLAUSE, "kind": "clause", "version": 1}
     clause = _json(["kg", "clause", CLAUSE], kgqa_env)
     new_text = clause["text"].replace("三十日", "十五日")
@@ -56,7 +74,16 @@ def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_
 
     impact = _json(["kg", "impact", CLAUSE], kgqa_env)
     assert impact["clause_versions"] == {CLAUSE: 2} and impact["last_change"] == done["seq"] + 1
-    assert impact["dataset_found"] is False and impact["index_caught_up"] is False
+    assert impact["dataset_found"] is True and impact["index_caught_up"] is False
+    assert [(p["pair_id"], p["clause_version"], p["stale"]) for p in impact["pairs"]] == [("p1", 1, True)]
+    assert [m["model_id"] for m in impact["stale_models"]] == ["sft-before-edit"]
+    registry.register(
+        ModelVersion("sft-after-edit", "sft", "/models/base", "/runs/b", graph_version=done["seq"] + 1)
+    )
+    impact = _json(["kg", "impact", CLAUSE], kgqa_env)
+    assert [m["model_id"] for m in impact["stale_models"]] == ["sft-before-edit"]
+    text = _kgqa(["kg", "impact", CLAUSE], kgqa_env)
+    assert text.returncode == 0 and "sft-before-edit" in text.stdout and "caught up: no" in text.stdout
 
     back = _json(["kg", "revert", str(done["seq"]), "--reason", "撤销"], kgqa_env)
     assert (back["op"], back["version"]) == ("clause.revert", 3)
