@@ -11,7 +11,8 @@ What "the version the editor saw" is: a clause's ``version``; a triple's or an e
 - A clause's new text is a new Clause version (the old one stays, superseded, behind
   ``(new)-[:SUPERSEDES]->(old)`` as ingestion does); its triples are re-extracted from the new
   text by the same rule extractor ingestion uses, and its chunks rebuilt. Triples an editor had
-  set on the old version stay with that version (re-add them if they still hold).
+  set on the old version are carried over where the new text still states their values (asserted
+  ones stay asserted); the others are dropped and named in the result.
 - Retire / restore flip a clause version's status; its triples follow.
 - A triple an editor adds or corrects is checked against its clause's text
   (:mod:`kg.edit_checks`); a value the text does not state is refused unless ``force``, and then
@@ -98,6 +99,9 @@ class EditResult:
         version: the target's version after the edit (clause version; triple or entity ``rev``).
         asserted: a triple stored as an editor's assertion (its values are not in the clause text).
         triples: for a clause text edit, how many triples were extracted from the new text.
+        dropped_triples: for a clause text edit, the editor-set triples of the old version that
+            were not carried to the new one: their values are not in the new text (re-add them
+            with ``force`` if they still hold). The others are carried (asserted ones stay so).
     """
 
     seq: int
@@ -106,6 +110,7 @@ class EditResult:
     version: int
     asserted: bool = False
     triples: int = 0
+    dropped_triples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -551,6 +556,10 @@ class GraphEditor:
             at=at,
         ).single(strict=True)
         new_version = int(row["version"])
+        held = [
+            dict(r["triple"])
+            for r in tx.run(q.EDIT_EDITOR_TRIPLES, clause_id=clause_id, version=c["version"])
+        ]
         tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[clause_id], status="superseded").consume()
         tx.run(q.REPLACE_CHUNKS, clause_ids=[clause_id]).consume()
         chunks = [
@@ -579,6 +588,9 @@ class GraphEditor:
             for t in extraction.triples
         ]
         tx.run(q.CREATE_TRIPLES, triples=triples).consume()
+        dropped = self._carry_editor_triples(
+            tx, clause_id, node.text, held, {t["triple_id"] for t in triples}
+        )
         mentions = [{"clause_id": cid, "entity_id": eid} for cid, eid in sorted(set(extraction.mentions))]
         tx.run(q.CREATE_MENTIONS, mentions=mentions).consume()
         tx.run(q.RESOLVE_REFERENCES, doc_ids=[c["doc_id"]], title_keys=[]).consume()
@@ -588,12 +600,49 @@ class GraphEditor:
             "status": "active",
             "sha256": node.sha256,
             "text": node.text,
+            **({"dropped_triples": dropped} if dropped else {}),
             **(marker or {}),
         }
         seq = append_changes(
             tx, [Change(op, clause_id, new_version, before=before, after=after)], author, at=at
         )
-        return EditResult(seq, op.value, clause_id, new_version, triples=len(triples))
+        return EditResult(
+            seq, op.value, clause_id, new_version, triples=len(triples), dropped_triples=tuple(dropped)
+        )
+
+    @staticmethod
+    def _carry_editor_triples(
+        tx: neo4j.ManagedTransaction,
+        clause_id: str,
+        text: str,
+        held: list[dict[str, Any]],
+        extracted: set[str],
+    ) -> list[str]:
+        """Carry the editor's triples of the old version to the new one where the new text still
+        states their values (asserted ones stay asserted); return the ids of those dropped."""
+        dropped: list[str] = []
+        for t in held:
+            if t["triple_id"] in extracted:  # the new text states it: extraction made it again
+                continue
+            quals = json.loads(t.get("qualifiers_json") or "{}")
+            missing = unstated_values(t["subject"], t["object"], quals, text)
+            if missing and not t.get("asserted"):
+                dropped.append(t["triple_id"])
+                continue
+            tx.run(
+                q.EDIT_CREATE_TRIPLE,
+                clause_id=clause_id,
+                triple_id=t["triple_id"],
+                subject=t["subject"],
+                predicate=t["predicate"],
+                object=t["object"],
+                qualifiers_json=t.get("qualifiers_json") or "{}",
+                asserted=bool(missing),
+                assert_reason=t.get("assert_reason") if missing else None,
+                subject_entities=[entity_id(k, t["subject"]) for k in ("party", "concept")],
+                object_entities=[entity_id(k, t["object"]) for k in ("party", "concept", "document")],
+            ).consume()
+        return dropped
 
     def _status_tx(
         self,

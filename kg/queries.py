@@ -889,6 +889,14 @@ MATCH (t:Triple {clause_id: $clause_id, version: $version, status: $from_status}
 SET t.status = 'active'
 """
 
+# The triples an editor set on one clause version (carried to the clause's next text version when
+# the new text still states their values).
+EDIT_EDITOR_TRIPLES = """
+MATCH (t:Triple {clause_id: $clause_id, version: $version, origin: 'editor', status: 'active'})
+RETURN t {.triple_id, .subject, .predicate, .object, .qualifiers_json, .asserted, .assert_reason} AS triple
+ORDER BY t.triple_id
+"""
+
 # The current state of a triple: its version on the active clause (else the newest one).
 _EDIT_TRIPLE_FIELDS = (
     "t {.triple_id, .version, .clause_id, .subject, .predicate, .object, .qualifiers_json, .confidence, "

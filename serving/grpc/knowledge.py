@@ -39,7 +39,13 @@ def _triple(t: pb.TripleContent):
 
 def result_to_proto(r: EditResult) -> pb.EditResult:
     return pb.EditResult(
-        seq=r.seq, op=r.op, target_id=r.target_id, version=r.version, asserted=r.asserted, triples=r.triples
+        seq=r.seq,
+        op=r.op,
+        target_id=r.target_id,
+        version=r.version,
+        asserted=r.asserted,
+        triples=r.triples,
+        dropped_triples=list(r.dropped_triples),
     )
 
 

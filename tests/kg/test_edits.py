@@ -361,3 +361,35 @@ def test_a_clause_retired_by_hand_stays_retired_when_its_source_changes(graph, i
     ingest(MANUAL)
     back = GraphEvidence(neo4j_driver).fetch([other])[other]
     assert (back.status, back.version) == ("active", 2)
+
+
+def test_an_editor_triple_follows_a_text_edit_only_while_the_text_states_it(graph, editor, neo4j_driver):
+    cid = _cid(graph, "第二条")
+    kept = editor.add_triple(
+        cid,
+        TripleValues("进度款支付申请", "责任主体", "施工单位"),
+        expected_version=1,
+        editor=EDITOR,
+        reason="r",
+    )
+    gone = editor.add_triple(
+        cid, TripleValues("审核", "期限", "三十日"), expected_version=1, editor=EDITOR, reason="r"
+    )
+    forced = editor.add_triple(
+        cid,
+        TripleValues("加急审核", "期限", "10日"),
+        expected_version=1,
+        editor=EDITOR,
+        reason="通知",
+        force=True,
+    )
+    result = editor.edit_clause_text(
+        cid, "第二条 建设单位应当自收到施工单位进度款支付申请之日起十五日内审核完毕。",
+        expected_version=1, editor=EDITOR, reason="修订",
+    )  # fmt: skip
+    assert result.dropped_triples == (gone.target_id,)
+    facts = {(t.subject, t.object): t for t in GraphEvidence(neo4j_driver).fetch([cid])[cid].triples}
+    assert ("进度款支付申请", "施工单位") in facts and not facts[("进度款支付申请", "施工单位")].asserted
+    assert facts[("加急审核", "10日")].asserted and ("审核", "三十日") not in facts
+    assert editor.current_version(kept.target_id) == ("triple", 1) and forced.asserted
+    assert editor.history(cid)[-1].after["dropped_triples"] == [gone.target_id]

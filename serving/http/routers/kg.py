@@ -78,6 +78,7 @@ class EditResultOut(BaseModel):
     version: int
     asserted: bool
     triples: int
+    dropped_triples: list[str]
 
     @classmethod
     def of(cls, r: EditResult) -> EditResultOut:
