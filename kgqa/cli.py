@@ -1,6 +1,7 @@
 """The `kgqa` command line. Thin: parse options, call one service, print text or JSON.
 
-Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest, 4 Neo4j unavailable.
+Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest (or met hand edits),
+4 Neo4j unavailable, 5 a stale edit (the target moved on since it was read).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from kgqa.commands.common import (
     EXIT_FAILED_FILES,
+    EXIT_STALE_EDIT,
     EXIT_UNAVAILABLE,
     JsonOpt,
     cli_caller,
@@ -35,7 +37,7 @@ from kgqa.commands.kg_edit import register as register_kg_edit
 from kgqa.commands.models import models_app
 from kgqa.commands.report import report_app
 from kgqa.commands.train import train_app
-from kgqa.errors import GraphUnavailable, KgqaError
+from kgqa.errors import GraphUnavailable, KgqaError, StaleEdit
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
 neo4j_app = typer.Typer(help="Run the local development Neo4j.", no_args_is_help=True)
@@ -467,6 +469,9 @@ def main() -> None:
         cause = f" [dim]({escape(str(exc.__cause__))})[/]" if exc.__cause__ is not None else ""
         err.print(f"[red]error[/] {escape(str(exc))}{cause}")
         sys.exit(EXIT_UNAVAILABLE)
+    except StaleEdit as exc:
+        err.print(f"[red]error[/] {exc}")
+        sys.exit(EXIT_STALE_EDIT)
     except KgqaError as exc:
         err.print(f"[red]error[/] {exc}")
         sys.exit(1)

@@ -19,6 +19,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 EXIT_FAILED_FILES = 3
 EXIT_UNAVAILABLE = 4
+EXIT_STALE_EDIT = 5
+"""An edit was made against a version that moved on: re-read it (``kgqa kg version ID``) and retry."""
 
 
 def load_settings() -> Settings:
@@ -46,6 +48,7 @@ def print_json(payload: object) -> None:
 
 __all__ = [
     "EXIT_FAILED_FILES",
+    "EXIT_STALE_EDIT",
     "EXIT_UNAVAILABLE",
     "JsonOpt",
     "cli_caller",

@@ -59,7 +59,7 @@ def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_
     done = _json([*edit, "--expected-version", "1"], kgqa_env)
     assert (done["op"], done["version"]) == ("clause.edit", 2)
     stale = _kgqa([*edit, "--expected-version", "1"], kgqa_env)
-    assert stale.returncode == 1 and "current_version=2" in stale.stderr
+    assert stale.returncode == 5 and "current_version=2" in stale.stderr
 
     refused = _kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                      "--object", "20日", "--reason", "补充", "--expected-version", "2"], kgqa_env)  # fmt: skip
