@@ -21,7 +21,7 @@ import neo4j
 
 from kg import queries as q
 
-TargetKind = Literal["clause", "document"]
+TargetKind = Literal["clause", "document", "triple", "entity"]
 
 
 class Op(enum.StrEnum):
@@ -31,6 +31,19 @@ class Op(enum.StrEnum):
     CLAUSE_UPDATE = "clause.update"
     CLAUSE_RETIRE = "clause.retire"
     DOCUMENT_REPLACE = "document.replace"
+    # a knowledge manager's edits (kg/edits.py); a revert is a new Change of the target's kind
+    CLAUSE_EDIT = "clause.edit"
+    CLAUSE_PENDING = "clause.pending"  # re-ingestion met a hand edit: the source's text waits
+    CLAUSE_RESTORE = "clause.restore"
+    CLAUSE_REVERT = "clause.revert"
+    TRIPLE_ADD = "triple.add"
+    TRIPLE_CORRECT = "triple.correct"
+    TRIPLE_CONFIRM = "triple.confirm"
+    TRIPLE_REJECT = "triple.reject"
+    TRIPLE_REVERT = "triple.revert"
+    ENTITY_MERGE = "entity.merge"
+    ENTITY_RENAME = "entity.rename"
+    ENTITY_REVERT = "entity.revert"
 
     @property
     def target_kind(self) -> TargetKind:
@@ -44,9 +57,10 @@ class Change:
 
     Attributes:
         op: what was done.
-        target_id: the clause id or document id changed.
+        target_id: the clause, document, triple or entity id changed.
         target_version: for a clause, the version the Change is ON (the new version of an add or
-            update, the last version of a retire); None for a document.
+            update, the last version of a retire); for a triple, the version of the triple node
+            (its clause's version); None for a document or an entity.
         before: the state before (JSON-serializable), None for an add.
         after: the state after, None for a retire.
     """

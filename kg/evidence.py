@@ -259,6 +259,7 @@ def _evidence(record: neo4j.Record) -> EvidenceClause:
             qualifiers=json.loads(t["qualifiers_json"] or "{}"),
             subject_type=t["subject_type"],
             object_type=t["object_type"],
+            asserted=bool(t.get("asserted")),
         )
         for t in record["triples"]
     ]

@@ -18,7 +18,7 @@ from ingest.pipeline import DocumentProcessor
 from kg.references import remember_document
 from kg.triples import RuleTripleExtractor
 from kg.types import Extraction
-from kg.writer import GraphWriter, WriteResult
+from kg.writer import EditConflict, EditPolicy, GraphWriter, WriteResult
 from kgqa.errors import GraphUnavailable, IngestError
 
 log = structlog.get_logger(__name__)
@@ -45,6 +45,7 @@ class FileReport:
     clauses_retired: int
     parse_seconds: float = 0.0
     peak_memory_mb: float | None = None
+    conflicts: list[EditConflict] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +74,11 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def conflicts(self) -> list[EditConflict]:
+        """Clauses edited by hand whose source text changed (see :data:`kg.writer.EditPolicy`)."""
+        return [c for f in self.ingested for c in f.conflicts]
 
 
 class IngestService:
@@ -106,6 +112,7 @@ class IngestService:
         on_progress: Callable[[Path], None] | None = None,
         on_file_start: Callable[[list[Path]], None] | None = None,
         replace: Iterable[str] = (),
+        on_edit_conflict: EditPolicy = "keep",
     ) -> IngestReport:
         """Ingest every file under ``paths``; one bad file never stops the others.
 
@@ -118,6 +125,9 @@ class IngestService:
                 ingested from another file (``kgqa ingest --replace``); without it such a file is
                 refused (see :meth:`kg.writer.GraphWriter.write_document`). An id that no file of
                 the run produces is reported as a failure, since the user expected a replacement.
+            on_edit_conflict: where a clause edited by hand changed in its source too: ``keep``
+                the edit and store the source's text as a pending version, or let the ``source``
+                replace it; reported in :attr:`IngestReport.conflicts` either way.
         """
         replace_ids = set(replace)
         found = discover(paths)
@@ -128,7 +138,7 @@ class IngestService:
         if on_file_start is not None:
             on_file_start(found.files)
         try:
-            self._ingest_files(found.files, report, actor, replace_ids, on_progress)
+            self._ingest_files(found.files, report, actor, replace_ids, on_progress, on_edit_conflict)
         finally:
             self._pipeline.close()  # the worker process lives for one run
         produced = {f.doc_id for f in report.ingested}
@@ -148,12 +158,13 @@ class IngestService:
         actor: str,
         replace_ids: set[str],
         on_progress: Callable[[Path], None] | None,
+        on_edit_conflict: EditPolicy = "keep",
     ) -> None:
         self._writer.ensure_schema()
         known = self._writer.known_documents()
         for path in files:
             try:
-                report.ingested.append(self._ingest_one(path, known, actor, replace_ids))
+                report.ingested.append(self._ingest_one(path, known, actor, replace_ids, on_edit_conflict))
             except GraphUnavailable:
                 raise
             except IngestError as exc:
@@ -168,7 +179,12 @@ class IngestService:
                     on_progress(path)
 
     def _ingest_one(
-        self, path: Path, known: dict[str, list[str]], actor: str, replace_ids: set[str]
+        self,
+        path: Path,
+        known: dict[str, list[str]],
+        actor: str,
+        replace_ids: set[str],
+        on_edit_conflict: EditPolicy = "keep",
     ) -> FileReport:
         tree = self._pipeline.process(path)
         extraction: Extraction = self._extractor.extract(tree, known)
@@ -177,7 +193,11 @@ class IngestService:
             extraction.triples.extend(extra.triples)
             extraction.entities.extend(extra.entities)
         result: WriteResult = self._writer.write_document(
-            tree, extraction, actor=actor, replace=tree.doc_id in replace_ids
+            tree,
+            extraction,
+            actor=actor,
+            replace=tree.doc_id in replace_ids,
+            on_edit_conflict=on_edit_conflict,
         )
         remember_document(known, tree.doc_id, tree.title)
         stats = self._pipeline.last_stats
@@ -199,4 +219,5 @@ class IngestService:
             clauses_retired=result.clauses_retired,
             parse_seconds=round(stats.seconds, 3) if stats else 0.0,
             peak_memory_mb=round(stats.peak_rss_mb, 1) if stats and stats.peak_rss_mb else None,
+            conflicts=result.conflicts,
         )

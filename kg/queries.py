@@ -34,6 +34,8 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX table_doc IF NOT EXISTS FOR (n:Table) ON (n.doc_id)",
     "CREATE INDEX document_title_key IF NOT EXISTS FOR (n:Document) ON (n.title_key)",
     "CREATE INDEX answer_seq IF NOT EXISTS FOR (n:Answer) ON (n.seq)",
+    "CREATE INDEX triple_id IF NOT EXISTS FOR (n:Triple) ON (n.triple_id)",
+    "CREATE INDEX change_target IF NOT EXISTS FOR (n:Change) ON (n.target_id)",
     "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause) ON EACH [n.text] "
     "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text] "
@@ -87,7 +89,18 @@ DOCUMENT_STATE = """
 OPTIONAL MATCH (d:Document {doc_id: $doc_id})
 OPTIONAL MATCH (c:Clause {doc_id: $doc_id, status: 'active'})
 RETURN d.sha256 AS sha256, d.version AS version, d.source_path AS source_path,
-       collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version}) AS clauses
+       collect({clause_id: c.clause_id, sha256: c.sha256, version: c.version, origin: c.origin,
+                source_sha256: c.source_sha256,
+                top: head(COLLECT { MATCH (x:Clause {clause_id: c.clause_id})
+                                    RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}) AS clauses,
+       COLLECT {
+         MATCH (r:Clause {doc_id: $doc_id, status: 'retired'})
+         WHERE NOT EXISTS { MATCH (:Clause {clause_id: r.clause_id, status: 'active'}) }
+         RETURN {clause_id: r.clause_id, version: r.version, sha256: r.sha256,
+                 by_editor: coalesce(r.retired_by_edit, false),
+                 top: head(COLLECT { MATCH (x:Clause {clause_id: r.clause_id})
+                                     RETURN x.version AS v ORDER BY v DESC LIMIT 1 })}
+       } AS retired
 """
 
 # --- writing a document -------------------------------------------------------------------------
@@ -144,7 +157,7 @@ WITH n, c
 MATCH (s:Section {section_id: c.section_id})
 MERGE (s)-[:HAS_CLAUSE]->(n)
 WITH n, c
-OPTIONAL MATCH (old:Clause {clause_id: c.clause_id, version: c.version - 1})
+OPTIONAL MATCH (old:Clause {clause_id: c.clause_id, status: 'active'}) WHERE old.version <> c.version
 FOREACH (_ IN CASE WHEN old IS NULL THEN [] ELSE [1] END |
   SET old.status = 'superseded', old.superseded_at = $at
   MERGE (n)-[:SUPERSEDES]->(old)
@@ -164,6 +177,23 @@ DELETE r
 WITH n, c
 MATCH (s:Section {section_id: c.section_id})
 MERGE (s)-[:HAS_CLAUSE]->(n)
+"""
+
+# The source's new text of a clause an editor changed (or retired) by hand (re-ingestion's default
+# conflict policy, kg/writer.py): stored as a ``pending`` version beside the edited version
+# ``c.current``, which stays; an older pending version of the clause is superseded by it.
+CREATE_PENDING_CLAUSES = """
+UNWIND $clauses AS c
+MATCH (cur:Clause {clause_id: c.clause_id, version: c.current})
+OPTIONAL MATCH (p:Clause {clause_id: c.clause_id, status: 'pending'})
+SET p.status = 'superseded', p.superseded_at = $at
+WITH DISTINCT cur, c
+CREATE (n:Clause {clause_id: c.clause_id, version: c.version})
+SET n.doc_id = $doc_id, n.number = c.number, n.ordinal = c.ordinal, n.text = c.text,
+    n.page_start = c.page_start, n.page_end = c.page_end, n.sha256 = c.sha256,
+    n.status = 'pending', n.items_json = c.items_json, n.section_id = c.section_id,
+    n.created_at = $at, n.doc_version = $doc_version, n.origin = 'source'
+MERGE (n)-[:PENDING_FOR]->(cur)
 """
 
 RETIRE_CLAUSES = """
@@ -244,7 +274,8 @@ MATCH (e:Entity {entity_id: m.entity_id})
 MERGE (c)-[:MENTIONS]->(e)
 """
 
-# Change rows of kg/changes.py: ch.kind is the kind of node the Change is ON (clause, document).
+# Change rows of kg/changes.py: ch.kind is the kind of node the Change is ON (clause, document,
+# triple, entity).
 CREATE_CHANGES = """
 UNWIND $changes AS ch
 CREATE (n:Change {seq: ch.seq})
@@ -253,7 +284,9 @@ SET n.actor = $actor, n.role = $role, n.at = $at, n.op = ch.op, n.target_id = ch
 WITH n, ch
 OPTIONAL MATCH (c:Clause {clause_id: ch.target_id, version: ch.target_version}) WHERE ch.kind = 'clause'
 OPTIONAL MATCH (d:Document {doc_id: ch.target_id}) WHERE ch.kind = 'document'
-WITH n, coalesce(c, d) AS target
+OPTIONAL MATCH (t:Triple {triple_id: ch.target_id, version: ch.target_version}) WHERE ch.kind = 'triple'
+OPTIONAL MATCH (e:Entity {entity_id: ch.target_id}) WHERE ch.kind = 'entity'
+WITH n, coalesce(c, d, t, e) AS target
 WHERE target IS NOT NULL
 MERGE (n)-[:ON]->(target)
 """
@@ -323,7 +356,7 @@ COUNT_CLAUSE_STATUS = "MATCH (c:Clause) RETURN c.status AS status, count(*) AS n
 CLAUSE_DETAIL = (
     """
 MATCH (c:Clause {clause_id: $clause_id})
-WHERE ($version IS NULL AND c.status <> 'superseded') OR c.version = $version
+WHERE ($version IS NULL AND NOT c.status IN ['superseded', 'pending']) OR c.version = $version
 WITH c ORDER BY c.version DESC LIMIT 1
 MATCH (d:Document {doc_id: c.doc_id})
 """
@@ -540,11 +573,13 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
     + """ AS doc_version, d.title AS doc_title, section_path,
        COLLECT {
          MATCH (t:Triple)-[:STATED_IN]->(c)
+         WHERE coalesce(t.status, 'active') <> 'rejected'
          OPTIONAL MATCH (t)-[:SUBJECT]->(se:Entity)
          OPTIONAL MATCH (t)-[:OBJECT]->(oe:Entity)
          WITH t, head(collect(se.type)) AS st, head(collect(oe.type)) AS ot
          ORDER BY t.predicate, t.subject, t.object
-         RETURN t {.subject, .predicate, .object, .qualifiers_json, subject_type: st, object_type: ot}
+         RETURN t {.subject, .predicate, .object, .qualifiers_json, subject_type: st, object_type: ot,
+                   asserted: coalesce(t.asserted, false)}
        } AS triples,
        COLLECT {
          MATCH (s:Section {doc_id: c.doc_id})-[:HAS_TABLE]->(tb:Table)
@@ -556,14 +591,15 @@ RETURN key, c {.clause_id, .version, .status, .doc_id, .number, .text, .page_sta
 """
 )
 
-# The latest version of each id: the active one, else the newest (superseded/retired) one.
+# The latest version of each id: the active one, else the newest (superseded/retired) one; a
+# pending version (the source's text waiting behind a hand edit) only when there is nothing else.
 EVIDENCE_LATEST = (
     """
 UNWIND $clause_ids AS key
 CALL (key) {
   MATCH (c:Clause {clause_id: key})
   RETURN c
-  ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.version DESC
+  ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, c.version DESC
   LIMIT 1
 }
 """
@@ -776,3 +812,213 @@ SET p.text = r.text, p.embedding = r.embedding
 """
 
 PEER_CLAUSES_DROP = "MATCH (p:PeerClause) DETACH DELETE p"
+
+# --- knowledge managers' edits (kg/edits.py) -------------------------------------------------------
+#
+# Every edit runs in one write transaction with its Change (kg/changes.py). The state an edit is
+# checked against is read inside that transaction; "the version the editor saw" is the clause
+# version for clauses and a revision counter ``rev`` (1 when never edited) for triples and entities.
+
+# The current version of a clause: the active one, else the newest (retired) one.
+EDIT_CLAUSE_STATE = """
+MATCH (c:Clause {clause_id: $clause_id})
+WITH c ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, c.version DESC LIMIT 1
+OPTIONAL MATCH (s:Section {section_id: c.section_id})
+RETURN c {.clause_id, .version, .status, .doc_id, .number, .ordinal, .text, .sha256, .section_id,
+          .page_start, .page_end, .items_json} AS clause,
+       coalesce(s.title, '') AS section_title
+"""
+
+# One stored version of a clause (a revert of a text edit brings its text back).
+EDIT_CLAUSE_VERSION = """
+MATCH (c:Clause {clause_id: $clause_id, version: $version})
+RETURN c.text AS text, c.items_json AS items_json
+"""
+
+# A new version of an active clause with the editor's text: the old version is kept behind
+# SUPERSEDES (status superseded), the section and the NEXT chain point at the new one. The new
+# version number is one above every stored version (a pending one included); ``source_sha256``
+# keeps the hash of the text the source file last gave, so re-ingestion can tell an unchanged
+# source (keep the edit) from a changed one (a conflict).
+EDIT_CLAUSE_NEW_VERSION = """
+MATCH (old:Clause {clause_id: $clause_id, version: $version, status: 'active'})
+CALL (old) {
+  MATCH (x:Clause {clause_id: old.clause_id})
+  RETURN max(x.version) AS top
+}
+CREATE (n:Clause {clause_id: old.clause_id, version: top + 1})
+SET n += old {.doc_id, .number, .ordinal, .page_start, .page_end, .section_id, .doc_version},
+    n.source_sha256 = coalesce(old.source_sha256, old.sha256),
+    n.text = $text, n.sha256 = $sha256, n.items_json = $items_json, n.refs_target = $refs_target,
+    n.refs_text = $refs_text, n.status = 'active', n.created_at = $at, n.origin = 'editor',
+    old.status = 'superseded', old.superseded_at = $at
+MERGE (n)-[:SUPERSEDES]->(old)
+WITH n, old
+CALL (n, old) {
+  MATCH (s:Section)-[:HAS_CLAUSE]->(old)
+  MERGE (s)-[:HAS_CLAUSE]->(n)
+}
+CALL (n, old) {
+  MATCH (p:Clause)-[r:NEXT]->(old)
+  MERGE (p)-[:NEXT]->(n)
+  DELETE r
+}
+CALL (n, old) {
+  MATCH (old)-[r:NEXT]->(x:Clause)
+  MERGE (n)-[:NEXT]->(x)
+  DELETE r
+}
+RETURN n.version AS version
+"""
+
+EDIT_CLAUSE_SET_STATUS = """
+MATCH (c:Clause {clause_id: $clause_id, version: $version})
+SET c.status = $status, c.retired_at = CASE WHEN $status = 'retired' THEN $at ELSE null END,
+    c.retired_by_edit = CASE WHEN $status = 'retired' THEN true ELSE null END
+"""
+
+# The active clauses of a document in reading order (relinking NEXT after a retire or restore).
+EDIT_DOCUMENT_ORDER = """
+MATCH (c:Clause {doc_id: $doc_id, status: 'active'})
+RETURN c.clause_id AS clause_id ORDER BY c.ordinal, c.clause_id
+"""
+
+# Triples of one clause version back to active (restoring a retired clause).
+EDIT_REACTIVATE_TRIPLES = """
+MATCH (t:Triple {clause_id: $clause_id, version: $version, status: $from_status})
+SET t.status = 'active'
+"""
+
+# The triples an editor set on one clause version (carried to the clause's next text version when
+# the new text still states their values).
+EDIT_EDITOR_TRIPLES = """
+MATCH (t:Triple {clause_id: $clause_id, version: $version, origin: 'editor', status: 'active'})
+RETURN t {.triple_id, .subject, .predicate, .object, .qualifiers_json, .asserted, .assert_reason} AS triple
+ORDER BY t.triple_id
+"""
+
+# The current state of a triple: its version on the active clause (else the newest one).
+_EDIT_TRIPLE_FIELDS = (
+    "t {.triple_id, .version, .clause_id, .subject, .predicate, .object, .qualifiers_json, .confidence, "
+    ".origin, .status, .confirmed, .asserted, .assert_reason, rev: coalesce(t.rev, 1)} AS triple"
+)
+
+EDIT_TRIPLE_STATE = (
+    """
+MATCH (t:Triple {triple_id: $triple_id})-[:STATED_IN]->(c:Clause)
+WITH t, c ORDER BY CASE c.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 ELSE 1 END, t.version DESC LIMIT 1
+RETURN """
+    + _EDIT_TRIPLE_FIELDS
+    + """, c.text AS clause_text, c.status AS clause_status, c.version AS clause_version
+"""
+)
+
+# A triple set by an editor on the active version of its clause (triple.add), linked to the
+# entities of its subject and object where the graph knows them.
+EDIT_CREATE_TRIPLE = (
+    """
+MATCH (c:Clause {clause_id: $clause_id, status: 'active'})
+CREATE (t:Triple {triple_id: $triple_id, version: c.version})
+SET t.clause_id = $clause_id, t.subject = $subject, t.predicate = $predicate, t.object = $object,
+    t.qualifiers_json = $qualifiers_json, t.confidence = 1.0, t.origin = 'editor', t.status = 'active',
+    t.confirmed = true, t.asserted = $asserted, t.assert_reason = $assert_reason, t.rev = 1
+MERGE (t)-[:STATED_IN]->(c)
+WITH t
+CALL (t) {
+  OPTIONAL MATCH (se:Entity) WHERE se.entity_id IN $subject_entities
+  OPTIONAL MATCH (oe:Entity) WHERE oe.entity_id IN $object_entities
+  FOREACH (_ IN CASE WHEN se IS NULL THEN [] ELSE [1] END | MERGE (t)-[:SUBJECT]->(se))
+  FOREACH (_ IN CASE WHEN oe IS NULL THEN [] ELSE [1] END | MERGE (t)-[:OBJECT]->(oe))
+}
+RETURN """
+    + _EDIT_TRIPLE_FIELDS
+)
+
+# Set the editable properties of one triple version and bump its revision.
+EDIT_SET_TRIPLE = (
+    """
+MATCH (t:Triple {triple_id: $triple_id, version: $version})
+SET t += $props, t.rev = coalesce(t.rev, 1) + 1
+RETURN """
+    + _EDIT_TRIPLE_FIELDS
+)
+
+EDIT_ENTITY_STATE = """
+MATCH (e:Entity {entity_id: $entity_id})
+RETURN e {.entity_id, .name, .type, .aliases, .status, .merged_into, rev: coalesce(e.rev, 1)} AS entity,
+       [(c:Clause)-[:MENTIONS]->(e) | [c.clause_id, c.version]] AS mentions,
+       [(t:Triple)-[:SUBJECT]->(e) | [t.triple_id, t.version]] AS subject_of,
+       [(t:Triple)-[:OBJECT]->(e) | [t.triple_id, t.version]] AS object_of
+"""
+
+EDIT_SET_ENTITY = """
+MATCH (e:Entity {entity_id: $entity_id})
+SET e += $props, e.rev = coalesce(e.rev, 1) + 1
+RETURN e {.entity_id, .name, .type, .aliases, .status, .merged_into, rev: e.rev} AS entity
+"""
+
+# Move the MENTIONS / SUBJECT / OBJECT edges given as [id, version] pairs from entity $from_id
+# to entity $to_id (merging two entities, and undoing a merge). Edges the target already has
+# are kept once; an undo passes ``drop`` = the pairs whose edge to $from_id existed before the
+# merge and must stay.
+EDIT_MOVE_ENTITY_EDGES = """
+MATCH (src:Entity {entity_id: $from_id}), (dst:Entity {entity_id: $to_id})
+CALL (src, dst) {
+  UNWIND $mentions AS m
+  MATCH (c:Clause {clause_id: m[0], version: m[1]})-[r:MENTIONS]->(src)
+  MERGE (c)-[:MENTIONS]->(dst)
+  WITH r, m WHERE NOT m IN $keep_mentions
+  DELETE r
+}
+CALL (src, dst) {
+  UNWIND $subject_of AS m
+  MATCH (t:Triple {triple_id: m[0], version: m[1]})-[r:SUBJECT]->(src)
+  MERGE (t)-[:SUBJECT]->(dst)
+  WITH r, m WHERE NOT m IN $keep_subject_of
+  DELETE r
+}
+CALL (src, dst) {
+  UNWIND $object_of AS m
+  MATCH (t:Triple {triple_id: m[0], version: m[1]})-[r:OBJECT]->(src)
+  MERGE (t)-[:OBJECT]->(dst)
+  WITH r, m WHERE NOT m IN $keep_object_of
+  DELETE r
+}
+"""
+
+EDIT_CHANGE = """
+MATCH (ch:Change {seq: $seq})
+RETURN ch {.seq, .op, .target_id, .before_json, .after_json, .actor, .role, .at, .reason} AS change
+"""
+
+# Every Change of one id (a clause, triple, entity or document), oldest first.
+EDIT_HISTORY = """
+MATCH (ch:Change {target_id: $target_id})
+RETURN ch {.seq, .op, .target_id, .before_json, .after_json, .actor, .role, .at, .reason} AS change
+ORDER BY ch.seq
+"""
+
+# The clause ids an edit target touches: the clause itself, the clause a triple is stated in, or
+# the active clauses that mention an entity.
+EDIT_TARGET_CLAUSES = """
+OPTIONAL MATCH (c:Clause {clause_id: $target_id})
+WITH collect(DISTINCT c.clause_id) AS own
+OPTIONAL MATCH (t:Triple {triple_id: $target_id})
+WITH own, collect(DISTINCT t.clause_id) AS stated
+OPTIONAL MATCH (m:Clause {status: 'active'})-[:MENTIONS]->(:Entity {entity_id: $target_id})
+WITH own, stated, collect(DISTINCT m.clause_id) AS mentioning
+RETURN own + stated + mentioning AS clause_ids
+"""
+
+# The newest Change of any of these ids, or of a triple stated in one of these clauses (null
+# when none).
+EDIT_LAST_CHANGE = """
+CALL () {
+  MATCH (ch:Change) WHERE ch.target_id IN $target_ids
+  RETURN ch.seq AS seq
+  UNION
+  MATCH (ch:Change)-[:ON]->(:Triple)-[:STATED_IN]->(c:Clause) WHERE c.clause_id IN $target_ids
+  RETURN ch.seq AS seq
+}
+RETURN max(seq) AS seq
+"""

@@ -26,6 +26,25 @@ from kgqa.errors import DocumentConflict
 log = structlog.get_logger(__name__)
 
 WriteStatus = Literal["created", "updated", "replaced", "unchanged"]
+EditPolicy = Literal["keep", "source"]
+"""What re-ingestion does with a clause a knowledge manager edited by hand when the source file's
+text of it changed too: ``keep`` (default) keeps the edit active and stores the source's text as
+a ``pending`` version; ``source`` lets the source's text replace the edit. Either way the clause
+is reported as a conflict. A clause whose source text did not change keeps its edit silently."""
+
+
+@dataclass
+class EditConflict:
+    """A clause edited by hand whose source text changed since (see :data:`EditPolicy`).
+
+    ``pending_version`` is the version holding the source's text (``keep``), or the new active
+    version that replaced the edit (``source``).
+    """
+
+    clause_id: str
+    edited_version: int
+    pending_version: int
+    policy: EditPolicy
 
 
 @dataclass
@@ -42,6 +61,7 @@ class WriteResult:
     references_resolved: int = 0
     graph_version: int = 0
     changed_clause_ids: list[str] = field(default_factory=list)
+    conflicts: list[EditConflict] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -63,7 +83,7 @@ def _ref_target(ref: ReferenceRecord) -> str:
     return f"{target} {ref.title_key}"
 
 
-def _refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
+def refs_by_clause(extraction: Extraction) -> dict[str, tuple[list[str], list[str]]]:
     refs: dict[str, tuple[list[str], list[str]]] = {}
     for ref in extraction.references:
         targets, texts = refs.setdefault(ref.source_clause_id, ([], []))
@@ -130,6 +150,7 @@ class GraphWriter:
         role: str = "admin",
         reason: str = "ingest",
         replace: bool = False,
+        on_edit_conflict: EditPolicy = "keep",
     ) -> WriteResult:
         """Write one document; unchanged files write nothing, changed ones version only what changed.
 
@@ -147,13 +168,15 @@ class GraphWriter:
             replace: allow ``tree`` to replace a document ingested from another file (``kgqa
                 ingest --replace DOC_ID``): its clauses are versioned as for a changed file and a
                 ``document.replace`` Change records the old and the new source.
+            on_edit_conflict: what to do where the source's text of a clause changed after a
+                knowledge manager edited it (:data:`EditPolicy`); reported in ``conflicts``.
 
         Raises:
             DocumentConflict: the id belongs to a document from another file and ``replace`` is
                 False; nothing is written.
         """
         author = Author(actor, role, reason)
-        result = self._graph.write_tx(self._write_tx, tree, extraction, author, replace)
+        result = self._graph.write_tx(self._write_tx, tree, extraction, author, replace, on_edit_conflict)
         if result.status != "unchanged":
             records = self._graph.write(
                 q.RESOLVE_REFERENCES, doc_ids=[tree.doc_id], title_keys=[normalize_title(tree.title)]
@@ -185,6 +208,7 @@ class GraphWriter:
         extraction: Extraction,
         author: Author,
         replace: bool,
+        on_edit_conflict: EditPolicy = "keep",
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
         source = str(tree.source_path)
@@ -200,16 +224,33 @@ class GraphWriter:
 
         existing = {c["clause_id"]: c for c in state["clauses"] if c["clause_id"] is not None}
         new_ids = {c.clause_id for c in tree.clauses}
-        added = [c for c in tree.clauses if c.clause_id not in existing]
+        # Clauses back in the source after a retirement: one an editor retired is a conflict
+        # (kept retired under "keep"); one that vanished from an earlier file comes back.
+        gone: dict[str, dict] = {}
+        for r in state["retired"]:
+            if r["clause_id"] not in gone or r["version"] > gone[r["clause_id"]]["version"]:
+                gone[r["clause_id"]] = dict(r)
+        returning = [c for c in tree.clauses if c.clause_id not in existing and c.clause_id in gone]
+        retired_by_hand = [c for c in returning if gone[c.clause_id]["by_editor"]]
+        if on_edit_conflict == "keep":
+            returning = [c for c in returning if not gone[c.clause_id]["by_editor"]]
+        added = [c for c in tree.clauses if c.clause_id not in existing and c.clause_id not in gone]
         updated = [
             c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] != c.sha256
         ]
+        # Clauses edited by hand: an unchanged source text keeps the edit; a changed one conflicts.
+        edited = {c.clause_id: c for c in updated if existing[c.clause_id].get("origin") == "editor"}
+        conflicting = [
+            c for c in edited.values() if (existing[c.clause_id].get("source_sha256") or "") != c.sha256
+        ]
+        keep = set(edited) if on_edit_conflict == "keep" else set(edited) - {c.clause_id for c in conflicting}
+        updated = [c for c in updated if c.clause_id not in keep]
         same = [
             c for c in tree.clauses if c.clause_id in existing and existing[c.clause_id]["sha256"] == c.sha256
         ]
         retired = sorted(cid for cid in existing if cid not in new_ids)
         at = _now()
-        refs = _refs_by_clause(extraction)
+        refs = refs_by_clause(extraction)
 
         tx.run(
             q.MERGE_DOCUMENT,
@@ -242,13 +283,49 @@ class GraphWriter:
         tx.run(q.DROP_SECTION_EDGES, doc_id=tree.doc_id).consume()
         self._run_batched(tx, q.LINK_SECTIONS, "sections", sections, doc_id=tree.doc_id)
 
-        new_rows = [_clause_row(c, 1, refs) for c in added] + [
-            _clause_row(c, existing[c.clause_id]["version"] + 1, refs) for c in updated
-        ]
+        def next_version(cid: str) -> int:
+            known = existing.get(cid) or gone[cid]
+            return int(known.get("top") or known["version"]) + 1
+
+        new_rows = (
+            [_clause_row(c, 1, refs) for c in added]
+            + [_clause_row(c, next_version(c.clause_id), refs) for c in updated]
+            + [_clause_row(c, next_version(c.clause_id), refs) for c in returning]
+        )
         self._run_batched(
             tx, q.CREATE_CLAUSES, "clauses", new_rows, doc_id=tree.doc_id, at=at, doc_version=doc_version
         )
         self._run_batched(tx, q.UPDATE_CLAUSE_POSITIONS, "clauses", [_clause_row(c, 0, refs) for c in same])
+        conflicts = [
+            EditConflict(
+                c.clause_id, existing[c.clause_id]["version"], next_version(c.clause_id), on_edit_conflict
+            )
+            for c in conflicting
+        ] + [
+            EditConflict(
+                c.clause_id, gone[c.clause_id]["version"], next_version(c.clause_id), on_edit_conflict
+            )
+            for c in retired_by_hand
+        ]
+        pending = [
+            {**_clause_row(c, next_version(c.clause_id), refs), "current": existing[c.clause_id]["version"]}
+            for c in conflicting
+            if c.clause_id in keep
+        ]
+        if on_edit_conflict == "keep":
+            pending += [
+                {**_clause_row(c, next_version(c.clause_id), refs), "current": gone[c.clause_id]["version"]}
+                for c in retired_by_hand
+            ]
+        self._run_batched(
+            tx,
+            q.CREATE_PENDING_CLAUSES,
+            "clauses",
+            pending,
+            doc_id=tree.doc_id,
+            at=at,
+            doc_version=doc_version,
+        )
         if retired:
             tx.run(q.RETIRE_CLAUSES, clause_ids=retired, at=at).consume()
             tx.run(q.SUPERSEDE_TRIPLES, clause_ids=retired, status="retired").consume()
@@ -258,13 +335,13 @@ class GraphWriter:
             q.DELETE_STALE_SECTIONS, doc_id=tree.doc_id, keep=[s.section_id for s in tree.sections]
         ).consume()
 
-        touched = [c.clause_id for c in added + updated]
+        touched = [c.clause_id for c in added + updated + returning]
         touched_set = set(touched)
         tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[c.clause_id for c in updated], status="superseded").consume()
         tx.run(q.REPLACE_CHUNKS, clause_ids=touched).consume()
         chunks = [
             {"chunk_id": k.chunk_id, "clause_id": k.clause_id, "ord": k.ord, "text": k.text}
-            for c in added + updated
+            for c in added + updated + returning
             for k in c.chunks
         ]
         self._run_batched(tx, q.CREATE_CHUNKS, "chunks", chunks, doc_id=tree.doc_id)
@@ -314,6 +391,29 @@ class GraphWriter:
         self._run_batched(tx, q.CREATE_MENTIONS, "mentions", mentions)
 
         changes = _clause_changes(added, updated, retired, existing)
+        changes += [
+            Change(
+                Op.CLAUSE_ADD,
+                c.clause_id,
+                next_version(c.clause_id),
+                before={"version": gone[c.clause_id]["version"], "status": "retired"},
+                after={"version": next_version(c.clause_id), "sha256": c.sha256},
+            )
+            for c in returning
+        ]
+        changes += [
+            Change(
+                Op.CLAUSE_PENDING,
+                row["clause_id"],
+                row["version"],
+                before={
+                    "version": row["current"],
+                    "status": "retired" if row["clause_id"] in gone else "active",
+                },
+                after={"version": row["version"], "status": "pending", "sha256": row["sha256"]},
+            )
+            for row in pending
+        ]
         if replaced:
             changes.append(
                 Change(
@@ -334,13 +434,14 @@ class GraphWriter:
         return WriteResult(
             doc_id=tree.doc_id,
             status=status,
-            clauses_added=len(added),
+            clauses_added=len(added) + len(returning),
             clauses_updated=len(updated),
             clauses_retired=len(retired),
             clauses_unchanged=len(same),
             triples_written=len(triples),
             graph_version=version,
             changed_clause_ids=touched + retired,
+            conflicts=conflicts,
         )
 
 
@@ -351,13 +452,14 @@ def _clause_changes(
     changes = [Change(Op.CLAUSE_ADD, c.clause_id, 1, after={"version": 1, "sha256": c.sha256}) for c in added]
     for c in updated:
         old = existing[c.clause_id]
+        new = int(old.get("top") or old["version"]) + 1  # above a pending version, if any
         changes.append(
             Change(
                 Op.CLAUSE_UPDATE,
                 c.clause_id,
-                old["version"] + 1,
+                new,
                 before={"version": old["version"], "sha256": old["sha256"]},
-                after={"version": old["version"] + 1, "sha256": c.sha256},
+                after={"version": new, "sha256": c.sha256},
             )
         )
     for cid in retired:

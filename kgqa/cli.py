@@ -1,6 +1,7 @@
 """The `kgqa` command line. Thin: parse options, call one service, print text or JSON.
 
-Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest, 4 Neo4j unavailable.
+Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest (or met hand edits),
+4 Neo4j unavailable, 5 a stale edit (the target moved on since it was read).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from rich.table import Table
 
 from kgqa.commands.common import (
     EXIT_FAILED_FILES,
+    EXIT_STALE_EDIT,
     EXIT_UNAVAILABLE,
     JsonOpt,
+    cli_caller,
     err,
     load_settings,
     out,
@@ -30,14 +33,16 @@ from kgqa.commands.dataset import dataset_app
 from kgqa.commands.evaluate import eval_command
 from kgqa.commands.grpo import grpo_command
 from kgqa.commands.index import index_app
+from kgqa.commands.kg_edit import register as register_kg_edit
 from kgqa.commands.models import models_app
 from kgqa.commands.report import report_app
 from kgqa.commands.train import train_app
-from kgqa.errors import GraphUnavailable, KgqaError
+from kgqa.errors import GraphUnavailable, KgqaError, StaleEdit
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
 neo4j_app = typer.Typer(help="Run the local development Neo4j.", no_args_is_help=True)
-kg_app = typer.Typer(help="Inspect the clause graph.", no_args_is_help=True)
+kg_app = typer.Typer(help="Inspect and edit the clause graph.", no_args_is_help=True)
+register_kg_edit(kg_app)
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(kg_app, name="kg")
 app.add_typer(dataset_app, name="dataset")
@@ -129,13 +134,24 @@ def ingest(
             "(its clauses are versioned, a document.replace Change is recorded). Repeatable.",
         ),
     ] = None,
+    on_conflict: Annotated[
+        str,
+        typer.Option(
+            "--on-conflict",
+            help="A clause edited by hand whose source text changed too: 'keep' the edit and store "
+            "the source's text as a pending version (default), or let the 'source' replace it.",
+        ),
+    ] = "keep",
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest manuals into the clause graph; failed files are listed with their reason.
 
     A file whose document id already belongs to a document from another file is refused (exit 3)
-    unless --replace names that id: nothing is ever replaced or retired silently.
+    unless --replace names that id: nothing is ever replaced or retired silently. Clauses edited
+    by hand whose source text changed are listed as conflicts (exit 3), see --on-conflict.
     """
+    if on_conflict not in ("keep", "source"):
+        raise typer.BadParameter("use keep or source", param_hint="--on-conflict")
     from kgqa.wiring import build_driver, build_index_store, build_ingest_service
 
     settings = load_settings()
@@ -155,6 +171,7 @@ def ingest(
                 on_file_start=lambda files: progress.update(task, total=len(files)),
                 on_progress=lambda p: progress.update(task, advance=1, description=f"ingesting {p.name}"),
                 replace=replace or (),
+                on_edit_conflict=on_conflict,  # type: ignore[arg-type]
             )
         if index and any(f.status != "unchanged" for f in report.ingested):
             build_index_store(settings, driver).update()
@@ -166,6 +183,7 @@ def ingest(
                 "ingested": [asdict(f) for f in report.ingested],
                 "failed": [asdict(f) for f in report.failed],
                 "skipped": [asdict(f) for f in report.skipped],
+                "conflicts": [asdict(c) for c in report.conflicts],
             }
         )
     else:
@@ -194,7 +212,14 @@ def ingest(
             err.print(f"[yellow]skipped[/] {f.path}: {f.reason}")
         for f in report.failed:
             err.print(f"[red]failed[/] {f.path}: {f.reason}")
-    if not report.ok:
+        for c in report.conflicts:
+            what = (
+                f"edit v{c.edited_version} kept, source text pending as v{c.pending_version}"
+                if c.policy == "keep"
+                else f"edit v{c.edited_version} replaced by the source's text, v{c.pending_version}"
+            )
+            err.print(f"[yellow]conflict[/] {c.clause_id}: edited by hand and changed in the source; {what}")
+    if not report.ok or report.conflicts:
         raise typer.Exit(EXIT_FAILED_FILES)
 
 
@@ -296,12 +321,7 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 app.add_typer(audit_app, name="audit")
 
 
-def _cli_caller():
-    import getpass
-
-    from serving.types import Caller, Role
-
-    return Caller(key_id=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+_cli_caller = cli_caller
 
 
 @contextlib.contextmanager
@@ -449,6 +469,9 @@ def main() -> None:
         cause = f" [dim]({escape(str(exc.__cause__))})[/]" if exc.__cause__ is not None else ""
         err.print(f"[red]error[/] {escape(str(exc))}{cause}")
         sys.exit(EXIT_UNAVAILABLE)
+    except StaleEdit as exc:
+        err.print(f"[red]error[/] {exc}")
+        sys.exit(EXIT_STALE_EDIT)
     except KgqaError as exc:
         err.print(f"[red]error[/] {exc}")
         sys.exit(1)

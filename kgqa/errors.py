@@ -80,6 +80,23 @@ class NotFound(GraphError):
     http_status = 404
 
 
+class StaleEdit(GraphError):
+    """An edit was made against a version of a clause, triple or entity that has moved on since
+    the editor read it; re-read it (``current_version``) and edit again."""
+
+    grpc_code = "ABORTED"
+    http_status = 409
+
+    def __init__(self, target_id: str, expected_version: int, current_version: int) -> None:
+        self.target_id = target_id
+        self.expected_version = expected_version
+        self.current_version = current_version
+        super().__init__(
+            f"stale edit: {target_id} is at version {current_version}, the edit was made against "
+            f"version {expected_version}; re-read it and edit again (current_version={current_version})"
+        )
+
+
 class LauncherError(KgqaError):
     """The local Neo4j launcher could not be built, started or stopped."""
 
@@ -93,6 +110,18 @@ class InvalidArgument(ServingError):
 
     grpc_code = "INVALID_ARGUMENT"
     http_status = 422
+
+
+class UnsupportedValue(InvalidArgument):
+    """An edited triple states a value (amount, rate, duration, party) that its clause's text does
+    not; confirm it with ``force`` and a reason to store it as an editor's assertion."""
+
+    def __init__(self, triple: str, values: list[str]) -> None:
+        self.values = values
+        super().__init__(
+            f"{triple}: not in the text of the clause it is stated in: {', '.join(values)}; correct the "
+            "value, or confirm it with force and a reason (it is then marked asserted)"
+        )
 
 
 class RequestTooLarge(ServingError):

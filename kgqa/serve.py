@@ -75,6 +75,7 @@ def serve_process(
     (transports first, then the audit writer drains, then the background threads)."""
     from kgqa.wiring import (
         build_driver,
+        build_edit_service,
         build_graph,
         build_model_sync,
         build_qa_service,
@@ -108,6 +109,7 @@ def serve_process(
                 worker=worker,
                 stop=stop,
                 console=settings.console,
+                edits=build_edit_service(settings, graph),
             )
         finally:
             sync.stop()

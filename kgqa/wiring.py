@@ -88,6 +88,43 @@ def build_ingest_service(settings: Settings, driver: neo4j.Driver) -> IngestServ
     )
 
 
+def build_graph_editor(settings: Settings, driver: neo4j.Driver):
+    """The knowledge managers' edit operations (kg/edits.py), redacting what editors write as
+    ingestion does and chunking edited clauses as ingestion does."""
+    from ingest.redact import Redactor
+    from kg.edits import GraphEditor
+
+    return GraphEditor(
+        driver,
+        settings.neo4j_database,
+        chunk=settings.ingest.chunk,
+        redact=Redactor(settings.ingest.redact).redact,
+    )
+
+
+def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver):
+    """The knowledge managers' service (edits, history, revert, impact) shared by gRPC, REST and
+    the CLI. Impact reads the dataset under ``$KGQA_HOME/dataset`` and the retrieval index's
+    persisted snapshot."""
+    from kg.audit import AuditStore
+    from kg.registry import ModelRegistry
+    from serving.edits import EditService
+    from serving.impact import ImpactAnalyzer
+    from serving.retrieval.index import persisted_graph_version
+    from training.dataset import PAIRS_FILE
+
+    editor = build_graph_editor(settings, driver)
+    index_dir = settings.retrieval.index_dir or settings.home / "index"
+    impact = ImpactAnalyzer(
+        editor,
+        ModelRegistry(driver, settings.neo4j_database),
+        AuditStore(driver, settings.neo4j_database),
+        settings.home / "dataset" / PAIRS_FILE,
+        lambda: persisted_graph_version(index_dir),
+    )
+    return EditService(editor, impact)
+
+
 def build_reader(settings: Settings, driver: neo4j.Driver) -> GraphReader:
     return GraphReader(driver, settings.neo4j_database)
 

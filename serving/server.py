@@ -25,6 +25,7 @@ import uvicorn
 from kgqa.errors import ConfigError, ServingError
 from serving.auth import KeyRing
 from serving.console import ConsoleConfig
+from serving.edits import EditService
 from serving.grpc.server import GrpcServer, build_grpc_server
 from serving.health import Readiness
 from serving.http.app import create_app
@@ -97,6 +98,7 @@ def start_servers(
     http_socket: socket.socket | None = None,
     reuse_port: bool = False,
     worker: str | None = None,
+    edits: EditService | None = None,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -123,6 +125,8 @@ def start_servers(
             kernel spreads connections over them.
         worker: this process's name among the workers (metrics, ``X-Kgqa-Worker``, the gRPC
             ``kgqa-worker`` metadata); None for a single process.
+        edits: the knowledge managers' service (gRPC ``KnowledgeService``, REST ``/v1/kg``);
+            None serves neither.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
@@ -147,6 +151,7 @@ def start_servers(
         max_message_bytes=max_request_bytes,
         reuse_port=reuse_port,
         worker=worker,
+        edits=edits,
     )
     sock = http_socket if http_socket is not None else bind_http(host, http_port)
     config = uvicorn.Config(
@@ -159,6 +164,7 @@ def start_servers(
             console=console,
             max_concurrent=max_concurrent_requests or max_concurrent_rpcs,
             worker=worker,
+            edits=edits,
         ),
         log_config=None,
         access_log=False,
@@ -202,6 +208,7 @@ def run_servers(
     reuse_port: bool = False,
     worker: str | None = None,
     stop: threading.Event | None = None,
+    edits: EditService | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
@@ -240,6 +247,7 @@ def run_servers(
             http_socket=http_socket,
             reuse_port=reuse_port,
             worker=worker,
+            edits=edits,
         )
         who = f"worker {worker} (pid {os.getpid()}) " if worker is not None else ""
         sys.stdout.write(

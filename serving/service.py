@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -122,6 +122,21 @@ def require(caller: Caller, role: Role) -> None:
         raise PermissionDenied(
             f"this needs role {role.name.lower()}; key {caller.key_id} has {caller.role.name.lower()}"
         )
+
+
+def _followed(
+    contexts: list[RetrievedClause], evidence: Mapping[str, EvidenceClause]
+) -> list[RetrievedClause]:
+    """The contexts with the evidence's newer text where the graph moved on since retrieval's
+    index was built (a clause edited seconds ago): the extractive fallback then quotes the text
+    that verifies, not the superseded one, before the index catches up."""
+    out = []
+    for c in contexts:
+        ev = evidence.get(c.clause_id)
+        if ev is not None and ev.active and ev.version > c.version:
+            c = replace(c, version=ev.version, text=ev.text, doc_version=ev.doc_version)
+        out.append(c)
+    return out
 
 
 def _now() -> str:
@@ -313,6 +328,7 @@ class QAService:
             status = AnswerStatus.VERIFIED
         elif self.config.policy == "strict":
             log.info("answer.replaced", model_id=model_id, unsupported=len(verification.unsupported))
+            contexts = _followed(contexts, evidence)
             fallback = self._extractive.generate(question, contexts)
             text = fallback.text
             model_id = f"{model_id} (extractive fallback)" if model_id != fallback.model_id else model_id
@@ -383,6 +399,7 @@ class QAService:
                     quote_end=check.quote_end,
                     support_score=round(float(check.support_score), 4),
                     verified=check.verified,
+                    asserted=check.asserted,
                 )
             )
         return out

@@ -94,6 +94,8 @@ class Citation:
     quote_end: int
     support_score: float
     verified: bool
+    asserted: bool = False
+    """The answer relies on a fact an editor asserted for this clause (not in its text)."""
 
 
 @dataclass

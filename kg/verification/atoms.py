@@ -165,6 +165,8 @@ class ClauseFacts:
         parties: party names the triples name (grow the lexicon for this answer).
         bigrams: character bigrams of the normalized content (the support score's reference).
         segments: the clause text's sentences with their bigrams (where quotes are cut).
+        asserted_quantities: normalized quantities that only editor-asserted triples state.
+        asserted_haystack: the subjects and objects of editor-asserted triples (party names).
     """
 
     quantities: frozenset[str]
@@ -175,6 +177,8 @@ class ClauseFacts:
     parties: frozenset[str]
     bigrams: frozenset[str]
     segments: tuple[Segment, ...]
+    asserted_quantities: frozenset[str] = frozenset()
+    asserted_haystack: str = ""
 
     def governing(self, tail: frozenset[str]) -> list[tuple[str, str]]:
         """The clause's modal verbs whose following words best match ``tail`` (bigrams).
@@ -208,7 +212,15 @@ def clause_facts(clause: EvidenceClause, text_bigrams: frozenset[str]) -> Clause
     if _BOUND.search(clause.text):
         modalities.add("应当")
     parties: set[str] = set()
+    asserted_sources: list[str] = []
+    asserted_texts: list[str] = []
     for t in clause.triples:
+        if t.asserted:  # the editor's word, not the clause's: kept apart so the verifier can say so
+            surface = t.qualifiers.get("surface")
+            asserted_sources += [t.object, *([surface] if isinstance(surface, str) else [])]
+            asserted_texts += [t.subject, t.object]
+            parties.update(n for n in (t.subject, t.object) if is_party_name(n))
+            continue
         if t.predicate in MODALITY:
             modalities.add(MODALITY[t.predicate])
         triple_texts += [t.subject, t.object]
@@ -228,6 +240,9 @@ def clause_facts(clause: EvidenceClause, text_bigrams: frozenset[str]) -> Clause
     if own.startswith("第"):
         articles.add(own)
     haystack = "\n".join([clause.text, clause.doc_title, *clause.tables, *triple_texts])
+    asserted_quantities = {
+        q.normalized for source in asserted_sources for q in extract_quantities(source) if q.kind != "article"
+    }
     return ClauseFacts(
         frozenset(quantities),
         frozenset(articles),
@@ -237,4 +252,6 @@ def clause_facts(clause: EvidenceClause, text_bigrams: frozenset[str]) -> Clause
         frozenset(parties),
         text_bigrams,
         segments(clause.text),
+        frozenset(asserted_quantities - quantities),
+        "\n".join(asserted_texts),
     )

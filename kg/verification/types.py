@@ -23,7 +23,9 @@ class TripleFact:
     ``object`` holds the normalized value where the extractor found one (``14日``, ``3%``,
     ``500000元``). ``subject_type`` / ``object_type`` are the types of the linked entities
     (``party``, ``concept``, ``document``) when the graph knows them; the verifier uses them to
-    grow its party lexicon with the parties the evidence itself names.
+    grow its party lexicon with the parties the evidence itself names. ``asserted`` marks a fact an
+    editor stated although the clause text does not (a forced checked edit, :mod:`kg.edits`): the
+    verifier accepts it as evidence but reports every atom that only it supports.
     """
 
     subject: str
@@ -32,6 +34,7 @@ class TripleFact:
     qualifiers: dict[str, Any] = field(default_factory=dict)
     subject_type: str | None = None
     object_type: str | None = None
+    asserted: bool = False
 
 
 @dataclass
@@ -125,6 +128,8 @@ class CitationCheck:
     support_score: float
     verified: bool
     allowed: bool = True
+    asserted: bool = False
+    """Some atom of the answer is supported only by an editor-asserted triple of this clause."""
 
 
 @dataclass
@@ -151,3 +156,6 @@ class VerificationResult:
     unsupported: list[Atom] = field(default_factory=list)
     malformed_markers: list[str] = field(default_factory=list)
     refusal: bool = False
+    asserted: list[Atom] = field(default_factory=list)
+    """Atoms supported only by editor-asserted triples (not by any clause text): verified, but
+    shown to the reader as the editor's word."""

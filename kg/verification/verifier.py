@@ -142,6 +142,7 @@ class Verifier:
 
         sentences = split_sentences(answer, parsed.malformed)
         unsupported: list[Atom] = []
+        asserted: list[Atom] = []
         reported: set[str] = set()
         checks: list[SentenceCheck] = []
         sentence_ok: list[bool] = []
@@ -155,11 +156,12 @@ class Verifier:
                 sentence_ok.append(True)
                 own_bigrams.append(frozenset())
                 continue
-            check, atoms, sb = self._check_sentence(
+            check, atoms, sb, by_assertion = self._check_sentence(
                 s, [facts[c] for c in (s.clause_ids or cited) if c in facts], lexicon
             )
             own_bigrams.append(sb)
             unsupported += atoms
+            asserted += by_assertion
             sentence_ok.append(not atoms)
             checks.append(check)
         for cid, reason in problems.items():
@@ -173,13 +175,22 @@ class Verifier:
             )
             for cid in cited
         ]
+        for check in citations:
+            f = facts.get(check.clause_id)
+            check.asserted = f is not None and any(
+                a.normalized in f.asserted_quantities
+                or (a.kind == "party" and a.normalized in f.asserted_haystack)
+                for a in asserted
+            )
         verified = bool(cited) and bool(checks) and not unsupported
-        return VerificationResult(verified, citations, checks, unsupported, list(parsed.malformed))
+        return VerificationResult(
+            verified, citations, checks, unsupported, list(parsed.malformed), asserted=asserted
+        )
 
     # -- helpers --------------------------------------------------------------------------------
     def _check_sentence(
         self, s: AnswerSentence, pool: list[ClauseFacts], lexicon: tuple[str, ...]
-    ) -> tuple[SentenceCheck, list[Atom], frozenset[str]]:
+    ) -> tuple[SentenceCheck, list[Atom], frozenset[str], list[Atom]]:
         """Score one content sentence against ``pool`` (its own clauses, else all cited ones)."""
         sb = sentence_bigrams(s.text)
         if not pool:
@@ -188,7 +199,7 @@ class Verifier:
             score = recall(sb, frozenset().union(*(f.bigrams for f in pool)))
         else:  # no marker: one cited clause must cover it on its own
             score = max(recall(sb, f.bigrams) for f in pool)
-        atoms = _check_atoms(s.text, pool, lexicon)
+        atoms, by_assertion = _check_atoms(s.text, pool, lexicon)
         if score < self._threshold:
             if pool:
                 reason = (
@@ -201,7 +212,7 @@ class Verifier:
                     "no clause this sentence cites is in the graph" if s.clause_ids else "uncited sentence"
                 )
             atoms.append(Atom("sentence", s.text, s.text, s.text, reason))
-        return SentenceCheck(s.text, list(s.clause_ids), not atoms, round(score, 4)), atoms, sb
+        return SentenceCheck(s.text, list(s.clause_ids), not atoms, round(score, 4)), atoms, sb, by_assertion
 
     def _citation_check(
         self,
@@ -247,7 +258,10 @@ class Verifier:
             clause.number,
             clause.doc_title,
             tuple(clause.section_path),
-            tuple((t.subject, t.predicate, t.object, t.subject_type, t.object_type) for t in clause.triples),
+            tuple(
+                (t.subject, t.predicate, t.object, t.subject_type, t.object_type, t.asserted)
+                for t in clause.triples
+            ),
             tuple(clause.tables),
         )
         with self._lock:
@@ -257,7 +271,9 @@ class Verifier:
                 return cached
         facts = clause_facts(
             clause,
-            clause_bigrams([clause.text, clause.number, clause.doc_title, *clause.section_path, *clause.tables]),
+            clause_bigrams(
+                [clause.text, clause.number, clause.doc_title, *clause.section_path, *clause.tables]
+            ),
         )
         with self._lock:
             self._cache[key] = facts
@@ -279,15 +295,23 @@ def _citation_problem(cid: str, clause: EvidenceClause | None, allowed: set[str]
     return None
 
 
-def _check_atoms(text: str, pool: list[ClauseFacts], lexicon: tuple[str, ...]) -> list[Atom]:
-    """The atoms of one sentence that none of ``pool`` supports, without duplicates."""
+def _check_atoms(
+    text: str, pool: list[ClauseFacts], lexicon: tuple[str, ...]
+) -> tuple[list[Atom], list[Atom]]:
+    """The atoms of one sentence that none of ``pool`` supports, without duplicates; and those that
+    only editor-asserted triples support (accepted, reported)."""
     quantities = frozenset().union(*(f.quantities for f in pool))
     articles = frozenset().union(*(f.articles for f in pool))
     modalities = frozenset().union(*(f.modalities for f in pool))
+    by_editor = frozenset().union(*(f.asserted_quantities for f in pool))
     out: dict[tuple[str, str], Atom] = {}
+    asserted: dict[tuple[str, str], Atom] = {}
     for q in answer_quantities(text):
         known = articles if q.kind == "article" else quantities
-        if q.normalized not in known:
+        if q.kind != "article" and q.normalized not in known and q.normalized in by_editor:
+            reason = "stated by an editor's asserted triple, not by the clause text"
+            asserted.setdefault((q.kind, q.normalized), Atom(q.kind, q.surface, q.normalized, text, reason))
+        elif q.normalized not in known:
             what = "article number" if q.kind == "article" else q.kind
             out.setdefault(
                 (q.kind, q.normalized),
@@ -295,7 +319,10 @@ def _check_atoms(text: str, pool: list[ClauseFacts], lexicon: tuple[str, ...]) -
             )
     masked = mask_titles(text)
     for name in find_parties(masked, lexicon):
-        if not any(name in f.haystack for f in pool):
+        if not any(name in f.haystack for f in pool) and any(name in f.asserted_haystack for f in pool):
+            reason = "named by an editor's asserted triple, not by the clause text"
+            asserted.setdefault(("party", name), Atom("party", name, name, text, reason))
+        elif not any(name in f.haystack for f in pool):
             out.setdefault(
                 ("party", name), Atom("party", name, name, text, "party not named in the cited clauses")
             )
@@ -314,4 +341,4 @@ def _check_atoms(text: str, pool: list[ClauseFacts], lexicon: tuple[str, ...]) -
         if subjects and leads and all(find_parties(x, lexicon) and subjects[-1] not in x for x in leads):
             reason = f"the cited clause puts this {m.cls} obligation on another party"
             out.setdefault(("party", subjects[-1]), Atom("party", subjects[-1], subjects[-1], text, reason))
-    return list(out.values())
+    return list(out.values()), list(asserted.values())

@@ -19,6 +19,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 EXIT_FAILED_FILES = 3
 EXIT_UNAVAILABLE = 4
+EXIT_STALE_EDIT = 5
+"""An edit was made against a version that moved on: re-read it (``kgqa kg version ID``) and retry."""
 
 
 def load_settings() -> Settings:
@@ -30,8 +32,28 @@ def load_settings() -> Settings:
     return settings
 
 
+def cli_caller():
+    """The CLI's caller: the local user (``cli:<user>``) with role admin; what Changes and audit
+    records name as the actor of a command."""
+    import getpass
+
+    from serving.types import Caller, Role
+
+    return Caller(key_id=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
 def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-__all__ = ["EXIT_FAILED_FILES", "EXIT_UNAVAILABLE", "JsonOpt", "err", "load_settings", "out", "print_json"]
+__all__ = [
+    "EXIT_FAILED_FILES",
+    "EXIT_STALE_EDIT",
+    "EXIT_UNAVAILABLE",
+    "JsonOpt",
+    "cli_caller",
+    "err",
+    "load_settings",
+    "out",
+    "print_json",
+]

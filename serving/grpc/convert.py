@@ -37,6 +37,7 @@ def answer_to_proto(result: AnswerResult) -> qa_pb2.Answer:
                 quote_end=c.quote_end,
                 support_score=c.support_score,
                 verified=c.verified,
+                asserted=c.asserted,
             )
             for c in result.citations
         ],

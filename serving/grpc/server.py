@@ -28,8 +28,10 @@ from grpc_reflection.v1alpha import reflection
 
 from kgqa.errors import ConfigError
 from serving.auth import KeyRing
-from serving.grpc import SERVICE_NAME, qa_pb2_grpc
+from serving.edits import EditService
+from serving.grpc import KNOWLEDGE_SERVICE_NAME, SERVICE_NAME, knowledge_pb2_grpc, qa_pb2_grpc
 from serving.grpc.interceptors import ServiceInterceptor
+from serving.grpc.knowledge import KnowledgeServicer
 from serving.grpc.servicer import QAServicer
 from serving.health import Readiness
 from serving.metrics import Metrics
@@ -102,6 +104,7 @@ def build_grpc_server(
     max_message_bytes: int | None = None,
     reuse_port: bool = False,
     worker: str | None = None,
+    edits: EditService | None = None,
 ) -> GrpcServer:
     """Build (not start) the gRPC server over ``service``.
 
@@ -122,6 +125,7 @@ def build_grpc_server(
             the port). Off otherwise, so a second server on a taken port fails instead of
             silently sharing it.
         worker: this process's name, sent as ``kgqa-worker`` initial metadata on our services.
+        edits: the knowledge managers' service; when given, ``KnowledgeService`` is served too.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -137,12 +141,16 @@ def build_grpc_server(
         options=options,
     )
     qa_pb2_grpc.add_QAServiceServicer_to_server(QAServicer(service, metrics), server)
+    names = [SERVICE_NAME]
+    if edits is not None:
+        knowledge_pb2_grpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(edits), server)
+        names.append(KNOWLEDGE_SERVICE_NAME)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in _HEALTH_NAMES:
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -3,7 +3,7 @@
 Routes (see ``/docs`` for the OpenAPI UI, ``/openapi.json`` for the spec):
 ``POST /v1/ask``, ``GET /v1/answers/{answer_id}``, ``GET /v1/clauses/{clause_id}``,
 ``GET /v1/clauses/{clause_id}/answers``, ``POST /v1/chat/completions`` (OpenAI-compatible),
-``/healthz``, ``/readyz``, ``/metrics``. Authentication is ``Authorization: Bearer <key>``.
+``/healthz``, ``/readyz``, ``/metrics``, and the knowledge managers' ``/v1/kg/...`` routes. Authentication is ``Authorization: Bearer <key>``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from serving.auth import KeyRing
 from serving.console import ConsoleConfig, mount_console
+from serving.edits import EditService
 from serving.health import Readiness
 from serving.http.deps import require_reader
 from serving.http.errors import install_error_handlers
@@ -27,7 +28,7 @@ from serving.http.middleware import (
     WorkerHeaderMiddleware,
 )
 from serving.http.openai_compat import make_openai_router
-from serving.http.routers import answers, ask, clauses, health
+from serving.http.routers import answers, ask, clauses, health, kg
 from serving.http.routers import metrics as metrics_router
 from serving.metrics import Metrics
 from serving.service import QAService
@@ -66,6 +67,7 @@ def create_app(
     console: ConsoleConfig | None = None,
     max_concurrent: int | None = None,
     worker: str | None = None,
+    edits: EditService | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -82,6 +84,7 @@ def create_app(
         max_concurrent: API requests served at once; more are answered 429 at once. None = no
             limit of ours.
         worker: this process's name among the workers sharing the port (``X-Kgqa-Worker``).
+        edits: the knowledge managers' service; when given, the ``/v1/kg/...`` routes are served.
     """
     owned = readiness is None
     readiness = readiness or Readiness(service)
@@ -122,6 +125,9 @@ def create_app(
         app.add_middleware(WorkerHeaderMiddleware, worker=worker)
     for module in (ask, answers, clauses, health, metrics_router):
         app.include_router(module.router)
+    if edits is not None:
+        app.state.edits = edits
+        app.include_router(kg.router)
     openai = _openai_router(service)
     if openai is not None:
         app.include_router(openai)

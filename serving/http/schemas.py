@@ -43,6 +43,7 @@ class Citation(BaseModel):
     quote_end: int
     support_score: float
     verified: bool
+    asserted: bool = False
 
 
 class UnsupportedAtom(BaseModel):

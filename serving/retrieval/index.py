@@ -467,6 +467,19 @@ class IndexStore:
         )
 
 
+def persisted_graph_version(index_dir: Path) -> int | None:
+    """The graph version of the index snapshot in use under ``index_dir`` (``CURRENT``), read
+    without loading it; None when there is none. Serving processes persist every update, so this
+    says whether the index has caught up with an edit (``kgqa kg impact``)."""
+    pointer = Path(index_dir) / "CURRENT"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+        meta = json.loads((Path(index_dir) / "snapshots" / name / "meta.json").read_text(encoding="utf-8"))
+        return int(meta["graph_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _clause_record(data: dict) -> ClauseRecord:
     return ClauseRecord(
         **{
