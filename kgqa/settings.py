@@ -124,6 +124,11 @@ class Settings(BaseSettings):
 
     llm_triples: bool = Field(default=False, description="Also extract triples with the KGQA_LLM__ endpoint.")
 
+    retrain_config: Path | None = Field(
+        default=None,
+        description="The config of `kgqa retrain` and retrain jobs (None: training/configs/retrain.yaml).",
+    )
+
     # --- serving ---
     model_sync_interval_s: float = Field(
         default=5.0, gt=0, description="Seconds between polls of the model registry for the active model."
