@@ -76,6 +76,7 @@ def serve_process(
     from kgqa.wiring import (
         build_driver,
         build_graph,
+        build_jobs_service,
         build_model_sync,
         build_qa_service,
         limit_native_threads,
@@ -108,6 +109,7 @@ def serve_process(
                 worker=worker,
                 stop=stop,
                 console=settings.console,
+                jobs=build_jobs_service(settings, driver),  # the plain driver: jobs are admin work
             )
         finally:
             sync.stop()

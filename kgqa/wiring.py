@@ -200,9 +200,7 @@ def build_model_sync(settings: Settings, driver: neo4j.Driver | GuardedDriver, s
     from serving.model_sync import ActiveModelSync
 
     return ActiveModelSync(
-        ModelRegistry(driver, settings.neo4j_database),
-        service.backends,
-        interval_s=settings.model_sync_interval_s,
+        ModelRegistry(driver, settings.neo4j_database), service.backends, interval_s=settings.model_sync_interval_s
     )
 
 

@@ -28,6 +28,7 @@ from serving.console import ConsoleConfig
 from serving.grpc.server import GrpcServer, build_grpc_server
 from serving.health import Readiness
 from serving.http.app import create_app
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -97,6 +98,7 @@ def start_servers(
     http_socket: socket.socket | None = None,
     reuse_port: bool = False,
     worker: str | None = None,
+    jobs: JobsService | None = None,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -123,6 +125,8 @@ def start_servers(
             kernel spreads connections over them.
         worker: this process's name among the workers (metrics, ``X-Kgqa-Worker``, the gRPC
             ``kgqa-worker`` metadata); None for a single process.
+        jobs: the admin job service (retrain jobs over gRPC's JobService and REST's /v1/jobs);
+            None = not served.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
@@ -147,6 +151,7 @@ def start_servers(
         max_message_bytes=max_request_bytes,
         reuse_port=reuse_port,
         worker=worker,
+        jobs=jobs,
     )
     sock = http_socket if http_socket is not None else bind_http(host, http_port)
     config = uvicorn.Config(
@@ -159,6 +164,7 @@ def start_servers(
             console=console,
             max_concurrent=max_concurrent_requests or max_concurrent_rpcs,
             worker=worker,
+            jobs=jobs,
         ),
         log_config=None,
         access_log=False,
@@ -202,6 +208,7 @@ def run_servers(
     reuse_port: bool = False,
     worker: str | None = None,
     stop: threading.Event | None = None,
+    jobs: JobsService | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
@@ -240,6 +247,7 @@ def run_servers(
             http_socket=http_socket,
             reuse_port=reuse_port,
             worker=worker,
+            jobs=jobs,
         )
         who = f"worker {worker} (pid {os.getpid()}) " if worker is not None else ""
         sys.stdout.write(

@@ -192,11 +192,11 @@ class RetrainRunner:
         """The active model, which a retrain continues.
 
         Raises:
-            ConfigError: no model is active, or it has no adapter.
+            JobStateError: no model is active, or it has no adapter.
         """
         active = self.registry.active()
         if active is None or not active.adapter_path:
-            raise ConfigError(
+            raise JobStateError(
                 "no active model with an adapter to continue; train one (kgqa train sft), register "
                 "and activate it (kgqa models activate RUN_DIR) before retraining"
             )

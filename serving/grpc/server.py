@@ -30,8 +30,10 @@ from kgqa.errors import ConfigError
 from serving.auth import KeyRing
 from serving.grpc import SERVICE_NAME, qa_pb2_grpc
 from serving.grpc.interceptors import ServiceInterceptor
+from serving.grpc.jobs_servicer import add_job_service
 from serving.grpc.servicer import QAServicer
 from serving.health import Readiness
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -102,6 +104,7 @@ def build_grpc_server(
     max_message_bytes: int | None = None,
     reuse_port: bool = False,
     worker: str | None = None,
+    jobs: JobsService | None = None,
 ) -> GrpcServer:
     """Build (not start) the gRPC server over ``service``.
 
@@ -122,6 +125,7 @@ def build_grpc_server(
             the port). Off otherwise, so a second server on a taken port fails instead of
             silently sharing it.
         worker: this process's name, sent as ``kgqa-worker`` initial metadata on our services.
+        jobs: the admin job service (``JobService``: retrain jobs); None = not served.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -137,12 +141,18 @@ def build_grpc_server(
         options=options,
     )
     qa_pb2_grpc.add_QAServiceServicer_to_server(QAServicer(service, metrics), server)
+    extra_services = (add_job_service(server, jobs),) if jobs is not None else ()
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in _HEALTH_NAMES:
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            SERVICE_NAME,
+            *extra_services,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

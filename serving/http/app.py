@@ -28,7 +28,9 @@ from serving.http.middleware import (
 )
 from serving.http.openai_compat import make_openai_router
 from serving.http.routers import answers, ask, clauses, health
+from serving.http.routers import jobs as jobs_router
 from serving.http.routers import metrics as metrics_router
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -66,6 +68,7 @@ def create_app(
     console: ConsoleConfig | None = None,
     max_concurrent: int | None = None,
     worker: str | None = None,
+    jobs: JobsService | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -82,6 +85,7 @@ def create_app(
         max_concurrent: API requests served at once; more are answered 429 at once. None = no
             limit of ours.
         worker: this process's name among the workers sharing the port (``X-Kgqa-Worker``).
+        jobs: the admin job service (``/v1/jobs``: retrain jobs); None = not served.
     """
     owned = readiness is None
     readiness = readiness or Readiness(service)
@@ -122,6 +126,9 @@ def create_app(
         app.add_middleware(WorkerHeaderMiddleware, worker=worker)
     for module in (ask, answers, clauses, health, metrics_router):
         app.include_router(module.router)
+    if jobs is not None:
+        app.state.jobs = jobs
+        app.include_router(jobs_router.router)
     openai = _openai_router(service)
     if openai is not None:
         app.include_router(openai)

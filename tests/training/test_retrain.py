@@ -284,7 +284,14 @@ def test_a_job_waits_while_another_trains_and_can_be_cancelled_waiting(world, ru
 def test_a_killed_worker_resumes_from_its_last_finished_stage(world, runner, tmp_path):
     from kg.jobs import JobState, JobStore
 
-    config = write_config(tmp_path / "slow.yaml", world, max_steps=40, save_steps=2, eval_limit=2)
+    config = write_config(
+        tmp_path / "slow.yaml",
+        world,
+        max_steps=10,
+        save_steps=2,
+        eval_limit=2,
+        sft={"max_length": 1024, "per_device_train_batch_size": 2},
+    )
     env = {
         **os.environ,
         "KGQA_NEO4J_URI": world["settings"].neo4j_uri,
@@ -327,4 +334,28 @@ def test_a_killed_worker_resumes_from_its_last_finished_stage(world, runner, tmp
     assert started.count("delta") == started.count("dataset") == 1  # not redone
     assert started.count("train") == 2
     assert done.result["train"]["resumed_from"]  # training went on from its checkpoint
-    assert done.result["train"]["steps"] == 40
+    assert done.result["train"]["steps"] == 10
+
+
+def test_a_job_started_through_the_service_runs_in_a_worker_process(world, runner, tmp_path):
+    """The servers' path: JobsService creates the job and a worker process runs it to the end."""
+    from kg.jobs import JobState
+    from kgqa.errors import PermissionDenied
+    from kgqa.wiring import build_jobs_service
+    from serving.types import Caller, Role
+
+    settings = world["settings"].model_copy(
+        update={"retrain_config": write_config(tmp_path / "api.yaml", world)}
+    )
+    service = build_jobs_service(settings, world["driver"])
+    with pytest.raises(PermissionDenied):
+        service.start_retrain(Caller("key-editor", Role.EDITOR))
+    job = service.start_retrain(Caller("key-admin", Role.ADMIN))
+    assert job.worker_pid and job.worker_pid != os.getpid() and job.actor == "key-admin"
+    deadline = time.monotonic() + 240
+    while not (job := service.get(Caller("key-admin", Role.ADMIN), job.job_id)).state.finished:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    log = (settings.home / "jobs" / job.job_id / "worker.log").read_text(encoding="utf-8", errors="replace")
+    assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])
+    assert {h["pid"] for h in job.history if "pid" in h} == {service.launch.process(job.job_id).pid}
