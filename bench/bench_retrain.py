@@ -78,7 +78,7 @@ def run(uri: str, work: Path, epochs: float, pretrain_steps: int, eval_limit: in
     settings = Settings(neo4j_uri=uri, home=work / "home")
     sft_cfg = SftConfig.load(CONFIGS / "sft-tiny.yaml").with_overrides(max_steps=-1, num_train_epochs=epochs)
     data_cfg = DatasetConfig.load(CONFIGS / "dataset-tiny.yaml")
-    with GraphDatabase.driver(uri, auth=None) as driver:
+    with GraphDatabase.driver(uri, auth=None, notifications_min_severity="OFF") as driver:
         t = time.perf_counter()
         _ingest(settings, driver, manuals)
         log(f"ingested the sample manuals in {time.perf_counter() - t:.0f} s")

@@ -301,3 +301,18 @@ def build_jobs_service(settings: Settings, driver: neo4j.Driver):
         build_retrain_runner(settings, driver),
         WorkerLauncher(settings.home / "jobs", env),
     )
+
+
+def build_retrain_trigger(settings: Settings, driver: neo4j.Driver, jobs):
+    """The debounced retrain trigger of ``kgqa serve``, or None when it is off (the default)."""
+    if settings.retrain_trigger_changes is None and settings.retrain_trigger_minutes is None:
+        return None
+    from serving.retrain_trigger import RetrainTrigger
+
+    return RetrainTrigger(
+        jobs,
+        driver,
+        after_changes=settings.retrain_trigger_changes,
+        after_minutes=settings.retrain_trigger_minutes,
+        database=settings.neo4j_database,
+    )
