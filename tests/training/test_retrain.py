@@ -359,3 +359,72 @@ def test_a_job_started_through_the_service_runs_in_a_worker_process(world, runne
     log = (settings.home / "jobs" / job.job_id / "worker.log").read_text(encoding="utf-8", errors="replace")
     assert job.state is JobState.SUCCEEDED, (job.error, log[-2000:])
     assert {h["pid"] for h in job.history if "pid" in h} == {service.launch.process(job.job_id).pid}
+
+
+def test_cancel_stops_training_between_steps(world, runner, tmp_path):
+    from kg.jobs import JobState, JobStore
+    from kg.registry import ModelRegistry
+
+    config = write_config(
+        tmp_path / "long.yaml",
+        world,
+        max_steps=500,
+        sft={"max_length": 1024, "per_device_train_batch_size": 2},
+    )
+    long_runner = _runner(world, config)
+    models_before = {m.model_id for m in ModelRegistry(world["driver"]).list()}
+    job = long_runner.create(None, "test")
+    store = JobStore(world["driver"])
+    ended = {}
+    thread = threading.Thread(target=lambda: ended.setdefault("job", long_runner.run(job.job_id)))
+    thread.start()
+    deadline = time.monotonic() + 180
+    while not any(h["event"] == "training" for h in store.get(job.job_id).history):
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.2)
+    time.sleep(3)  # a few steps in
+    store.request_cancel(job.job_id)
+    thread.join(120)
+    assert not thread.is_alive()
+    done = ended["job"]
+    assert done.state is JobState.CANCELLED and "train" not in done.stages_done
+    assert 0 < done.progress < 1
+    assert {m.model_id for m in ModelRegistry(world["driver"]).list()} == models_before  # nothing registered
+    assert store.holder() is None
+
+
+def test_changes_trigger_a_debounced_retrain_once(world, runner, tmp_path):
+    from kg.jobs import JobState
+    from kgqa.wiring import build_jobs_service
+    from serving.retrain_trigger import TRIGGER_CALLER, RetrainTrigger
+    from serving.types import Caller, Role
+
+    settings = world["settings"].model_copy(
+        update={"retrain_config": write_config(tmp_path / "t.yaml", world)}
+    )
+    service = build_jobs_service(settings, world["driver"])
+    admin = Caller("key-admin", Role.ADMIN)
+
+    def finish(job_id: str) -> None:  # cancel the triggered job and wait for its worker to stop
+        service.cancel(admin, job_id)
+        deadline = time.monotonic() + 120
+        while not service.get(admin, job_id).state.finished:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+
+    by_count = RetrainTrigger(service, world["driver"], after_changes=3, after_minutes=None)
+    assert by_count.check() is None  # two clauses changed since the active model: below 3
+    by_count.after_changes = 2
+    job_id = by_count.check()
+    assert job_id and service.get(admin, job_id).actor == TRIGGER_CALLER.key_id
+    assert by_count.check() is None  # a retrain is already under way
+    finish(job_id)
+    assert service.get(admin, job_id).state is JobState.CANCELLED
+    assert by_count.check() is None  # not twice for the same graph version
+
+    by_time = RetrainTrigger(service, world["driver"], after_changes=None, after_minutes=0.002)
+    assert by_time.check() is None  # first sight of the pending changes starts the clock
+    time.sleep(0.2)
+    job_id = by_time.check()
+    assert job_id
+    finish(job_id)
