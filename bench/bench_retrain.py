@@ -225,6 +225,9 @@ def main() -> None:
     parser.add_argument("--eval-limit", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from kgqa.logging import configure_logging
+
+    configure_logging()  # logs to stderr: stdout carries the table or the JSON alone
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         work = Path(tmp)
