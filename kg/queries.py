@@ -800,6 +800,85 @@ RETURN """
 
 MODEL_DEACTIVATE = "MATCH (m:ModelVersion {active: true}) SET m.active = false"
 
+# --- jobs (kg/jobs.py): retraining jobs and the single-trainer lock ----------------------------------
+
+JOB_SCHEMA: tuple[str, ...] = (
+    "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (n:Job) REQUIRE n.job_id IS UNIQUE",
+    "CREATE CONSTRAINT lock_name IF NOT EXISTS FOR (n:Lock) REQUIRE n.name IS UNIQUE",
+)
+
+_JOB_FIELDS = (
+    "j {.job_id, .kind, .state, .stage, .stages_done, .progress, .since_graph_version, .params_json, "
+    ".result_json, .history_json, .error, .cancel_requested, .worker_pid, .worker_host, .actor, "
+    ".created_at, .updated_at, .started_at, .finished_at} AS j"
+)
+
+JOB_CREATE = (
+    """
+CREATE (j:Job {job_id: $j.job_id, kind: $j.kind, state: $j.state, stage: $j.stage, stages_done: [],
+               progress: 0.0, since_graph_version: $j.since_graph_version, params_json: $j.params_json,
+               result_json: '{}', history_json: '[]', cancel_requested: false, actor: $j.actor,
+               created_at: $j.created_at, updated_at: $j.created_at})
+RETURN """
+    + _JOB_FIELDS
+)
+
+JOB_GET = "MATCH (j:Job {job_id: $job_id}) RETURN " + _JOB_FIELDS
+
+# Newest first; $state null = any state.
+JOB_LIST = (
+    "MATCH (j:Job) WHERE $state IS NULL OR j.state = $state RETURN "
+    + _JOB_FIELDS
+    + " ORDER BY j.created_at DESC, j.job_id DESC LIMIT $limit"
+)
+
+# Every field of $set is written as given (null removes it); the caller decides which fields move.
+JOB_UPDATE = "MATCH (j:Job {job_id: $job_id}) SET j += $set RETURN " + _JOB_FIELDS
+
+# Asking a job to stop: its worker sees the flag between stages and between training steps.
+JOB_REQUEST_CANCEL = (
+    "MATCH (j:Job {job_id: $job_id}) SET j.cancel_requested = true, j.updated_at = $at RETURN " + _JOB_FIELDS
+)
+
+JOB_CANCEL_REQUESTED = "MATCH (j:Job {job_id: $job_id}) RETURN j.cancel_requested AS cancel"
+
+# The trainer lock: one Lock node per name (unique constraint). The first SET takes the node's
+# write lock before the holder is read (Neo4j's documented way to avoid a lost update), so of two
+# jobs claiming at once the second reads the holder only after the first committed. A holder whose
+# job is over (or gone) no longer holds it.
+LOCK_CLAIM = """
+MERGE (l:Lock {name: $name})
+SET l.claims = coalesce(l.claims, 0) + 1
+WITH l
+OPTIONAL MATCH (h:Job {job_id: l.holder})
+WITH l, l.holder IS NULL OR l.holder = $holder OR h IS NULL
+        OR h.state IN ['succeeded', 'failed', 'cancelled', 'waiting_approval'] AS free
+SET l.holder = CASE WHEN free THEN $holder ELSE l.holder END,
+    l.since = CASE WHEN free THEN $at ELSE l.since END
+RETURN l.holder AS holder
+"""
+
+LOCK_RELEASE = "MATCH (l:Lock {name: $name}) WHERE l.holder = $holder SET l.holder = null, l.since = null"
+
+LOCK_HOLDER = "OPTIONAL MATCH (l:Lock {name: $name}) RETURN l.holder AS holder, l.since AS since"
+
+# The clauses the change log touched after graph version $since, with the ops that touched them
+# (in seq order) and whether an active version exists now: what an incremental retrain regenerates
+# (changed, new) or turns into refusals (retired).
+RETRAIN_DELTA = """
+MATCH (ch:Change) WHERE ch.seq > $since
+OPTIONAL MATCH (ch)-[:ON]->(c:Clause)
+OPTIONAL MATCH (ch)-[:ON]->(:Triple)-[:STATED_IN]->(tc:Clause)
+WITH ch, coalesce(c.clause_id, tc.clause_id, CASE WHEN ch.op STARTS WITH 'clause.' THEN ch.target_id END)
+     AS clause_id
+WHERE clause_id IS NOT NULL
+WITH clause_id, ch ORDER BY ch.seq
+WITH clause_id, collect(ch.op) AS ops, max(ch.seq) AS last_seq
+OPTIONAL MATCH (a:Clause {clause_id: clause_id, status: 'active'})
+RETURN clause_id, ops, last_seq, a IS NOT NULL AS active, a.version AS version
+ORDER BY clause_id
+"""
+
 # --- benchmarks (bench/bench_peer.py) --------------------------------------------------------------
 
 # neo4j-graphrag's HybridRetriever searches its own vector and full-text indexes over one label: the

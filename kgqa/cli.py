@@ -36,6 +36,7 @@ from kgqa.commands.index import index_app
 from kgqa.commands.kg_edit import register as register_kg_edit
 from kgqa.commands.models import models_app
 from kgqa.commands.report import report_app
+from kgqa.commands.retrain import jobs_app, retrain_command
 from kgqa.commands.train import train_app
 from kgqa.errors import GraphUnavailable, KgqaError, StaleEdit
 
@@ -52,7 +53,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(index_app, name="index")
 train_app.command("grpo")(grpo_command)
 app.command("eval")(eval_command)
-
+app.command("retrain")(retrain_command)
+app.add_typer(jobs_app, name="jobs")
 
 
 # --- neo4j -------------------------------------------------------------------------------------

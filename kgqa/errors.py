@@ -170,3 +170,18 @@ class Overloaded(ServingError):
 
     grpc_code = "RESOURCE_EXHAUSTED"
     http_status = 429
+
+
+class JobError(KgqaError):
+    """A background job (incremental retraining) cannot do what was asked."""
+
+
+class JobStateError(JobError):
+    """The job is not in a state that allows this (resuming a finished job, approving a running one)."""
+
+    grpc_code = "FAILED_PRECONDITION"
+    http_status = 409
+
+
+class JobCancelled(JobError):
+    """The job's cancel flag was raised; its worker stopped at the next check."""

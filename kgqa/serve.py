@@ -77,8 +77,10 @@ def serve_process(
         build_driver,
         build_edit_service,
         build_graph,
+        build_jobs_service,
         build_model_sync,
         build_qa_service,
+        build_retrain_trigger,
         limit_native_threads,
     )
     from serving.auth import load_keyring
@@ -91,6 +93,11 @@ def serve_process(
         service = build_qa_service(settings, graph)
         sync = build_model_sync(settings, graph, service)
         sync.start()
+        jobs = build_jobs_service(settings, driver)  # the plain driver: jobs are admin work
+        # one trigger per server: with --workers N, worker 0 runs it
+        trigger = build_retrain_trigger(settings, driver, jobs) if worker in (None, "0") else None
+        if trigger is not None:
+            trigger.start()
         try:
             run_servers(
                 service,
@@ -110,8 +117,11 @@ def serve_process(
                 stop=stop,
                 console=settings.console,
                 edits=build_edit_service(settings, graph),
+                jobs=jobs,
             )
         finally:
+            if trigger is not None:
+                trigger.stop()
             sync.stop()
             service.close(settings.shutdown_grace_s)
             graph.breaker.stop()

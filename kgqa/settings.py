@@ -124,6 +124,17 @@ class Settings(BaseSettings):
 
     llm_triples: bool = Field(default=False, description="Also extract triples with the KGQA_LLM__ endpoint.")
 
+    retrain_config: Path | None = Field(
+        default=None,
+        description="The config of `kgqa retrain` and retrain jobs (None: training/configs/retrain.yaml).",
+    )
+    retrain_trigger_changes: int | None = Field(
+        default=None, ge=1, description="kgqa serve retrains once this many clauses changed (None: off)."
+    )
+    retrain_trigger_minutes: float | None = Field(
+        default=None, gt=0, description="... or this long after the first change it saw (None: off)."
+    )
+
     # --- serving ---
     model_sync_interval_s: float = Field(
         default=5.0, gt=0, description="Seconds between polls of the model registry for the active model."

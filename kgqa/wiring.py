@@ -321,3 +321,52 @@ def build_encoder_loader(models_dir: Path):
         return load_encoder(model, models_dir=models_dir, batch_size=batch_size)
 
     return load
+
+
+def build_retrain_runner(settings: Settings, driver: neo4j.Driver, config_path: Path | None = None):
+    """The incremental retrain runner over ``driver``: config from ``config_path``, else
+    ``KGQA_RETRAIN_CONFIG``, else training/configs/retrain.yaml; job folders in ``$KGQA_HOME/jobs``."""
+    from training.retrain import RetrainRunner
+    from training.retrain_config import RetrainConfig
+
+    config = RetrainConfig.load(config_path or settings.retrain_config)
+    return RetrainRunner(
+        driver, config, settings.home / "jobs", build_generator, database=settings.neo4j_database
+    )
+
+
+def build_jobs_service(settings: Settings, driver: neo4j.Driver):
+    """The admin job service of the servers: retrain jobs run in worker processes that get this
+    process's graph, home and retrain config through their environment."""
+    from kg.jobs import JobStore
+    from serving.jobs import JobsService, WorkerLauncher
+
+    env = {"KGQA_NEO4J_URI": settings.neo4j_uri, "KGQA_HOME": str(settings.home)}
+    for name, value in (
+        ("KGQA_NEO4J_DATABASE", settings.neo4j_database),
+        ("KGQA_NEO4J_USER", settings.neo4j_user),
+        ("KGQA_NEO4J_PASSWORD", settings.neo4j_password),
+        ("KGQA_RETRAIN_CONFIG", settings.retrain_config),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    return JobsService(
+        JobStore(driver, settings.neo4j_database),
+        build_retrain_runner(settings, driver),
+        WorkerLauncher(settings.home / "jobs", env),
+    )
+
+
+def build_retrain_trigger(settings: Settings, driver: neo4j.Driver, jobs):
+    """The debounced retrain trigger of ``kgqa serve``, or None when it is off (the default)."""
+    if settings.retrain_trigger_changes is None and settings.retrain_trigger_minutes is None:
+        return None
+    from serving.retrain_trigger import RetrainTrigger
+
+    return RetrainTrigger(
+        jobs,
+        driver,
+        after_changes=settings.retrain_trigger_changes,
+        after_minutes=settings.retrain_trigger_minutes,
+        database=settings.neo4j_database,
+    )

@@ -29,6 +29,7 @@ from serving.edits import EditService
 from serving.grpc.server import GrpcServer, build_grpc_server
 from serving.health import Readiness
 from serving.http.app import create_app
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -99,6 +100,7 @@ def start_servers(
     reuse_port: bool = False,
     worker: str | None = None,
     edits: EditService | None = None,
+    jobs: JobsService | None = None,
 ) -> RunningServers:
     """Bind and start gRPC and REST over ``service``; return once both accept connections.
 
@@ -127,6 +129,8 @@ def start_servers(
             ``kgqa-worker`` metadata); None for a single process.
         edits: the knowledge managers' service (gRPC ``KnowledgeService``, REST ``/v1/kg``);
             None serves neither.
+        jobs: the admin job service (retrain jobs over gRPC's JobService and REST's /v1/jobs);
+            None = not served.
 
     Raises:
         ConfigError: a port cannot be bound or the HTTP server did not start.
@@ -152,6 +156,7 @@ def start_servers(
         reuse_port=reuse_port,
         worker=worker,
         edits=edits,
+        jobs=jobs,
     )
     sock = http_socket if http_socket is not None else bind_http(host, http_port)
     config = uvicorn.Config(
@@ -165,6 +170,7 @@ def start_servers(
             max_concurrent=max_concurrent_requests or max_concurrent_rpcs,
             worker=worker,
             edits=edits,
+            jobs=jobs,
         ),
         log_config=None,
         access_log=False,
@@ -209,6 +215,7 @@ def run_servers(
     worker: str | None = None,
     stop: threading.Event | None = None,
     edits: EditService | None = None,
+    jobs: JobsService | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM/SIGINT, then shut both down gracefully (``kgqa serve``).
 
@@ -248,6 +255,7 @@ def run_servers(
             reuse_port=reuse_port,
             worker=worker,
             edits=edits,
+            jobs=jobs,
         )
         who = f"worker {worker} (pid {os.getpid()}) " if worker is not None else ""
         sys.stdout.write(

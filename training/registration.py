@@ -30,12 +30,15 @@ def model_id_of(run_dir: Path) -> str | None:
     return _read(Path(run_dir) / MODEL_FILE).get("model_id")
 
 
-def register_run(registry: ModelRegistry, run_dir: Path, kind: str) -> ModelVersion:
+def register_run(
+    registry: ModelRegistry, run_dir: Path, kind: str, *, parent_id: str | None = None
+) -> ModelVersion:
     """Register (or re-register) a run folder; returns its ModelVersion.
 
     The id is ``<kind>-<dataset hash prefix>-<UTC time>``, chosen once and kept in ``model.json``.
     The base, graph version and dataset hash come from the run's ``provenance.json``; GRPO runs
-    name their SFT parent, whose id comes from the parent folder's ``model.json``.
+    name their SFT parent, whose id comes from the parent folder's ``model.json``; ``parent_id``
+    names it when the caller knows it (an incremental retrain continues the active model).
     """
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "adapter_config.json").is_file():
@@ -47,7 +50,8 @@ def register_run(registry: ModelRegistry, run_dir: Path, kind: str) -> ModelVers
     dataset = prov.get("dataset") or {}
     dataset_hash, graph_version = dataset.get("dataset_hash"), dataset.get("graph_version")
     parent_dir = (prov.get("parent") or {}).get("path")  # GRPO: the SFT run it continued
-    parent_id = model_id_of(Path(parent_dir)) if parent_dir else None
+    if parent_id is None and parent_dir:
+        parent_id = model_id_of(Path(parent_dir))
     model_id = model_id_of(run_dir) or (
         f"{kind}-{(dataset_hash or 'nodata')[:8]}-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
     )

@@ -179,7 +179,16 @@ class SftRunner:
         self.config = (config or SftConfig()).resolve(self.device)
         self.progress = progress
 
-    def run(self, base_dir: Path, data_dir: Path, out_dir: Path, resume: bool = False) -> SftResult:
+    def run(
+        self,
+        base_dir: Path,
+        data_dir: Path,
+        out_dir: Path,
+        resume: bool = False,
+        *,
+        init_adapter: Path | None = None,
+        callbacks: list | None = None,
+    ) -> SftResult:
         """Train, evaluate, save the adapter and the run records into ``out_dir``.
 
         Args:
@@ -187,6 +196,10 @@ class SftRunner:
             data_dir: the dataset folder (``manifest.json``, ``chat/train.jsonl``, ``chat/val.jsonl``).
             out_dir: the run folder.
             resume: continue from the last checkpoint in ``out_dir/checkpoints`` (fresh start if none).
+            init_adapter: a trained adapter folder to continue training (incremental retraining):
+                its LoRA weights and shape are the starting point instead of a fresh LoRA (the
+                config's ``lora_*`` fields are then not used); recorded as the run's parent.
+            callbacks: extra ``transformers.TrainerCallback`` objects (progress, cancellation).
 
         Raises:
             ConfigError: missing/empty inputs, a run folder already in use without ``resume``.
@@ -217,7 +230,13 @@ class SftRunner:
             check_fits(tokenizer, records, self.config.max_length, data_dir / "chat" / f"{name}.jsonl")
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.precision, torch.float32)
         model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, dtype=dtype)
-        trainer = self.build_trainer(model, tokenizer, train, val, out_dir)
+        if init_adapter is not None:
+            from peft import PeftModel
+
+            if not (Path(init_adapter) / "adapter_config.json").is_file():
+                raise ConfigError(f"{init_adapter}: not an adapter folder (no adapter_config.json)")
+            model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+        trainer = self.build_trainer(model, tokenizer, train, val, out_dir, callbacks=callbacks)
         log.info(
             "sft.start",
             base=str(base_dir),
@@ -242,7 +261,8 @@ class SftRunner:
         copy_notice(base_dir, out_dir)
         (out_dir / "sft_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         write_json(
-            out_dir / "provenance.json", self._provenance(base_dir, data_dir, manifest, len(train), len(val))
+            out_dir / "provenance.json",
+            self._provenance(base_dir, data_dir, manifest, len(train), len(val), init_adapter),
         )
         rows = rows_from_log_history(trainer.state.log_history)
         write_loss_curves(rows, out_dir, title=f"LoRA SFT of {base_dir.name}")
@@ -286,10 +306,22 @@ class SftRunner:
             metrics=metrics,
         )
 
-    def build_trainer(self, model, tokenizer, train: list[dict], val: list[dict], out_dir: Path):
-        """The configured ``SFTTrainer`` (public so tests can inspect its datasets and collator)."""
+    def build_trainer(
+        self,
+        model,
+        tokenizer,
+        train: list[dict],
+        val: list[dict],
+        out_dir: Path,
+        callbacks: list | None = None,
+    ):
+        """The configured ``SFTTrainer`` (public so tests can inspect its datasets and collator).
+
+        A ``model`` that is already a PEFT model (an adapter being continued) is trained as it is;
+        any other gets a fresh LoRA from the config.
+        """
         from datasets import Dataset
-        from peft import LoraConfig
+        from peft import LoraConfig, PeftModel
         from transformers import EarlyStoppingCallback, PrinterCallback
         from trl import SFTConfig, SFTTrainer
 
@@ -346,15 +378,20 @@ class SftRunner:
             train_dataset=Dataset.from_list(train),
             eval_dataset=Dataset.from_list(val),
             processing_class=tokenizer,
-            peft_config=lora,
+            peft_config=None if isinstance(model, PeftModel) else lora,
             callbacks=[
-                EarlyStoppingCallback(
-                    early_stopping_patience=c.early_stopping_patience,
-                    early_stopping_threshold=c.early_stopping_threshold,
-                )
-            ]
-            if c.select_best
-            else [],
+                *(
+                    [
+                        EarlyStoppingCallback(
+                            early_stopping_patience=c.early_stopping_patience,
+                            early_stopping_threshold=c.early_stopping_threshold,
+                        )
+                    ]
+                    if c.select_best
+                    else []
+                ),
+                *(callbacks or []),
+            ],
         )
         # without tqdm the Trainer prints every log dict on stdout, which would corrupt `--json` output;
         # the logs still reach state.log_history (loss.csv) and the structlog events
@@ -377,9 +414,19 @@ class SftRunner:
             )
         return None
 
-    def _provenance(self, base_dir: Path, data_dir: Path, manifest: dict, n_train: int, n_val: int) -> dict:
+    def _provenance(
+        self,
+        base_dir: Path,
+        data_dir: Path,
+        manifest: dict,
+        n_train: int,
+        n_val: int,
+        init_adapter: Path | None = None,
+    ) -> dict:
         pretrain = base_dir / "pretrain.json"
+        parent = {"parent": {"path": str(Path(init_adapter).resolve())}} if init_adapter is not None else {}
         return {
+            **parent,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "base": {
                 "path": str(base_dir.resolve()),

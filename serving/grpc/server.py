@@ -31,9 +31,11 @@ from serving.auth import KeyRing
 from serving.edits import EditService
 from serving.grpc import KNOWLEDGE_SERVICE_NAME, SERVICE_NAME, knowledge_pb2_grpc, qa_pb2_grpc
 from serving.grpc.interceptors import ServiceInterceptor
+from serving.grpc.jobs_servicer import add_job_service
 from serving.grpc.knowledge import KnowledgeServicer
 from serving.grpc.servicer import QAServicer
 from serving.health import Readiness
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -105,6 +107,7 @@ def build_grpc_server(
     reuse_port: bool = False,
     worker: str | None = None,
     edits: EditService | None = None,
+    jobs: JobsService | None = None,
 ) -> GrpcServer:
     """Build (not start) the gRPC server over ``service``.
 
@@ -126,6 +129,7 @@ def build_grpc_server(
             silently sharing it.
         worker: this process's name, sent as ``kgqa-worker`` initial metadata on our services.
         edits: the knowledge managers' service; when given, ``KnowledgeService`` is served too.
+        jobs: the admin job service (``JobService``: retrain jobs); None = not served.
 
     Raises:
         ConfigError: the address cannot be bound.
@@ -145,6 +149,8 @@ def build_grpc_server(
     if edits is not None:
         knowledge_pb2_grpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(edits), server)
         names.append(KNOWLEDGE_SERVICE_NAME)
+    if jobs is not None:
+        names.append(add_job_service(server, jobs))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in _HEALTH_NAMES:

@@ -29,7 +29,9 @@ from serving.http.middleware import (
 )
 from serving.http.openai_compat import make_openai_router
 from serving.http.routers import answers, ask, clauses, health, kg
+from serving.http.routers import jobs as jobs_router
 from serving.http.routers import metrics as metrics_router
+from serving.jobs import JobsService
 from serving.metrics import Metrics
 from serving.service import QAService
 
@@ -68,6 +70,7 @@ def create_app(
     max_concurrent: int | None = None,
     worker: str | None = None,
     edits: EditService | None = None,
+    jobs: JobsService | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -85,6 +88,7 @@ def create_app(
             limit of ours.
         worker: this process's name among the workers sharing the port (``X-Kgqa-Worker``).
         edits: the knowledge managers' service; when given, the ``/v1/kg/...`` routes are served.
+        jobs: the admin job service (``/v1/jobs``: retrain jobs); None = not served.
     """
     owned = readiness is None
     readiness = readiness or Readiness(service)
@@ -128,6 +132,9 @@ def create_app(
     if edits is not None:
         app.state.edits = edits
         app.include_router(kg.router)
+    if jobs is not None:
+        app.state.jobs = jobs
+        app.include_router(jobs_router.router)
     openai = _openai_router(service)
     if openai is not None:
         app.include_router(openai)
