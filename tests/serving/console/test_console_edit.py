@@ -223,7 +223,7 @@ def test_a_stale_save_shows_the_merge_view_and_resubmits_against_the_current_ver
 
 
 def test_a_triple_correction_the_text_does_not_state_is_refused_with_the_objection(
-    editor_tab, target, console_service
+    editor_tab, target, console_service, edit_service
 ):
     page = editor_tab.page
     view = console_service.get_clause(target.clause_id, None, _editor())
@@ -249,7 +249,23 @@ def test_a_triple_correction_the_text_does_not_state_is_refused_with_the_objecti
     after = console_service.get_clause(target.clause_id, None, _editor())
     assert next(t for t in after.triples if t.triple_id == triple.triple_id).object == triple.object
 
-    # confirming the triple as it is, with a reason, is accepted
+    # "Store it anyway" (force) keeps the value as the editor's assertion, with the reason
+    page.get_by_label("Store it anyway", exact=False).check()
+    page.get_by_role("button", name="Save correction").click()
+    page.wait_for_url("**/console/graph/clause?**")
+    forced = console_service.get_clause(target.clause_id, None, _editor())
+    assert next(t for t in forced.triples if t.triple_id == triple.triple_id).object == "45日"
+    assert "45日" in page.locator("table.list").first.inner_text()
+    changes = edit_service.history(_editor(), triple.triple_id)
+    assert changes[-1].op == "triple.correct" and changes[-1].after["asserted"] is True
+    edit_service.revert(_editor(), changes[-1].seq, "test: back to the extracted value")
+
+    # confirming the triple as it is (the correction reverted), with a reason, is accepted
+    page.reload()
+    page.get_by_role(
+        "link", name=f"Correct, confirm or reject {triple.subject} {triple.predicate} {triple.object}"
+    ).click()
+    page.wait_for_url("**/console/edit/triple?**")
     page.get_by_label("Reason to confirm").fill("与条文一致")
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/console/graph/clause?**")
