@@ -3,8 +3,9 @@
 Self-contained: starts its own Neo4j (own data dir, free port), ingests ``../shared/corpus/cas-all``,
 builds the real QAService (extractive backend), asks ten questions and fills the audit trail with
 copies of their records up to ``--answers`` (hash-chained like any answer),
-registers two models, starts ``start_servers`` on free ports and signs in as an admin (who may open
-every page). Each page is then fetched ``--repeat`` times; the figure is the server's own
+registers two models, starts ``start_servers`` on free ports (with the edit service) and signs in
+as an admin (who may open every page, the editor's Edit pages included). Each page is then fetched
+``--repeat`` times (the Edit page's "Check" is posted as often); the figure is the server's own
 ``Server-Timing: app;dur=…`` (routing, the service calls, the graph reads and the template, until the
 response starts), with the client's round trip beside it. Target: every page under 300 ms.
 
@@ -113,7 +114,7 @@ def _setup(work: Path, trail: int):
     from kg.local_server import LocalNeo4j
     from kg.registry import ModelRegistry, ModelVersion
     from kgqa.settings import Settings
-    from kgqa.wiring import build_ingest_service, build_qa_service
+    from kgqa.wiring import build_edit_service, build_ingest_service, build_qa_service
     from serving.auth import KeyRing
     from serving.server import start_servers
     from serving.types import Caller, Role
@@ -143,7 +144,10 @@ def _setup(work: Path, trail: int):
         ModelVersion("grpo-bench-1", "grpo", "/models/base", "/runs/grpo", 1, "abc", "sft-bench-1", metrics)
     )
     keyring = KeyRing([(ADMIN_KEY, Role.ADMIN)])
-    running = start_servers(service, keyring, grpc_port=0, http_port=0, grace=1.0, health_interval_s=1.0)
+    running = start_servers(
+        service, keyring, grpc_port=0, http_port=0, grace=1.0, health_interval_s=1.0,
+        edits=build_edit_service(settings, driver),
+    )  # fmt: skip
     return neo4j, driver, running, answers, ingest_s
 
 
@@ -156,6 +160,7 @@ def _pages(answers, documents) -> dict[str, str]:
         "graph: documents": "/console/graph",
         f"graph: outline of the largest document ({biggest.clauses} clauses)": f"/console/graph/document?id={quote(biggest.doc_id)}",
         "graph: clause (history, citing answers)": f"/console/graph/clause?id={quote(clause)}",
+        "edit: clause form": f"/console/edit/clause?id={quote(clause)}",
         "audit: list": "/console/audit",
         "audit: filtered by cited clause": f"/console/audit?clause_id={quote(clause)}&status=VERIFIED",
         f"audit: answer trace ({len(cited.citations)} citations)": f"/console/audit/answers/{cited.answer_id}",
@@ -204,6 +209,35 @@ def main() -> None:
                         "client_p50_ms": round(statistics.median(wall), 1),
                     }
                 )
+            # The Edit page's "Check" (htmx post): the diff and the impact of a proposed text
+            clause = next(a for a in answers if a.citations).citations[0].clause_id
+            view = running.http.config.app.state.service.get_clause(
+                clause, None, Caller("key-bench", Role.READER)
+            )
+            form = {
+                "csrf_token": csrf, "clause_id": clause, "text": view.text + "（修订）",
+                "expected_version": str(view.version),
+            }  # fmt: skip
+            server, wall = [], []
+            for _ in range(args.repeat + 1):
+                t0 = time.perf_counter()
+                response = client.post(
+                    "/console/edit/clause/check", data=form, headers={"HX-Request": "true"}
+                )
+                wall.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"edit check: {response.status_code} {response.text[:300]}")
+                server.append(_server_ms(response))
+            server, wall = server[1:], wall[1:]
+            results.append(
+                {
+                    "page": "edit: check a clause edit (diff, impact)",
+                    "path": "POST /console/edit/clause/check",
+                    "server_p50_ms": round(statistics.median(server), 1),
+                    "server_p95_ms": round(sorted(server)[int(0.95 * (len(server) - 1))], 1),
+                    "client_p50_ms": round(statistics.median(wall), 1),
+                }
+            )
             # Ask through the console (form post, answered in full): the answer pipeline, not a page
             server = []
             for q in QUESTIONS:

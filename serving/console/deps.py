@@ -11,9 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from kgqa.errors import PermissionDenied
+from kgqa.errors import NotFound, PermissionDenied
 from serving.console.sessions import SESSION_COOKIE, ConsoleSession
 from serving.console.web import Console, LoginRequired, get_console
+from serving.edits import EditService
 from serving.service import QAService, require
 from serving.types import Role
 
@@ -55,8 +56,25 @@ async def csrf_checked(
     return session
 
 
+async def editor_csrf_checked(
+    session: Annotated[ConsoleSession, Depends(csrf_checked)],
+) -> ConsoleSession:
+    """For edit posts: the CSRF token, then role editor (403 for readers and auditors)."""
+    require(session.caller, Role.EDITOR)
+    return session
+
+
 def get_service(request: Request) -> QAService:
     return request.app.state.service
+
+
+def get_edits(request: Request) -> EditService:
+    """The knowledge managers' service, set on the app as ``state.edits`` by ``create_app``
+    where the server serves edits (``kgqa serve`` does); else the edit pages are not there."""
+    edits = getattr(request.app.state, "edits", None)
+    if edits is None:
+        raise NotFound("this server does not serve edits (started without the edit service)")
+    return edits
 
 
 ConsoleDep = Annotated[Console, Depends(get_console)]
@@ -64,6 +82,9 @@ ServiceDep = Annotated[QAService, Depends(get_service)]
 SessionDep = Annotated[ConsoleSession, Depends(current_session)]
 ReaderDep = Annotated[ConsoleSession, Depends(role(Role.READER))]
 AuditorDep = Annotated[ConsoleSession, Depends(role(Role.AUDITOR))]
+EditorDep = Annotated[ConsoleSession, Depends(role(Role.EDITOR))]
+EditorCsrfDep = Annotated[ConsoleSession, Depends(editor_csrf_checked)]
+EditsDep = Annotated[EditService, Depends(get_edits)]
 AdminDep = Annotated[ConsoleSession, Depends(role(Role.ADMIN))]
 CsrfDep = Annotated[ConsoleSession, Depends(csrf_checked)]
 
@@ -74,6 +95,9 @@ __all__ = [
     "AuditorDep",
     "ConsoleDep",
     "CsrfDep",
+    "EditorCsrfDep",
+    "EditorDep",
+    "EditsDep",
     "ReaderDep",
     "ServiceDep",
     "SessionDep",

@@ -67,8 +67,9 @@ class NavItem:
     role: Role
 
 
-#: The pages in the navigation bar and the least role that may open each. Edit (editor) and
-#: Jobs (admin) join this list when the edit and job services exist (issue 14).
+#: The pages in the navigation bar and the least role that may open each. Edit (editor) is not
+#: here: it is reached from a clause page (Graph), where the clause to edit is. Jobs (admin) joins
+#: this list when the job service exists (issue 14).
 NAV: tuple[NavItem, ...] = (
     NavItem("ask", "Ask", "/ask", Role.READER),
     NavItem("graph", "Graph", "/graph", Role.READER),

@@ -87,4 +87,7 @@ def clause(
         quoted=start is not None and end is not None,
         history=_history(view.history),
         citing=citing,
+        editable=role_at_least(session, Role.EDITOR)
+        and getattr(request.app.state, "edits", None) is not None
+        and view.version == max((h.version for h in view.history), default=view.version),
     )
