@@ -171,6 +171,30 @@ def training_chat_template(tokenizer, config: SftConfig, base_dir: Path) -> str 
         ) from exc
 
 
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest checkpoint under ``ckpt_dir`` that was written to the end, or None.
+
+    A process killed while the Trainer saves leaves a ``checkpoint-N`` folder without its
+    ``trainer_state.json`` (the Trainer writes it last, after the weights, optimizer and RNG
+    state); resuming from it fails, so such a folder is passed over for the one before.
+    """
+    if not ckpt_dir.is_dir():
+        return None
+    steps = []
+    for path in ckpt_dir.glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), path))
+    for _, path in sorted(steps, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("sft.incomplete_checkpoint_skipped", checkpoint=str(path))
+            continue
+        return str(path)
+    return None
+
+
 class SftRunner:
     """Runs one LoRA SFT; the device defaults to CUDA when available."""
 
@@ -400,10 +424,7 @@ class SftRunner:
 
     @staticmethod
     def _checkpoint_to_resume(out_dir: Path, resume: bool) -> str | None:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        ckpt_dir = out_dir / CHECKPOINTS
-        last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+        last = last_complete_checkpoint(out_dir / CHECKPOINTS)
         if resume:
             if last is None:
                 log.warning("sft.resume_without_checkpoint", out=str(out_dir))

@@ -272,3 +272,21 @@ def test_gpu_bf16_steps(tiny_model_dir, dataset_dir, tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_resume_passes_over_a_checkpoint_the_kill_left_half_written(tmp_path):
+    """A worker killed while the Trainer saves leaves checkpoint-N without trainer_state.json."""
+    import json
+
+    from training.sft import last_complete_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    assert last_complete_checkpoint(ckpts) is None
+    for step in (2, 4, 10):
+        (ckpts / f"checkpoint-{step}").mkdir(parents=True)
+    (ckpts / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    (ckpts / "checkpoint-4" / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    (ckpts / "checkpoint-10" / "adapter_model.safetensors").write_bytes(b"partial")  # killed here
+    assert last_complete_checkpoint(ckpts) == str(ckpts / "checkpoint-4")
+    (ckpts / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": ')  # cut mid-write
+    assert last_complete_checkpoint(ckpts) == str(ckpts / "checkpoint-2")
