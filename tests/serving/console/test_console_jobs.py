@@ -257,3 +257,45 @@ def test_a_bad_since_version_is_said_on_the_form_and_starts_nothing(jobs_url, jo
         stale = client.post("/console/jobs/start", data={"csrf_token": "not-the-token"})
         assert stale.status_code == 403
     assert len(jobs_service.list(_admin())) == before
+
+
+def test_admin_approves_a_job_the_gate_held_back(jobs_url, jobs_service, retrain_world):
+    """A job waiting for approval (its model registered, the gate failed) shows the gate's failure
+    and Approve; approving through the page activates its model and ends the job succeeded."""
+    from kg.jobs import JobState, JobStore
+    from kg.registry import ModelRegistry
+
+    world = retrain_world
+    registry = ModelRegistry(world["driver"])
+    model_id = world["first"].model_id
+    store = JobStore(world["driver"])
+    job = store.create("retrain", params={}, since_graph_version=0, actor="test")
+    failure = {
+        "set": "old_paraphrase",
+        "metric": "token_f1",
+        "parent": 0.5,
+        "new": 0.3,
+        "loss": 0.2,
+        "ok": False,
+    }
+    result = {
+        "register": {"model_id": model_id},
+        "evaluate": {"gate": {"passed": False, "margin": 0.05, "checks": [failure], "failures": [failure]}},
+        "activate": {"activated": None, "reason": "the regression gate failed"},
+    }
+    store.update(job.job_id, state=JobState.WAITING_APPROVAL, stage="activate", progress=1.0, result=result)
+    registry.deactivate()
+    try:
+        with httpx.Client(base_url=jobs_url, follow_redirects=True) as client:
+            assert sign_in(client, ADMIN_KEY).status_code == 200
+            page = client.get(f"/console/jobs/{job.job_id}")
+            assert page.status_code == 200
+            assert "failed: old_paraphrase token_f1 lost 0.2" in page.text and model_id in page.text
+            assert "Approve" in page.text and 'hx-trigger="every 1s"' not in page.text  # nothing to poll
+            done = client.post(f"/console/jobs/{job.job_id}/approve", data={"csrf_token": csrf_of(page.text)})
+            assert done.status_code == 200 and 'id="job-state">succeeded' in done.text
+            assert "Approve" not in done.text and "Cancel job" not in done.text
+    finally:
+        registry.activate(model_id)
+    assert store.get(job.job_id).state is JobState.SUCCEEDED
+    assert registry.active().model_id == model_id
