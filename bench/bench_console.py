@@ -3,8 +3,9 @@
 Self-contained: starts its own Neo4j (own data dir, free port), ingests ``../shared/corpus/cas-all``,
 builds the real QAService (extractive backend), asks ten questions and fills the audit trail with
 copies of their records up to ``--answers`` (hash-chained like any answer),
-registers two models, starts ``start_servers`` on free ports (with the edit service) and signs in
-as an admin (who may open every page, the editor's Edit pages included). Each page is then fetched
+registers two models and records 30 finished retrain jobs, starts ``start_servers`` on free ports (with
+the edit and job services) and signs in as an admin (who may open every page, the editor's Edit pages
+included). Each page is then fetched
 ``--repeat`` times (the Edit page's "Check" is posted as often); the figure is the server's own
 ``Server-Timing: app;dur=…`` (routing, the service calls, the graph reads and the template, until the
 response starts), with the client's round trip beside it. Target: every page under 300 ms.
@@ -111,10 +112,11 @@ def _fill_trail(driver, answers, total: int) -> None:
 def _setup(work: Path, trail: int):
     from neo4j import GraphDatabase
 
+    from kg.jobs import JobState, JobStore
     from kg.local_server import LocalNeo4j
     from kg.registry import ModelRegistry, ModelVersion
     from kgqa.settings import Settings
-    from kgqa.wiring import build_edit_service, build_ingest_service, build_qa_service
+    from kgqa.wiring import build_edit_service, build_ingest_service, build_jobs_service, build_qa_service
     from serving.auth import KeyRing
     from serving.server import start_servers
     from serving.types import Caller, Role
@@ -143,15 +145,24 @@ def _setup(work: Path, trail: int):
     registry.register(
         ModelVersion("grpo-bench-1", "grpo", "/models/base", "/runs/grpo", 1, "abc", "sft-bench-1", metrics)
     )
+    store = JobStore(driver)
+    for _ in range(30):  # what the Jobs pages list and show: ended retrains with their six stages
+        job = store.create("retrain", params={"since": 1}, since_graph_version=1, actor="key-bench")
+        history = [
+            {"stage": stage, "event": event, "at": job.created_at, "pid": 1}
+            for stage in ("delta", "dataset", "train", "evaluate", "register", "activate")
+            for event in ("started", "finished")
+        ]
+        store.update(job.job_id, state=JobState.CANCELLED, stage="train", progress=0.4, history=history)
     keyring = KeyRing([(ADMIN_KEY, Role.ADMIN)])
     running = start_servers(
         service, keyring, grpc_port=0, http_port=0, grace=1.0, health_interval_s=1.0,
-        edits=build_edit_service(settings, driver),
+        edits=build_edit_service(settings, driver), jobs=build_jobs_service(settings, driver),
     )  # fmt: skip
-    return neo4j, driver, running, answers, ingest_s
+    return neo4j, driver, running, answers, ingest_s, job.job_id
 
 
-def _pages(answers, documents) -> dict[str, str]:
+def _pages(answers, documents, job_id: str) -> dict[str, str]:
     cited = next((a for a in answers if a.citations), answers[0])
     clause = cited.citations[0].clause_id if cited.citations else ""
     biggest = max(documents, key=lambda d: d.clauses)
@@ -168,6 +179,9 @@ def _pages(answers, documents) -> dict[str, str]:
         "audit: CSV export": "/console/audit/export.csv",
         "models: list": "/console/models",
         "models: compare": "/console/models/compare",
+        "jobs: list and start form (30 jobs)": "/console/jobs",
+        "jobs: job page (stage history)": f"/console/jobs/{job_id}",
+        "jobs: status fragment (polled each second)": f"/console/jobs/{job_id}/status",
     }
 
 
@@ -182,7 +196,7 @@ def main() -> None:
         raise SystemExit(f"corpus not found at {CORPUS} (set KGQA_SHARED_DIR)")
     work = args.keep or Path(tempfile.mkdtemp(prefix="kgqa-bench-console-"))
     work.mkdir(parents=True, exist_ok=True)
-    neo4j, driver, running, answers, ingest_s = _setup(work, args.answers)
+    neo4j, driver, running, answers, ingest_s, job_id = _setup(work, args.answers)
     results = []
     try:
         from serving.types import Caller, Role
@@ -190,7 +204,7 @@ def main() -> None:
         documents = running.http.config.app.state.service.list_documents(Caller("key-bench", Role.READER))
         with httpx.Client(base_url=f"http://127.0.0.1:{running.http_port}", timeout=60) as client:
             csrf = _sign_in(client)
-            for name, path in _pages(answers, documents).items():
+            for name, path in _pages(answers, documents, job_id).items():
                 server, wall = [], []
                 for _ in range(args.repeat + 1):  # the first fetch warms caches and is not counted
                     t0 = time.perf_counter()

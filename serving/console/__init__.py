@@ -28,12 +28,12 @@ def mount_console(app: FastAPI, config: ConsoleConfig | None = None) -> Console:
     """
     from fastapi.staticfiles import StaticFiles
 
-    from serving.console.routers import ask, audit, auth, edit, graph, models
+    from serving.console.routers import ask, audit, auth, edit, graph, jobs, models
     from serving.console.web import PREFIX, Console
 
     console = Console(config or ConsoleConfig())
     app.state.console = console
-    for module in (auth, ask, audit, graph, edit, models):
+    for module in (auth, ask, audit, graph, edit, models, jobs):
         app.include_router(module.router)
     app.mount(
         PREFIX + "/static", StaticFiles(packages=[("serving.console", "static")]), name="console-static"

@@ -15,6 +15,7 @@ from kgqa.errors import NotFound, PermissionDenied
 from serving.console.sessions import SESSION_COOKIE, ConsoleSession
 from serving.console.web import Console, LoginRequired, get_console
 from serving.edits import EditService
+from serving.jobs import JobsService
 from serving.service import QAService, require
 from serving.types import Role
 
@@ -77,6 +78,15 @@ def get_edits(request: Request) -> EditService:
     return edits
 
 
+def get_jobs(request: Request) -> JobsService:
+    """The admin job service, set on the app as ``state.jobs`` by ``create_app`` where the server
+    runs retrain jobs (``kgqa serve`` does); else the Jobs pages answer 404."""
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is None:
+        raise NotFound("this server does not run jobs (started without the job service)")
+    return jobs
+
+
 ConsoleDep = Annotated[Console, Depends(get_console)]
 ServiceDep = Annotated[QAService, Depends(get_service)]
 SessionDep = Annotated[ConsoleSession, Depends(current_session)]
@@ -85,6 +95,7 @@ AuditorDep = Annotated[ConsoleSession, Depends(role(Role.AUDITOR))]
 EditorDep = Annotated[ConsoleSession, Depends(role(Role.EDITOR))]
 EditorCsrfDep = Annotated[ConsoleSession, Depends(editor_csrf_checked)]
 EditsDep = Annotated[EditService, Depends(get_edits)]
+JobsDep = Annotated[JobsService, Depends(get_jobs)]
 AdminDep = Annotated[ConsoleSession, Depends(role(Role.ADMIN))]
 CsrfDep = Annotated[ConsoleSession, Depends(csrf_checked)]
 
@@ -98,6 +109,7 @@ __all__ = [
     "EditorCsrfDep",
     "EditorDep",
     "EditsDep",
+    "JobsDep",
     "ReaderDep",
     "ServiceDep",
     "SessionDep",

@@ -65,16 +65,17 @@ class NavItem:
     label: str
     path: str
     role: Role
+    needs: str | None = None  # the service on ``app.state`` the page needs (hidden without it)
 
 
 #: The pages in the navigation bar and the least role that may open each. Edit (editor) is not
-#: here: it is reached from a clause page (Graph), where the clause to edit is. Jobs (admin) joins
-#: this list when the job service exists (issue 14).
+#: here: it is reached from a clause page (Graph), where the clause to edit is.
 NAV: tuple[NavItem, ...] = (
     NavItem("ask", "Ask", "/ask", Role.READER),
     NavItem("graph", "Graph", "/graph", Role.READER),
     NavItem("audit", "Audit", "/audit", Role.AUDITOR),
     NavItem("models", "Models", "/models", Role.ADMIN),
+    NavItem("jobs", "Jobs", "/jobs", Role.ADMIN, needs="jobs"),
 )
 
 
@@ -109,7 +110,13 @@ class Console:
             "session": session,
             "csrf": session.csrf if session else "",
             "role": role.name.lower() if role else "",
-            "nav": [n for n in NAV if role is not None and role >= n.role],
+            "nav": [
+                n
+                for n in NAV
+                if role is not None
+                and role >= n.role
+                and (n.needs is None or getattr(request.app.state, n.needs, None) is not None)
+            ],
             "root": root,
             "static": lambda name: self.static(request, name),
             "q": lambda value: quote(str(value), safe=""),
