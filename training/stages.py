@@ -1,8 +1,13 @@
 """Wall time and peak memory of each stage of a training pipeline (`make train-real`).
 
-Each stage is a command run as a child process; its wall time and peak resident memory (from
-``wait4``'s resource usage of that child) are appended to a JSON file in the run folder, so a run
-interrupted in a later stage keeps the figures of the stages it finished, and a rerun adds to them.
+Each stage is a command run as a child process; its wall time and peak resident memory are appended
+to a JSON file in the run folder, so a run interrupted in a later stage keeps the figures of the
+stages it finished, and a rerun adds to them.
+
+The peak is the child's ``VmHWM`` (``/proc/PID/status``), read every 50 ms while it runs. Not
+``wait4``'s ``ru_maxrss``: Linux carries the high-water mark of the process that forked the child
+across ``exec``, so a stage run from a big process (a test worker holding models) reported that
+process's memory, not its own.
 
 Usage::
 
@@ -17,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,13 +37,14 @@ def run_stage(record: Path, name: str, command: list[str], ok_codes: tuple[int, 
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     proc = subprocess.Popen(command)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak_kib = _PeakWatcher(proc.pid)
+    status = os.wait4(proc.pid, 0)[1]
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     entry = {
         "name": name,
         "seconds": round(seconds, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
+        "peak_rss_mb": round(peak_kib.stop() / 1024, 1),
         "exit_code": proc.returncode,
         "started_at": started_at,
         "command": command,
@@ -47,6 +54,37 @@ def run_stage(record: Path, name: str, command: list[str], ok_codes: tuple[int, 
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(stages, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 0 if proc.returncode in ok_codes else proc.returncode
+
+
+class _PeakWatcher:
+    """Follows a child's ``VmHWM`` (peak resident set, KiB) from a thread until :meth:`stop`."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self._path = Path(f"/proc/{pid}/status")
+        self._interval = interval_s
+        self._peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stage-peak-rss", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._path.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self._peak = max(self._peak, int(line.split()[1]))
+                    return
+        except (OSError, ValueError, IndexError):  # the child has exited (or is a zombie)
+            return
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self._read()
+            self._done.wait(self._interval)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self._peak
 
 
 def read_stages(record: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from serving.http.errors import http_error
 # request body FastAPI-style validation rejects).
 COMPATIBLE = {
     "INVALID_ARGUMENT": {400, 422},
-    "FAILED_PRECONDITION": {400, 412},
+    "FAILED_PRECONDITION": {400, 409, 412},  # 409: the resource's state forbids it (a job that ended)
     "OUT_OF_RANGE": {400},
     "UNAUTHENTICATED": {401},
     "PERMISSION_DENIED": {403},
@@ -45,6 +45,10 @@ def _make(cls: type[errors.KgqaError]) -> errors.KgqaError:
         return cls("a.md", "DOC", "b.md")
     if issubclass(cls, errors.IngestError):
         return cls("a.md", "unreadable")
+    if issubclass(cls, errors.StaleEdit):
+        return cls("CAS-1-存货/第五条", 1, 2)
+    if issubclass(cls, errors.UnsupportedValue):
+        return cls("付款期限 30日", ["45日"])
     return cls("what to do about it")
 
 

@@ -25,6 +25,10 @@ def console_settings(neo4j_server, console_home):
 def manuals_ingested(neo4j_driver, console_settings):
     from kgqa.wiring import build_ingest_service
 
+    # A fresh graph per module: the test Neo4j is shared by every file one test process runs, and
+    # another file may have left the same manuals ingested from another path (a changed copy).
+    with neo4j_driver.session() as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS").consume()
     report = build_ingest_service(console_settings, neo4j_driver).ingest([MANUALS])
     assert report.ok, report.failed
     return report
