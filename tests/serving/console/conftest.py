@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from console_env import ADMIN_KEY, AUDITOR_KEY, MANUALS, READER_KEY
+from console_env import ADMIN_KEY, AUDITOR_KEY, CHROMIUM, CHROMIUM_FLAGS, MANUALS, READER_KEY
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,16 @@ def console_server(console_service):
 @pytest.fixture(scope="module")
 def base_url(console_server) -> str:
     return f"http://127.0.0.1:{console_server.http_port}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed; `make system-deps` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        yield chromium
+        chromium.close()

@@ -8,6 +8,7 @@ by Playwright, never a browser Playwright downloads.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,13 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+#: Form controls without a label (buttons without text): the pages must have none.
+UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, progress')]
+  .filter(el => el.tagName === 'BUTTON'
+    ? !(el.textContent.trim() || el.getAttribute('aria-label'))
+    : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
+  .map(el => el.outerHTML)"""
 
 READER_KEY = "console-reader-key-0001"
 AUDITOR_KEY = "console-auditor-key-0001"
@@ -44,3 +52,46 @@ def sign_in(client: httpx.Client, key: str) -> httpx.Response:
 
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+@dataclass
+class Tab:
+    """One signed-in browser context and what it saw."""
+
+    page: object
+    shots: Path
+    base: str
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def check_clean(self) -> None:
+        """No console error, and every request went to our server."""
+        assert self.errors == []
+        foreign = [u for u in self.requests if not (u.startswith(self.base) or u.startswith("data:"))]
+        assert foreign == []
+
+    def unlabelled(self) -> list[str]:
+        return self.page.evaluate(UNLABELLED_JS)
+
+
+def open_tab_at(browser, base: str, shots: Path, key: str | None) -> Tab:
+    """A new browser context on ``base``, signed in with ``key`` (None: signed out)."""
+    context = browser.new_context(base_url=base, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    tab = Tab(page, shots, base)
+    page.on(
+        "console", lambda m: tab.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+    )
+    page.on("pageerror", lambda e: tab.errors.append(f"page error: {e}"))
+    page.on("request", lambda r: tab.requests.append(r.url))
+    if key is not None:
+        page.goto("/console/login")
+        page.get_by_label("API key").fill(key)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/console/ask")
+    return tab

@@ -10,8 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -20,10 +19,11 @@ from console_env import (
     ADMIN_KEY,
     AUDITOR_KEY,
     CHROMIUM,
-    CHROMIUM_FLAGS,
     MANUALS,
     QUESTION,
     READER_KEY,
+    Tab,
+    open_tab_at,
     sign_in,
 )
 
@@ -31,27 +31,10 @@ pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 # Every form control must have an accessible name: a <label>, aria-label or aria-labelledby
 # (buttons: their text). Returns the controls that have none.
-UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-  .filter(el => el.tagName === 'BUTTON'
-    ? !(el.textContent.trim() || el.getAttribute('aria-label'))
-    : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
-  .map(el => el.outerHTML)"""
 
 # The text of a diff without its <ins> (the old side) or without its <del> (the new side).
 DIFF_SIDE_JS = """(el, drop) => { const c = el.cloneNode(true);
   c.querySelectorAll(drop).forEach(n => n.remove()); return c.textContent; }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed; `make system-deps` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def _nav(page, name: str):
@@ -59,54 +42,12 @@ def _nav(page, name: str):
     return page.get_by_role("navigation", name="Console sections").get_by_role("link", name=name, exact=True)
 
 
-@dataclass
-class Tab:
-    """One signed-in browser context and what it saw."""
-
-    page: object
-    shots: Path
-    base: str
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def shot(self, name: str) -> Path:
-        path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-    def check_clean(self) -> None:
-        """No console error, and every request went to our server."""
-        assert self.errors == []
-        foreign = [u for u in self.requests if not (u.startswith(self.base) or u.startswith("data:"))]
-        assert foreign == []
-
-    def unlabelled(self) -> list[str]:
-        return self.page.evaluate(UNLABELLED_JS)
-
-
-def _open(browser, base: str, shots: Path, key: str | None) -> Tab:
-    context = browser.new_context(base_url=base, locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    tab = Tab(page, shots, base)
-    page.on(
-        "console", lambda m: tab.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
-    )
-    page.on("pageerror", lambda e: tab.errors.append(f"page error: {e}"))
-    page.on("request", lambda r: tab.requests.append(r.url))
-    if key is not None:
-        page.goto("/console/login")
-        page.get_by_label("API key").fill(key)
-        page.keyboard.press("Enter")
-        page.wait_for_url("**/console/ask")
-    return tab
-
-
 @pytest.fixture
 def open_tab(browser, base_url, tmp_path) -> Iterator[Callable[[str | None], Tab]]:
     tabs: list[Tab] = []
 
     def open_(key: str | None) -> Tab:
-        tab = _open(browser, base_url, tmp_path, key)
+        tab = open_tab_at(browser, base_url, tmp_path, key)
         tabs.append(tab)
         return tab
 
@@ -128,7 +69,7 @@ class Asked:
 @pytest.fixture(scope="module")
 def reader_answer(browser, base_url, tmp_path_factory) -> Asked:
     """A reader asks with the keyboard only; the answer streams in over server-sent events."""
-    tab = _open(browser, base_url, tmp_path_factory.mktemp("reader-ask"), READER_KEY)
+    tab = open_tab_at(browser, base_url, tmp_path_factory.mktemp("reader-ask"), READER_KEY)
     page = tab.page
     try:
         page.keyboard.press("Tab")

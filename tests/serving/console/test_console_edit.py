@@ -13,24 +13,26 @@ browser console error. The module leaves the clause's text as the manual has it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 import pytest
-from console_env import AUDITOR_KEY, CHROMIUM, CHROMIUM_FLAGS, READER_KEY, csrf_of, sign_in
+from console_env import (
+    AUDITOR_KEY,
+    READER_KEY,
+    UNLABELLED_JS,
+    Tab,
+    csrf_of,
+    open_tab_at,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 EDITOR_KEY = "console-editor-key-0001"
 OLD, NEW = "费用发生后三十日内", "费用发生后十五日内"
 
-UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-  .filter(el => el.tagName === 'BUTTON'
-    ? !(el.textContent.trim() || el.getAttribute('aria-label'))
-    : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
-  .map(el => el.outerHTML)"""
 DIFF_SIDE_JS = """(el, drop) => { const c = el.cloneNode(true);
   c.querySelectorAll(drop).forEach(n => n.remove()); return c.textContent; }"""
 
@@ -95,42 +97,11 @@ def target(console_service, edit_service) -> Iterator[Target]:
         edit_service.edit_clause_text(caller, found.clause_id, found.text, view.version, "test cleanup")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed; `make system-deps` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Tab:
-    page: object
-    shots: Path
-    errors: list[str] = field(default_factory=list)
-
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
-        assert (self.shots / f"{name}.png").stat().st_size > 0
-
-
 @pytest.fixture
 def editor_tab(browser, edit_url, tmp_path) -> Iterator[Tab]:
-    context = browser.new_context(base_url=edit_url, locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    tab = Tab(page, tmp_path)
-    page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: tab.errors.append(str(e)))
-    page.goto("/console/login")
-    page.get_by_label("API key").fill(EDITOR_KEY)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/console/ask")
+    tab = open_tab_at(browser, edit_url, tmp_path, EDITOR_KEY)
     yield tab
-    context.close()
+    tab.page.context.close()
 
 
 def _clause(page, clause_id: str) -> None:

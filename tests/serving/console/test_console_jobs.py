@@ -16,12 +16,20 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
-from console_env import ADMIN_KEY, AUDITOR_KEY, CHROMIUM, CHROMIUM_FLAGS, READER_KEY, REPO, csrf_of, sign_in
+from console_env import (
+    ADMIN_KEY,
+    AUDITOR_KEY,
+    READER_KEY,
+    REPO,
+    UNLABELLED_JS,
+    Tab,
+    csrf_of,
+    open_tab_at,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
@@ -49,13 +57,6 @@ def retrain_world(world, neo4j_driver):
     yield world
     with neo4j_driver.session() as s:
         s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS").consume()
-
-
-UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, progress')]
-  .filter(el => el.tagName === 'BUTTON'
-    ? !(el.textContent.trim() || el.getAttribute('aria-label'))
-    : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
-  .map(el => el.outerHTML)"""
 
 
 @pytest.fixture(scope="module")
@@ -100,42 +101,11 @@ def jobs_url(retrain_world, jobs_service) -> Iterator[str]:
     running.stop(grace=1.0)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed; `make system-deps` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Tab:
-    page: object
-    shots: Path
-    errors: list[str] = field(default_factory=list)
-
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
-        assert (self.shots / f"{name}.png").stat().st_size > 0
-
-
 @pytest.fixture
 def admin_tab(browser, jobs_url, tmp_path) -> Iterator[Tab]:
-    context = browser.new_context(base_url=jobs_url, locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    tab = Tab(page, tmp_path)
-    page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: tab.errors.append(str(e)))
-    page.goto("/console/login")
-    page.get_by_label("API key").fill(ADMIN_KEY)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/console/ask")
+    tab = open_tab_at(browser, jobs_url, tmp_path, ADMIN_KEY)
     yield tab
-    context.close()
+    tab.page.context.close()
 
 
 def _admin():
