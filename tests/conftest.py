@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: Fixtures shared by test folders that have no conftest in common but this one.
+pytest_plugins = ["retrain_world"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 

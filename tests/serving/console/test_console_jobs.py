@@ -1,7 +1,7 @@
 """The console's Jobs pages in a real browser: Debian's chromium (headless, Playwright) against
 ``start_servers`` on port 0 with the real JobsService over Neo4j, on the tiny model.
 
-The world is the retrain tests' own (``tests/training/test_retrain.py``): the expense guide
+The world is the retrain tests' own (``tests/retrain_world.py``): the expense guide
 ingested, a tiny adapter trained on it, registered and activated, then the guide changed and
 re-ingested. An admin plans a retrain (dry run: the changed and retired clauses, nothing
 started), starts one from the page, watches the stage reach ``train`` and the progress bar move
@@ -13,7 +13,6 @@ dir and fails on any browser console error.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 
@@ -23,31 +22,17 @@ from console_env import (
     ADMIN_KEY,
     AUDITOR_KEY,
     READER_KEY,
-    REPO,
     UNLABELLED_JS,
     Tab,
     csrf_of,
     open_tab_at,
     sign_in,
 )
+from retrain_world import write_config
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 EDITOR_KEY = "console-editor-key-0001"
-
-
-def _retrain_tests():
-    """The retrain tests' module, for its world (one setup of a retrain world, not two)."""
-    spec = importlib.util.spec_from_file_location(
-        "retrain_tests", REPO / "tests" / "training" / "test_retrain.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_retrain = _retrain_tests()
-world = _retrain.world  # a module fixture: pytest uses it here as a fixture of this module
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +52,7 @@ def jobs_service(retrain_world, tmp_path_factory):
     from kgqa.wiring import build_jobs_service
 
     ModelRegistry(world["driver"]).activate(world["first"].model_id)
-    config = _retrain.write_config(
+    config = write_config(
         tmp_path_factory.mktemp("jobs-config") / "long.yaml",
         world,
         max_steps=500,
