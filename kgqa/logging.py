@@ -180,6 +180,13 @@ def configure_logging(level: str = "INFO", json_logs: bool = False, redactor: Re
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # uvicorn's own dictConfig (when anything ran it with its default log_config) gives its
+    # loggers plain-text handlers that bypass ours and our redaction: route them to the root.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        for old in list(server_logger.handlers):
+            server_logger.removeHandler(old)
+        server_logger.propagate = True
     for noisy in ("pdfminer", "jieba", "RapidOCR", "httpx", "faiss", "faiss.loader", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     logging.getLogger("neo4j").setLevel(max(numeric, logging.ERROR))

@@ -94,3 +94,16 @@ def test_a_huge_exception_costs_one_bounded_record(capsys):
     for line in lines:
         assert len(line.encode()) < 4 * MAX_STRING * 3, len(line)
         assert "characters cut" in line
+
+
+def test_uvicorn_loggers_configured_by_uvicorn_still_go_through_ours(capsys):
+    """Anything that ran uvicorn with its default log_config gave its loggers their own handlers."""
+    import logging.config
+
+    import uvicorn.config
+
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    configure_logging("INFO", json_logs=True)
+    logging.getLogger("uvicorn.error").warning("client sent %s", QUESTION)
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert record["logger"] == "uvicorn.error" and "[手机号]" in record["event"]

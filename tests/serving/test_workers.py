@@ -151,7 +151,9 @@ def serve_env(neo4j_server, ingested, qa_service, serving_home, tmp_path) -> dic
         "KGQA_HOME": str(serving_home),
         "KGQA_AUDIT_JOURNAL_DIR": str(tmp_path / "journal"),
         "KGQA_API_KEYS": f"{READER_KEY}=reader,{AUDITOR_KEY}=auditor",
-        "KGQA_SHUTDOWN_GRACE_S": "10",
+        # calls in flight at SIGTERM finish within the grace; past it gRPC cancels them, and on a
+        # loaded 2-core machine (load 5-10) a few asks took longer than 10 s
+        "KGQA_SHUTDOWN_GRACE_S": "40",
     }
 
 
