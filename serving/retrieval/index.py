@@ -432,12 +432,10 @@ class IndexStore:
         return final
 
     def _read_current(self) -> RetrievalIndex | None:
-        pointer = self.dir / "CURRENT"
-        if not pointer.is_file():
+        if not (self.dir / "CURRENT").is_file():
             return None
-        path = self.dir / "snapshots" / pointer.read_text(encoding="utf-8").strip()
         try:
-            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            path, meta = _current_snapshot(self.dir)
             if meta.get("format") != FORMAT:
                 log.warning("retrieval.index_format_changed", path=str(path), action="rebuilding")
                 return None
@@ -467,15 +465,23 @@ class IndexStore:
         )
 
 
+def _current_snapshot(index_dir: Path) -> tuple[Path, dict]:
+    """The snapshot ``CURRENT`` names under ``index_dir`` and its ``meta.json``.
+
+    Raises:
+        OSError, ValueError: no pointer, or a snapshot that cannot be read.
+    """
+    name = (Path(index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
+    path = Path(index_dir) / "snapshots" / name
+    return path, json.loads((path / "meta.json").read_text(encoding="utf-8"))
+
+
 def persisted_graph_version(index_dir: Path) -> int | None:
     """The graph version of the index snapshot in use under ``index_dir`` (``CURRENT``), read
     without loading it; None when there is none. Serving processes persist every update, so this
     says whether the index has caught up with an edit (``kgqa kg impact``)."""
-    pointer = Path(index_dir) / "CURRENT"
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-        meta = json.loads((Path(index_dir) / "snapshots" / name / "meta.json").read_text(encoding="utf-8"))
-        return int(meta["graph_version"])
+        return int(_current_snapshot(index_dir)[1]["graph_version"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -325,9 +325,7 @@ def train(
     reranker = LinearModel.fit_pairwise(CANDIDATE_FEATURES, ranking_groups, c=cfg.c, signs=CANDIDATE_SIGNS)
     prior = _pool_prior(reranker, [a for a in train_rows if a.question.group in tuning], cfg.pool_priors)
     ranking = RetrievalModel(reranker, reranker, pool_prior=prior)  # answerability is fitted below
-
-    def scores(matrix: np.ndarray) -> np.ndarray:
-        return ranking.scores(matrix, CANDIDATE_FEATURES)
+    scores = ranking.scores_fn()
 
     ans_x, ans_y = [], []
     for text in wrap(_dressed(unanswerable, texts, by_doc, index.doc_titles, rng, cfg.letter_share)):
