@@ -43,10 +43,10 @@ class EditService:
 
     Args:
         editor: the graph editor (:class:`kg.edits.GraphEditor`).
-        impact: the impact analyzer; None where impact is not offered.
+        impact: the impact analyzer.
     """
 
-    def __init__(self, editor: GraphEditor, impact: ImpactAnalyzer | None = None) -> None:
+    def __init__(self, editor: GraphEditor, impact: ImpactAnalyzer) -> None:
         self._editor = editor
         self._impact = impact
 
@@ -164,8 +164,6 @@ class EditService:
 
     def impact(self, caller: Caller, target_id: str) -> ImpactReport:
         require(caller, Role.AUDITOR)
-        if self._impact is None:
-            raise InvalidArgument("impact is not configured on this server")
         return self._impact.impact(target_id)
 
 
