@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from kgqa.errors import ConfigError, ServingError
+from kgqa.errors import ServingError
 from kgqa.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -127,23 +127,6 @@ def serve_process(
             graph.breaker.stop()
 
 
-def _reserve_grpc_port(host: str, port: int) -> socket.socket:
-    """A bound (not listening) SO_REUSEPORT socket: it fixes the port the workers share (port 0
-    picks one) and keeps it ours while a worker restarts; it never receives a connection."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart while old connections linger
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot bind gRPC to {host}:{port} ({exc.strerror}); choose another KGQA_GRPC_PORT"
-        ) from exc
-    return sock
-
-
 def _prepare_index(settings: Settings) -> None:
     """Bring the on-disk retrieval index up to date once, before the workers start: each would
     otherwise build or update it at the same time in the same folder (spawned, so that the
@@ -204,11 +187,13 @@ class Supervisor:
 
     def run(self) -> None:
         from serving.auth import load_keyring
-        from serving.server import bind_http
+        from serving.server import bind_http, bind_socket
 
         # made once here, so that the workers read one key file rather than race to create it
         keyring = load_keyring(self.settings.api_keys, self.settings.api_keys_file, self.settings.home)
-        reserved = _reserve_grpc_port(self.options.host, self.options.grpc_port)
+        # a bound (not listening) SO_REUSEPORT socket: it fixes the port the workers share (port 0
+        # picks one) and keeps it ours while a worker restarts; it never receives a connection
+        reserved = bind_socket(self.options.host, self.options.grpc_port, "gRPC", reuse_port=True)
         http_socket = bind_http(self.options.host, self.options.http_port)
         options = ServeOptions(
             self.options.host, reserved.getsockname()[1], http_socket.getsockname()[1], self.options.workers

@@ -107,7 +107,6 @@ def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver)
     the CLI. Impact reads the dataset under ``$KGQA_HOME/dataset`` and the retrieval index's
     persisted snapshot."""
     from kg.audit import AuditStore
-    from kg.registry import ModelRegistry
     from serving.edits import EditService
     from serving.impact import ImpactAnalyzer
     from serving.retrieval.index import persisted_graph_version
@@ -117,7 +116,7 @@ def build_edit_service(settings: Settings, driver: neo4j.Driver | GuardedDriver)
     index_dir = settings.retrieval.index_dir or settings.home / "index"
     impact = ImpactAnalyzer(
         editor,
-        ModelRegistry(driver, settings.neo4j_database),
+        build_registry(settings, driver),
         AuditStore(driver, settings.neo4j_database),
         settings.home / "dataset" / PAIRS_FILE,
         lambda: persisted_graph_version(index_dir),
@@ -140,10 +139,8 @@ def build_backend(settings: Settings, driver: neo4j.Driver | None = None):
 
     config = settings.backend
     if config.kind in ("transformers", "vllm") and config.model_path is None and driver is not None:
-        from kg.registry import ModelRegistry
-
         with contextlib.suppress(GraphUnavailable):
-            active = ModelRegistry(driver, settings.neo4j_database).active()
+            active = build_registry(settings, driver).active()
             if active is not None:
                 config = dataclasses.replace(
                     config,
@@ -216,7 +213,6 @@ def build_qa_service(
     from ingest.redact import Redactor
     from kg.audit import AuditStore
     from kg.evidence import GraphEvidence, SnapshotEvidence
-    from kg.registry import ModelRegistry
     from kg.verifier import Verifier
     from serving.service import BackendHolder, QAService, ServiceConfig
 
@@ -237,7 +233,7 @@ def build_qa_service(
         reader=GraphReader(graph, settings.neo4j_database),
         redactor=Redactor(settings.ingest.redact),
         breaker=graph.breaker,
-        registry=ModelRegistry(graph, settings.neo4j_database),
+        registry=build_registry(settings, graph),
         config=ServiceConfig(
             policy=settings.verify_policy,
             default_k=settings.default_k,
@@ -250,15 +246,15 @@ def build_qa_service(
 
 def build_model_sync(settings: Settings, driver: neo4j.Driver | GuardedDriver, service):
     """Polls the model registry and switches the service's adapter when another model is activated."""
-    from kg.registry import ModelRegistry
     from serving.model_sync import ActiveModelSync
 
     return ActiveModelSync(
-        ModelRegistry(driver, settings.neo4j_database), service.backends, interval_s=settings.model_sync_interval_s
+        build_registry(settings, driver), service.backends, interval_s=settings.model_sync_interval_s
     )
 
 
-def build_registry(settings: Settings, driver: neo4j.Driver):
+def build_registry(settings: Settings, driver: neo4j.Driver | GuardedDriver):
+    """The model registry on ``driver`` (every wiring function that needs one builds it here)."""
     from kg.registry import ModelRegistry
 
     return ModelRegistry(driver, settings.neo4j_database)

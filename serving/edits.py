@@ -8,6 +8,7 @@ The caller's key id and role are what the Change records as actor and role.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kg.edits import ChangeRecord, Editor, EditResult, GraphEditor, TripleValues
@@ -42,10 +43,10 @@ class EditService:
 
     Args:
         editor: the graph editor (:class:`kg.edits.GraphEditor`).
-        impact: the impact analyzer; None where impact is not offered.
+        impact: the impact analyzer.
     """
 
-    def __init__(self, editor: GraphEditor, impact: ImpactAnalyzer | None = None) -> None:
+    def __init__(self, editor: GraphEditor, impact: ImpactAnalyzer) -> None:
         self._editor = editor
         self._impact = impact
 
@@ -163,8 +164,6 @@ class EditService:
 
     def impact(self, caller: Caller, target_id: str) -> ImpactReport:
         require(caller, Role.AUDITOR)
-        if self._impact is None:
-            raise InvalidArgument("impact is not configured on this server")
         return self._impact.impact(target_id)
 
 
@@ -175,4 +174,25 @@ def triple_values(
     return TripleValues(subject, predicate, obj, dict(qualifiers or {}))
 
 
-__all__ = ["EditService", "triple_values"]
+def qualifiers_from_json(text: str, name: str) -> dict[str, Any]:
+    """A triple's qualifiers sent as JSON text (gRPC ``qualifiers_json``, the CLI's ``--qualifiers``).
+
+    Args:
+        text: a JSON object, or empty for none.
+        name: the field as the caller knows it, for the error message.
+
+    Raises:
+        InvalidArgument: ``text`` is not JSON, or not a JSON object.
+    """
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{name} must be a JSON object")
+    return value
+
+
+__all__ = ["EditService", "qualifiers_from_json", "triple_values"]

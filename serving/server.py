@@ -64,18 +64,35 @@ class RunningServers:
         self.readiness.stop()
 
 
-def bind_http(host: str, port: int) -> socket.socket:
-    """A listening, inheritable HTTP socket (the workers of ``kgqa serve --workers N`` share it)."""
+def bind_socket(host: str, port: int, transport: str, *, reuse_port: bool = False) -> socket.socket:
+    """A bound (not yet listening) TCP socket on ``host:port`` with SO_REUSEADDR (a restart while
+    old connections linger) and, with ``reuse_port``, SO_REUSEPORT (workers sharing the port).
+
+    Args:
+        transport: ``HTTP`` or ``gRPC``: names the port in the error and its ``KGQA_<transport>_PORT``.
+
+    Raises:
+        ConfigError: the port cannot be bound (in use, not allowed).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot bind HTTP to {host}:{port} ({exc.strerror}); choose another KGQA_HTTP_PORT"
+            f"cannot bind {transport} to {host}:{port} ({exc.strerror}); "
+            f"choose another KGQA_{transport.upper()}_PORT"
         ) from exc
+    return sock
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening, inheritable HTTP socket (the workers of ``kgqa serve --workers N`` share it)."""
+    sock = bind_socket(host, port, "HTTP")
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -278,4 +295,4 @@ def run_servers(
             signal.signal(sig, handler)
 
 
-__all__ = ["RunningServers", "bind_http", "run_servers", "start_servers"]
+__all__ = ["RunningServers", "bind_http", "bind_socket", "run_servers", "start_servers"]

@@ -432,9 +432,14 @@ class QAService:
         )
 
     # -- audit and provenance -----------------------------------------------------------------
-    def get_answer(self, answer_id: str, caller: Caller) -> AnswerRecord:
+    def _audit_read(self, caller: Caller) -> None:
+        """Before an auditor's read of the trail (role auditor): wait for this process's answers
+        still on their way to the graph, so an answer just given is found."""
         require(caller, Role.AUDITOR)
         self._writer.sync(self.config.audit_sync_s)
+
+    def get_answer(self, answer_id: str, caller: Caller) -> AnswerRecord:
+        self._audit_read(caller)
         with self._graph_budget(None):
             stored: StoredEntry = self._audit.get(answer_id)
             versions = self._cited_versions(stored)
@@ -446,7 +451,7 @@ class QAService:
         Two batched reads whatever the number of citations: the cited versions, and the latest
         version of each cited clause.
         """
-        require(caller, Role.AUDITOR)
+        self._audit_read(caller)
         with self._graph_budget(None):
             stored: StoredEntry = self._audit.get(answer_id)
             versions = self._cited_versions(stored)
@@ -511,9 +516,8 @@ class QAService:
             return self._reader.clause(clause_id, version or None)
 
     def list_answers_citing(self, clause_id: str, caller: Caller, limit: int = 50) -> list[AnswerSummary]:
-        require(caller, Role.AUDITOR)
+        self._audit_read(caller)
         limit = validate_k(limit, 50, 1000)
-        self._writer.sync(self.config.audit_sync_s)
         with self._graph_budget(None):
             rows = self._audit.citing(clause_id, limit)
         return [
@@ -533,7 +537,7 @@ class QAService:
         self, where: AnswerFilter, caller: Caller, limit: int = 50, before_seq: int | None = None
     ) -> list[AnswerListing]:
         """The audit trail narrowed by ``where``, newest first (role auditor); page on with ``before_seq``."""
-        require(caller, Role.AUDITOR)
+        self._audit_read(caller)
         limit = validate_k(limit, 50, 10_000)
         with self._graph_budget(None):
             return self._audit.search(where, limit, before_seq)

@@ -8,7 +8,6 @@ ID`` shows a clause's, ``kgqa kg version ID`` any id's). The Change records the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -60,14 +59,9 @@ def _run(call: Callable[[Any], Any], as_json: bool) -> None:
 
 
 def _triple(subject: str, predicate: str, obj: str, qualifiers: str):
-    from kgqa.errors import InvalidArgument
-    from serving.edits import triple_values
+    from serving.edits import qualifiers_from_json, triple_values
 
-    try:
-        quals = json.loads(qualifiers) if qualifiers else {}
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"--qualifiers is not JSON: {exc}") from exc
-    return triple_values(subject, predicate, obj, quals)
+    return triple_values(subject, predicate, obj, qualifiers_from_json(qualifiers, "--qualifiers"))
 
 
 @edit_app.command("clause-text")

@@ -8,13 +8,18 @@ start; ``kgqa jobs resume JOB_ID`` runs a job whose worker was killed from its l
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from kgqa.commands.common import JsonOpt, load_settings, out, print_json
+
+if TYPE_CHECKING:
+    from kg.jobs import Job
+    from serving.jobs import JobsService
 
 jobs_app = typer.Typer(
     help="Background jobs (incremental retraining): list, show, cancel, resume.", no_args_is_help=True
@@ -39,6 +44,15 @@ def _service(settings, driver, config: Path | None = None):
     if config is not None:
         service.retrainer = build_retrain_runner(settings, driver, config)
     return service
+
+
+def _on_job(op: Callable[[JobsService], Job]) -> Job:
+    """One JobsService call from the command line, on a driver opened for it."""
+    from kgqa.wiring import build_driver
+
+    settings = load_settings()
+    with build_driver(settings) as driver:
+        return op(_service(settings, driver))
 
 
 def _print_job(job, as_json: bool) -> None:
@@ -153,34 +167,19 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str, as_json: JsonOpt = False) -> None:
     """One job: state, stage, what each finished stage reported."""
-    from kgqa.wiring import build_driver
-
-    settings = load_settings()
-    with build_driver(settings) as driver:
-        job = _service(settings, driver).get(_caller(), job_id)
-    _print_job(job, as_json)
+    _print_job(_on_job(lambda jobs: jobs.get(_caller(), job_id)), as_json)
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str, as_json: JsonOpt = False) -> None:
     """Ask a job to stop (at once when its worker is gone)."""
-    from kgqa.wiring import build_driver
-
-    settings = load_settings()
-    with build_driver(settings) as driver:
-        job = _service(settings, driver).cancel(_caller(), job_id)
-    _print_job(job, as_json)
+    _print_job(_on_job(lambda jobs: jobs.cancel(_caller(), job_id)), as_json)
 
 
 @jobs_app.command("approve")
 def jobs_approve(job_id: str, as_json: JsonOpt = False) -> None:
     """Activate the model of a job that waits for approval (its regression gate failed)."""
-    from kgqa.wiring import build_driver
-
-    settings = load_settings()
-    with build_driver(settings) as driver:
-        job = _service(settings, driver).approve(_caller(), job_id)
-    _print_job(job, as_json)
+    _print_job(_on_job(lambda jobs: jobs.approve(_caller(), job_id)), as_json)
 
 
 @jobs_app.command("resume")

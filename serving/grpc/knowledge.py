@@ -8,33 +8,21 @@ No logic here (STYLE habit 7): authentication and the error -> status mapping ar
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import grpc
 
 from kg.edits import ChangeRecord, EditResult
-from kgqa.errors import InvalidArgument
-from serving.edits import EditService, triple_values
+from serving.edits import EditService, qualifiers_from_json, triple_values
 from serving.grpc import knowledge_pb2 as pb
 from serving.grpc import knowledge_pb2_grpc
 from serving.grpc.interceptors import current_caller
 from serving.impact import ImpactReport
 
 
-def _qualifiers(text: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"qualifiers_json is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise InvalidArgument("qualifiers_json must be a JSON object")
-    return value
-
-
 def _triple(t: pb.TripleContent):
-    return triple_values(t.subject, t.predicate, t.object, _qualifiers(t.qualifiers_json))
+    return triple_values(
+        t.subject, t.predicate, t.object, qualifiers_from_json(t.qualifiers_json, "qualifiers_json")
+    )
 
 
 def result_to_proto(r: EditResult) -> pb.EditResult:

@@ -64,6 +64,10 @@ def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_
     refused = _kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                      "--object", "20日", "--reason", "补充", "--expected-version", "2"], kgqa_env)  # fmt: skip
     assert refused.returncode == 1 and "20日" in refused.stderr
+    not_object = _kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
+                        "--object", "20日", "--reason", "补充", "--expected-version", "2",
+                        "--qualifiers", "[1]"], kgqa_env)  # fmt: skip
+    assert not_object.returncode == 1 and "--qualifiers must be a JSON object" in not_object.stderr
     forced = _json(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                     "--object", "20日", "--reason", "依据通知", "--expected-version", "2", "--force"], kgqa_env)  # fmt: skip
     assert forced["asserted"] is True
