@@ -47,7 +47,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,58 +98,50 @@ def load_questions(kind: str) -> list[str]:
     return mixed
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values`` (NaN when there are none)."""
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def measure(target: str, key: str, clients: int, seconds: float, questions: list[str]) -> dict:
-    """``clients`` threads, each with its own channel, asking in a loop for ``seconds``."""
-    from serving.grpc import qa_pb2, qa_pb2_grpc
+def run_clients(
+    connect: Callable[[], AbstractContextManager[Callable[[str], object]]],
+    questions: list[str],
+    clients: int,
+    seconds: float,
+) -> tuple[list[float], dict[str, int], float]:
+    """``clients`` threads, each calling what its own ``connect()`` gives, in a loop for ``seconds``.
 
+    Every thread connects first and they all start together (a barrier), so that connecting is
+    not timed. A call that raises is counted by its gRPC status name (or its type name) and the
+    loop goes on. Returns the latencies of the calls that returned, the errors and the wall time.
+    """
     latencies: list[float] = []
-    rejected: list[float] = []
     errors: dict[str, int] = {}
-    statuses: dict[str, int] = {}
-    workers: dict[str, int] = {}
-    server_ms = {"retrieval_ms": 0.0, "generation_ms": 0.0, "verification_ms": 0.0, "total_ms": 0.0}
     lock = threading.Lock()
-    metadata = [("authorization", f"Bearer {key}")]
-    answer_ids: list[str] = []
     start = threading.Barrier(clients + 1)
 
     def client(n: int) -> None:
-        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-            grpc.channel_ready_future(channel).result(timeout=60)
-            stub = qa_pb2_grpc.QAServiceStub(channel)
+        with connect() as call:
             start.wait()
             stop_at = time.perf_counter() + seconds
             i = n
             while time.perf_counter() < stop_at:
-                request = qa_pb2.AskRequest(question=questions[i % len(questions)], k=5)
+                question = questions[i % len(questions)]
                 i += clients
                 t0 = time.perf_counter()
                 try:
-                    answer, call = stub.Ask.with_call(request, metadata=metadata, timeout=60)
-                except grpc.RpcError as exc:
-                    dt = time.perf_counter() - t0
+                    call(question)
+                except Exception as exc:  # counted, and the bench goes on
+                    name = exc.code().name if isinstance(exc, grpc.RpcError) else type(exc).__name__
                     with lock:
-                        errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
-                        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                            rejected.append(dt)
+                        errors[name] = errors.get(name, 0) + 1
                     continue
                 dt = time.perf_counter() - t0
-                worker = dict(call.initial_metadata()).get("kgqa-worker", "-")
-                status = qa_pb2.AnswerStatus.Name(answer.status)
                 with lock:
                     latencies.append(dt)
-                    answer_ids.append(answer.answer_id)
-                    statuses[status] = statuses.get(status, 0) + 1
-                    workers[worker] = workers.get(worker, 0) + 1
-                    for name in server_ms:
-                        server_ms[name] += getattr(answer.timings, name)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
@@ -157,7 +150,50 @@ def measure(target: str, key: str, clients: int, seconds: float, questions: list
     began = time.perf_counter()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - began
+    return latencies, errors, time.perf_counter() - began
+
+
+def measure(target: str, key: str, clients: int, seconds: float, questions: list[str]) -> dict:
+    """``clients`` threads, each with its own channel, asking in a loop for ``seconds``."""
+    from serving.grpc import qa_pb2, qa_pb2_grpc
+
+    rejected: list[float] = []
+    statuses: dict[str, int] = {}
+    workers: dict[str, int] = {}
+    server_ms = {"retrieval_ms": 0.0, "generation_ms": 0.0, "verification_ms": 0.0, "total_ms": 0.0}
+    lock = threading.Lock()
+    metadata = [("authorization", f"Bearer {key}")]
+    answer_ids: list[str] = []
+
+    @contextmanager
+    def connect() -> Iterator[Callable[[str], None]]:
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            stub = qa_pb2_grpc.QAServiceStub(channel)
+
+            def ask(question: str) -> None:
+                t0 = time.perf_counter()
+                try:
+                    answer, call = stub.Ask.with_call(
+                        qa_pb2.AskRequest(question=question, k=5), metadata=metadata, timeout=60
+                    )
+                except grpc.RpcError as exc:
+                    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        with lock:
+                            rejected.append(time.perf_counter() - t0)
+                    raise
+                worker = dict(call.initial_metadata()).get("kgqa-worker", "-")
+                status = qa_pb2.AnswerStatus.Name(answer.status)
+                with lock:
+                    answer_ids.append(answer.answer_id)
+                    statuses[status] = statuses.get(status, 0) + 1
+                    workers[worker] = workers.get(worker, 0) + 1
+                    for name in server_ms:
+                        server_ms[name] += getattr(answer.timings, name)
+
+            yield ask
+
+    latencies, errors, wall = run_clients(connect, questions, clients, seconds)
     return {
         "clients": clients,
         "requests": len(latencies),
@@ -166,11 +202,11 @@ def measure(target: str, key: str, clients: int, seconds: float, questions: list
         "workers": workers,
         "seconds": round(wall, 2),
         "qps": round(len(latencies) / wall, 1) if wall else 0.0,
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else float("nan"),
         # back-pressure: how fast an excess call is refused (RESOURCE_EXHAUSTED)
-        "rejected_p99_ms": round(_percentile(rejected, 0.99) * 1000, 2) if rejected else None,
+        "rejected_p99_ms": round(percentile(rejected, 0.99) * 1000, 2) if rejected else None,
         "server_mean_ms": {k: round(v / max(len(latencies), 1), 2) for k, v in server_ms.items()},
         "answer_ids": answer_ids,
     }

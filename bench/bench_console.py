@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,6 +34,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_ask import percentile  # noqa: E402
 
 CORPUS = Path(os.environ.get("KGQA_SHARED_DIR", ROOT.parent / "shared")) / "corpus" / "cas-all"
 ADMIN_KEY = "bench-console-admin-key"
@@ -62,6 +66,27 @@ def _server_ms(response: httpx.Response) -> float:
     if match is None:
         raise RuntimeError(f"{response.request.url}: no Server-Timing header (status {response.status_code})")
     return float(match.group(1))
+
+
+def _timed(request: Callable[[], httpx.Response], repeat: int) -> dict[str, float]:
+    """Server and client time of ``request`` made ``repeat + 1`` times; the first warms caches and
+    is not counted."""
+    server, wall = [], []
+    for _ in range(repeat + 1):
+        t0 = time.perf_counter()
+        response = request()
+        wall.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(
+                f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:300]}"
+            )
+        server.append(_server_ms(response))
+    server, wall = server[1:], wall[1:]
+    return {
+        "server_p50_ms": round(statistics.median(server), 1),
+        "server_p95_ms": round(percentile(server, 0.95), 1),
+        "client_p50_ms": round(statistics.median(wall), 1),
+    }
 
 
 def _sign_in(client: httpx.Client) -> str:
@@ -205,23 +230,8 @@ def main() -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{running.http_port}", timeout=60) as client:
             csrf = _sign_in(client)
             for name, path in _pages(answers, documents, job_id).items():
-                server, wall = [], []
-                for _ in range(args.repeat + 1):  # the first fetch warms caches and is not counted
-                    t0 = time.perf_counter()
-                    response = client.get(path)
-                    wall.append((time.perf_counter() - t0) * 1000)
-                    if response.status_code != 200:
-                        raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
-                    server.append(_server_ms(response))
-                server, wall = server[1:], wall[1:]
                 results.append(
-                    {
-                        "page": name,
-                        "path": path,
-                        "server_p50_ms": round(statistics.median(server), 1),
-                        "server_p95_ms": round(sorted(server)[int(0.95 * (len(server) - 1))], 1),
-                        "client_p50_ms": round(statistics.median(wall), 1),
-                    }
+                    {"page": name, "path": path, **_timed(lambda p=path: client.get(p), args.repeat)}
                 )
             # The Edit page's "Check" (htmx post): the diff and the impact of a proposed text
             clause = next(a for a in answers if a.citations).citations[0].clause_id
@@ -232,24 +242,16 @@ def main() -> None:
                 "csrf_token": csrf, "clause_id": clause, "text": view.text + "（修订）",
                 "expected_version": str(view.version),
             }  # fmt: skip
-            server, wall = [], []
-            for _ in range(args.repeat + 1):
-                t0 = time.perf_counter()
-                response = client.post(
-                    "/console/edit/clause/check", data=form, headers={"HX-Request": "true"}
-                )
-                wall.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 200:
-                    raise SystemExit(f"edit check: {response.status_code} {response.text[:300]}")
-                server.append(_server_ms(response))
-            server, wall = server[1:], wall[1:]
             results.append(
                 {
                     "page": "edit: check a clause edit (diff, impact)",
                     "path": "POST /console/edit/clause/check",
-                    "server_p50_ms": round(statistics.median(server), 1),
-                    "server_p95_ms": round(sorted(server)[int(0.95 * (len(server) - 1))], 1),
-                    "client_p50_ms": round(statistics.median(wall), 1),
+                    **_timed(
+                        lambda: client.post(
+                            "/console/edit/clause/check", data=form, headers={"HX-Request": "true"}
+                        ),
+                        args.repeat,
+                    ),
                 }
             )
             # Ask through the console (form post, answered in full): the answer pipeline, not a page

@@ -27,64 +27,37 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
-import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_ask import OUT, SHARED, load_questions, loadavg, prepare_graph  # noqa: E402
+from bench_ask import (  # noqa: E402
+    OUT,
+    SHARED,
+    load_questions,
+    loadavg,
+    percentile,
+    prepare_graph,
+    run_clients,
+)
 
 VECTOR_INDEX = "peer_clause_vector"
 FULLTEXT_INDEX = "peer_clause_text"
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def run_clients(fn, questions: list[str], clients: int, seconds: float) -> dict:
+def run_peer_clients(fn: Callable[[str], object], questions: list[str], clients: int, seconds: float) -> dict:
     """Call ``fn(question)`` from ``clients`` threads for ``seconds``; latency and throughput."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    lock = threading.Lock()
-    start = threading.Barrier(clients + 1)
-
-    def client(n: int) -> None:
-        start.wait()
-        stop_at = time.perf_counter() + seconds
-        i = n
-        while time.perf_counter() < stop_at:
-            q = questions[i % len(questions)]
-            i += clients
-            t0 = time.perf_counter()
-            try:
-                fn(q)
-            except Exception as exc:  # counted, and the bench goes on
-                with lock:
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                continue
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    start.wait()
-    began = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
+    latencies, errors, wall = run_clients(lambda: nullcontext(fn), questions, clients, seconds)
     return {
         "clients": clients,
         "requests": len(latencies),
         "qps": round(len(latencies) / wall, 1),
-        "p50_ms": round(_percentile(latencies, 0.5) * 1000, 2),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else float("nan"),
         "errors": errors,
         "loadavg": loadavg(),
@@ -189,7 +162,7 @@ def main() -> None:
             service.ask(question, 5, caller)
 
         for fn in (theirs, ours):  # warm-up: caches, connections, lazy imports
-            run_clients(fn, questions, 2, 3.0)
+            run_peer_clients(fn, questions, 2, 3.0)
         weights = hybrid.config.weights
         fulltext = weights.get("fulltext", 0.0)
         for name, fn in (
@@ -198,7 +171,7 @@ def main() -> None:
             ("ours (whole Ask, full-text ranking off)", ours_without_fulltext),
         ):
             weights["fulltext"] = 0.0 if fn is ours_without_fulltext else fulltext
-            results[name] = [run_clients(fn, questions, n, args.seconds) for n in clients]
+            results[name] = [run_peer_clients(fn, questions, n, args.seconds) for n in clients]
         weights["fulltext"] = fulltext
     theirs_runs = results["theirs (HybridRetriever, retrieval only)"]
     results["ratio_ours_over_theirs"] = [

@@ -290,7 +290,9 @@ class EvalRunner:
             if self._load_encoder is None:
                 log.warning("semantic_similarity_disabled", reason="no encoder loader given to EvalRunner")
                 return None
-            self._semantic = SemanticScorer.try_build(self.config.semantic_model, load_encoder=self._load_encoder)
+            self._semantic = SemanticScorer.try_build(
+                self.config.semantic_model, load_encoder=self._load_encoder
+            )
         return self._semantic
 
     def run(
@@ -494,7 +496,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- base: `{model['base']}`",
         f"- adapter: `{model['adapter'] or '-'}`",
         "",
-        "Brackets: 95% bootstrap interval over the records the metric counts.",
+        f"Brackets: {report['config']['confidence']:.0%} bootstrap interval over the records the metric counts.",
         "",
         "| metric | " + " | ".join(sets) + " |",
         "|---|" + "---:|" * len(sets),

@@ -28,7 +28,6 @@ SFT, GRPO, evaluation and the transformers/vLLM backends take it as they take a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from typing import Literal
 import structlog
 
 from kgqa.errors import ModelFilesError
+from training.run_artifacts import sha256_file
 
 log = structlog.get_logger(__name__)
 
@@ -156,14 +156,6 @@ class GemmaFetchReport:
     gguf_sha256: str = ""
     parameters: int = 0
     seconds: float = 0.0
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str, what: str) -> None:

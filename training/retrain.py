@@ -325,11 +325,7 @@ class RetrainRunner:
 
     def _stage_delta(self, job: Job, folder: Path) -> dict[str, Any]:
         parent = self.parent()
-        since = (
-            job.since_graph_version
-            if job.since_graph_version is not None
-            else self.resolve_since(None, parent)
-        )
+        since = self.resolve_since(job.since_graph_version, parent)
         delta = read_delta(self.driver, since, self.database)
         old = dataset_of_adapter(Path(parent.adapter_path or ""))
         out = {

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -37,14 +36,13 @@ def run_stage(record: Path, name: str, command: list[str], ok_codes: tuple[int, 
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     proc = subprocess.Popen(command)
-    peak_kib = _PeakWatcher(proc.pid)
-    status = os.wait4(proc.pid, 0)[1]
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    watcher = _PeakWatcher(proc.pid)
+    proc.wait()
     seconds = time.perf_counter() - started
     entry = {
         "name": name,
         "seconds": round(seconds, 1),
-        "peak_rss_mb": round(peak_kib.stop() / 1024, 1),
+        "peak_rss_mb": round(watcher.stop() / 1024, 1),
         "exit_code": proc.returncode,
         "started_at": started_at,
         "command": command,

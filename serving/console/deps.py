@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kgqa.errors import NotFound, PermissionDenied
-from serving.console.sessions import SESSION_COOKIE, ConsoleSession
-from serving.console.web import Console, LoginRequired, get_console
+from serving.console.sessions import ConsoleSession
+from serving.console.web import Console, LoginRequired, current_session_or_none, get_console
 from serving.edits import EditService
 from serving.jobs import JobsService
 from serving.service import QAService, require
@@ -25,7 +25,7 @@ CSRF_HEADER = "X-CSRF-Token"
 
 async def current_session(request: Request) -> ConsoleSession:
     """The live session behind the request's cookie (raises LoginRequired)."""
-    session = get_console(request).sessions.get(request.cookies.get(SESSION_COOKIE))
+    session = current_session_or_none(request)
     if session is None:
         raise LoginRequired
     return session
@@ -57,12 +57,15 @@ async def csrf_checked(
     return session
 
 
-async def editor_csrf_checked(
-    session: Annotated[ConsoleSession, Depends(csrf_checked)],
-) -> ConsoleSession:
-    """For edit posts: the CSRF token, then role editor (403 for readers and auditors)."""
-    require(session.caller, Role.EDITOR)
-    return session
+def csrf_role(least: Role) -> Callable[[ConsoleSession], Awaitable[ConsoleSession]]:
+    """A dependency for state-changing posts: the CSRF token, then a role of at least ``least``
+    (403 below it)."""
+
+    async def check(session: Annotated[ConsoleSession, Depends(csrf_checked)]) -> ConsoleSession:
+        require(session.caller, least)
+        return session
+
+    return check
 
 
 def get_service(request: Request) -> QAService:
@@ -93,15 +96,17 @@ SessionDep = Annotated[ConsoleSession, Depends(current_session)]
 ReaderDep = Annotated[ConsoleSession, Depends(role(Role.READER))]
 AuditorDep = Annotated[ConsoleSession, Depends(role(Role.AUDITOR))]
 EditorDep = Annotated[ConsoleSession, Depends(role(Role.EDITOR))]
-EditorCsrfDep = Annotated[ConsoleSession, Depends(editor_csrf_checked)]
+EditorCsrfDep = Annotated[ConsoleSession, Depends(csrf_role(Role.EDITOR))]
 EditsDep = Annotated[EditService, Depends(get_edits)]
 JobsDep = Annotated[JobsService, Depends(get_jobs)]
 AdminDep = Annotated[ConsoleSession, Depends(role(Role.ADMIN))]
+AdminCsrfDep = Annotated[ConsoleSession, Depends(csrf_role(Role.ADMIN))]
 CsrfDep = Annotated[ConsoleSession, Depends(csrf_checked)]
 
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
+    "AdminCsrfDep",
     "AdminDep",
     "AuditorDep",
     "ConsoleDep",
@@ -113,5 +118,6 @@ __all__ = [
     "ReaderDep",
     "ServiceDep",
     "SessionDep",
+    "csrf_role",
     "role",
 ]

@@ -147,8 +147,10 @@ def eval_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 def base_report(tiny_model_dir, records, embedding_models_dir, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("eval-base")
     generator = build_generator(tiny_model_dir, None, _config().generation)
+    config = _config()
+    config.confidence = 0.9  # not the default: metrics.md must say the level the intervals have
     runner = EvalRunner(
-        _config(), generator, load_encoder=build_encoder_loader(embedding_models_dir), progress=False
+        config, generator, load_encoder=build_encoder_loader(embedding_models_dir), progress=False
     )
     report = runner.run({"paraphrase": records}, out)
     return report, out
@@ -195,6 +197,7 @@ def test_report_files_are_consistent_with_the_predictions(base_report, tiny_mode
     assert (
         "| token F1 (jieba) |" in md and "composite (AHP)" in md and "## paraphrase: per question type" in md
     )
+    assert "Brackets: 90% bootstrap interval" in md
 
 
 def test_perfect_answers_score_perfectly(tiny_model_dir, records):

@@ -23,11 +23,11 @@ from training.gemma_base import (
     assemble_gguf,
     copy_notice,
     model_spec,
-    sha256_file,
     verify_model_dir,
     verify_sha256,
     write_notice,
 )
+from training.run_artifacts import sha256_file
 
 
 def test_a_corrupted_file_is_refused_with_both_hashes(tmp_path):

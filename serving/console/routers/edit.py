@@ -197,7 +197,7 @@ def triple_correct(
 ) -> Response:
     """Correct a triple's values (its qualifiers are cleared: they described the old value)."""
     values = {"subject": subject, "predicate": predicate, "object": object}
-    again = dict(values=values, reason=reason)
+    objection: list[str] | None = None
     try:
         edits.correct_triple(
             session.caller,
@@ -208,22 +208,21 @@ def triple_correct(
             force,
         )
     except UnsupportedValue as exc:
-        return _triple_page(
-            request, console, service, session, edits, clause_id, triple_id, status_code=422,
-            objection=exc.values, error=str(exc), **again,
-        )  # fmt: skip
+        status_code, error, objection = 422, str(exc), exc.values
     except StaleEdit as exc:
-        return _triple_page(
-            request, console, service, session, edits, clause_id, triple_id, status_code=409,
-            error=f"Someone changed this triple since you opened it (now revision {exc.current_version}). "
-            "Its current values are below the form; check your values and save again.", **again,
-        )  # fmt: skip
+        status_code = 409
+        error = (
+            f"Someone changed this triple since you opened it (now revision {exc.current_version}). "
+            "Its current values are below the form; check your values and save again."
+        )
     except InvalidArgument as exc:
-        return _triple_page(
-            request, console, service, session, edits, clause_id, triple_id, status_code=422,
-            error=str(exc), **again,
-        )  # fmt: skip
-    return _clause_page(request, clause_id)
+        status_code, error = 422, str(exc)
+    else:
+        return _clause_page(request, clause_id)
+    return _triple_page(
+        request, console, service, session, edits, clause_id, triple_id, status_code=status_code,
+        values=values, reason=reason, objection=objection, error=error,
+    )  # fmt: skip
 
 
 @router.post("/triple/confirm")

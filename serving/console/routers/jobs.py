@@ -21,13 +21,11 @@ from fastapi.responses import RedirectResponse
 
 from kg.jobs import Job, JobState
 from kgqa.errors import InvalidArgument, KgqaError
-from serving.console.deps import AdminDep, ConsoleDep, CsrfDep, JobsDep
+from serving.console.deps import AdminCsrfDep, AdminDep, ConsoleDep, JobsDep
 from serving.console.sessions import ConsoleSession
 from serving.console.web import PREFIX, ConsoleRoute
 from serving.http.errors import http_error
 from serving.jobs import JobsService
-from serving.service import require
-from serving.types import Role
 
 router = APIRouter(prefix=PREFIX + "/jobs", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -81,13 +79,12 @@ def jobs_page(request: Request, console: ConsoleDep, session: AdminDep, jobs: Jo
 def start(
     request: Request,
     console: ConsoleDep,
-    session: CsrfDep,
+    session: AdminCsrfDep,
     jobs: JobsDep,
     since: Annotated[str, Form()] = "",
     dry_run: Annotated[bool, Form()] = False,
 ) -> Response:
     """Start a retrain job (then its page), or with ``dry_run`` show what it would regenerate."""
-    require(session.caller, Role.ADMIN)
     try:
         version = _since(since)
         if dry_run:
@@ -134,14 +131,12 @@ def job_status(
 
 
 @router.post("/{job_id}/cancel")
-def cancel(request: Request, session: CsrfDep, jobs: JobsDep, job_id: str) -> Response:
-    require(session.caller, Role.ADMIN)
+def cancel(request: Request, session: AdminCsrfDep, jobs: JobsDep, job_id: str) -> Response:
     jobs.cancel(session.caller, job_id)
     return RedirectResponse(_job_url(request, job_id), status_code=303)
 
 
 @router.post("/{job_id}/approve")
-def approve(request: Request, session: CsrfDep, jobs: JobsDep, job_id: str) -> Response:
-    require(session.caller, Role.ADMIN)
+def approve(request: Request, session: AdminCsrfDep, jobs: JobsDep, job_id: str) -> Response:
     jobs.approve(session.caller, job_id)
     return RedirectResponse(_job_url(request, job_id), status_code=303)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_env import ADMIN_KEY, AUDITOR_KEY, CHROMIUM, CHROMIUM_FLAGS, MANUALS, READER_KEY
+from console_env import CHROMIUM, CHROMIUM_FLAGS, MANUALS, serving
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +43,9 @@ def console_service(neo4j_driver, console_settings, manuals_ingested):
 
 
 @pytest.fixture(scope="module")
-def console_server(console_service):
-    from serving.auth import KeyRing
-    from serving.server import start_servers
-    from serving.types import Role
-
-    keyring = KeyRing([(READER_KEY, Role.READER), (AUDITOR_KEY, Role.AUDITOR), (ADMIN_KEY, Role.ADMIN)])
-    running = start_servers(
-        console_service, keyring, host="127.0.0.1", grpc_port=0, http_port=0, grace=1.0, health_interval_s=0.5
-    )
-    yield running
-    running.stop(grace=1.0)
-
-
-@pytest.fixture(scope="module")
-def base_url(console_server) -> str:
-    return f"http://127.0.0.1:{console_server.http_port}"
+def base_url(console_service) -> Iterator[str]:
+    with serving(console_service) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

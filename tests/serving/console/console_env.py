@@ -8,6 +8,8 @@ by Playwright, never a browser Playwright downloads.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden])
 READER_KEY = "console-reader-key-0001"
 AUDITOR_KEY = "console-auditor-key-0001"
 ADMIN_KEY = "console-admin-key-0001"
+EDITOR_KEY = "console-editor-key-0001"
 
 #: Answered from 费用报销操作指引.md (报销流程): "…应当在费用发生后三十日内…提交报销单…".
 QUESTION = "经办人员应当在费用发生后多少日内提交报销单？"
@@ -95,3 +98,35 @@ def open_tab_at(browser, base: str, shots: Path, key: str | None) -> Tab:
         page.keyboard.press("Enter")
         page.wait_for_url("**/console/ask")
     return tab
+
+
+@contextmanager
+def serving(service, **extra) -> Iterator[str]:
+    """``start_servers`` on port 0 over ``service`` (and ``extra``: ``edits=``, ``jobs=``) with one
+    key per role; yields the base URL and stops the servers afterwards."""
+    from serving.auth import KeyRing
+    from serving.server import start_servers
+    from serving.types import Role
+
+    keyring = KeyRing(
+        [
+            (READER_KEY, Role.READER),
+            (AUDITOR_KEY, Role.AUDITOR),
+            (EDITOR_KEY, Role.EDITOR),
+            (ADMIN_KEY, Role.ADMIN),
+        ]
+    )
+    running = start_servers(
+        service,
+        keyring,
+        host="127.0.0.1",
+        grpc_port=0,
+        http_port=0,
+        grace=1.0,
+        health_interval_s=0.5,
+        **extra,
+    )
+    try:
+        yield f"http://127.0.0.1:{running.http_port}"
+    finally:
+        running.stop(grace=1.0)

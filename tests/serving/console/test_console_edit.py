@@ -20,17 +20,18 @@ import httpx
 import pytest
 from console_env import (
     AUDITOR_KEY,
+    EDITOR_KEY,
     READER_KEY,
     UNLABELLED_JS,
     Tab,
     csrf_of,
     open_tab_at,
+    serving,
     sign_in,
 )
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
-EDITOR_KEY = "console-editor-key-0001"
 OLD, NEW = "费用发生后三十日内", "费用发生后十五日内"
 
 DIFF_SIDE_JS = """(el, drop) => { const c = el.cloneNode(true);
@@ -51,23 +52,9 @@ def edit_service(neo4j_driver, console_settings, manuals_ingested):
 
 
 @pytest.fixture(scope="module")
-def edit_server(console_service, edit_service):
-    from serving.auth import KeyRing
-    from serving.server import start_servers
-    from serving.types import Role
-
-    keyring = KeyRing([(READER_KEY, Role.READER), (AUDITOR_KEY, Role.AUDITOR), (EDITOR_KEY, Role.EDITOR)])
-    running = start_servers(
-        console_service, keyring, host="127.0.0.1", grpc_port=0, http_port=0, grace=1.0,
-        health_interval_s=0.5, edits=edit_service,
-    )  # fmt: skip
-    yield running
-    running.stop(grace=1.0)
-
-
-@pytest.fixture(scope="module")
-def edit_url(edit_server) -> str:
-    return f"http://127.0.0.1:{edit_server.http_port}"
+def edit_url(console_service, edit_service) -> Iterator[str]:
+    with serving(console_service, edits=edit_service) as url:
+        yield url
 
 
 def _editor():

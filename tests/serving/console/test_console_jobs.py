@@ -21,18 +21,18 @@ import pytest
 from console_env import (
     ADMIN_KEY,
     AUDITOR_KEY,
+    EDITOR_KEY,
     READER_KEY,
     UNLABELLED_JS,
     Tab,
     csrf_of,
     open_tab_at,
+    serving,
     sign_in,
 )
 from retrain_world import write_config
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
-
-EDITOR_KEY = "console-editor-key-0001"
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def retrain_world(world, neo4j_driver):
 
 @pytest.fixture(scope="module")
 def jobs_service(retrain_world, tmp_path_factory):
-    world = retrain_world
     """The servers' job service; its retrain config trains long enough (500 steps) to be cancelled."""
+    world = retrain_world
     from kg.registry import ModelRegistry
     from kgqa.wiring import build_jobs_service
 
@@ -64,26 +64,12 @@ def jobs_service(retrain_world, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs_url(retrain_world, jobs_service) -> Iterator[str]:
-    world = retrain_world
     from kgqa.wiring import build_qa_service
-    from serving.auth import KeyRing
-    from serving.server import start_servers
-    from serving.types import Role
 
-    keyring = KeyRing(
-        [
-            (READER_KEY, Role.READER),
-            (AUDITOR_KEY, Role.AUDITOR),
-            (EDITOR_KEY, Role.EDITOR),
-            (ADMIN_KEY, Role.ADMIN),
-        ]
-    )
-    running = start_servers(
-        build_qa_service(world["settings"], world["driver"]), keyring, host="127.0.0.1", grpc_port=0,
-        http_port=0, grace=1.0, health_interval_s=0.5, jobs=jobs_service,
-    )  # fmt: skip
-    yield f"http://127.0.0.1:{running.http_port}"
-    running.stop(grace=1.0)
+    with serving(
+        build_qa_service(retrain_world["settings"], retrain_world["driver"]), jobs=jobs_service
+    ) as url:
+        yield url
 
 
 @pytest.fixture
