@@ -14,10 +14,8 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from kg.registry import ModelVersion
-from serving.console.deps import AdminDep, ConsoleDep, CsrfDep, ServiceDep
+from serving.console.deps import AdminCsrfDep, AdminDep, ConsoleDep, ServiceDep
 from serving.console.web import PREFIX, ConsoleRoute
-from serving.service import require
-from serving.types import Role
 
 router = APIRouter(prefix=PREFIX + "/models", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -126,16 +124,14 @@ def compare(
 def activate(
     request: Request,
     service: ServiceDep,
-    session: CsrfDep,
+    session: AdminCsrfDep,
     model_id: Annotated[str, Form()] = "",
 ) -> Response:
-    require(session.caller, Role.ADMIN)
     service.activate_model(model_id, session.caller)
     return RedirectResponse(request.scope.get("root_path", "") + PREFIX + "/models", status_code=303)
 
 
 @router.post("/deactivate")
-def deactivate(request: Request, service: ServiceDep, session: CsrfDep) -> Response:
-    require(session.caller, Role.ADMIN)
+def deactivate(request: Request, service: ServiceDep, session: AdminCsrfDep) -> Response:
     service.deactivate_model(session.caller)
     return RedirectResponse(request.scope.get("root_path", "") + PREFIX + "/models", status_code=303)

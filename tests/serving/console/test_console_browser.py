@@ -252,7 +252,7 @@ def test_graph_browses_documents_sections_and_clauses_with_history(open_tab):
     tab.check_clean()
 
 
-def test_admin_activates_and_deactivates_a_registered_model(open_tab, neo4j_driver, console_server):
+def test_admin_activates_and_deactivates_a_registered_model(open_tab, neo4j_driver):
     from kg.registry import ModelRegistry, ModelVersion
 
     registry = ModelRegistry(neo4j_driver)
