@@ -259,9 +259,7 @@ class GraphEditor:
             StaleEdit: the clause's active version is not ``expected_version``.
         """
         author = editor.author(reason)
-        if self._redact is not None:
-            text, _ = self._redact(text)
-        text = text.strip()
+        text = self._clean(text)
         if not text:
             raise InvalidArgument("the new clause text is empty; retire the clause instead")
         state = self._clause_state(clause_id)
