@@ -240,7 +240,7 @@ class GraphWriter:
         extraction: Extraction,
         author: Author,
         replace: bool,
-        on_edit_conflict: EditPolicy = "keep",
+        on_edit_conflict: EditPolicy,
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
         source = str(tree.source_path)
