@@ -289,10 +289,6 @@ class AuditWriter:
         """Groups appended to Neo4j so far (tests and metrics read it)."""
 
     @property
-    def journaled(self) -> bool:
-        return self._journal_root is not None
-
-    @property
     def pending(self) -> int:
         """Answers accepted but not yet in Neo4j."""
         with self._idle:

@@ -47,7 +47,7 @@ from kg.references import remember_document
 from kg.session import GraphSession
 from kg.triples import RuleTripleExtractor, entity_id, triple_id
 from kg.types import Extraction
-from kg.writer import refs_by_clause
+from kg.writer import chunk_rows, entity_rows, refs_by_clause, triple_rows
 from kgqa.errors import InvalidArgument, NotFound, StaleEdit, UnsupportedValue
 
 log = structlog.get_logger(__name__)
@@ -229,13 +229,10 @@ class GraphEditor:
         return None if seq is None else int(seq)
 
     def active_versions(self, clause_ids: list[str]) -> dict[str, int]:
-        """Clause id -> its active version (ids without an active version are left out)."""
-        out: dict[str, int] = {}
-        for cid in clause_ids:
-            rows = self._graph.read(q.EDIT_CLAUSE_STATE, clause_id=cid)
-            if rows and rows[0]["clause"]["status"] == "active":
-                out[cid] = int(rows[0]["clause"]["version"])
-        return out
+        """Clause id -> its active version (ids without an active version are left out); one read,
+        however many clauses an entity's impact names."""
+        rows = self._graph.read(q.EDIT_ACTIVE_VERSIONS, clause_ids=list(clause_ids))
+        return {r["clause_id"]: int(r["version"]) for r in rows}
 
     def current_version(self, target_id: str) -> tuple[str, int]:
         """``(kind, version)`` of a clause, triple or entity id: what an editor passes back."""
@@ -262,9 +259,7 @@ class GraphEditor:
             StaleEdit: the clause's active version is not ``expected_version``.
         """
         author = editor.author(reason)
-        if self._redact is not None:
-            text, _ = self._redact(text)
-        text = text.strip()
+        text = self._clean(text)
         if not text:
             raise InvalidArgument("the new clause text is empty; retire the clause instead")
         state = self._clause_state(clause_id)
@@ -562,31 +557,9 @@ class GraphEditor:
         ]
         tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[clause_id], status="superseded").consume()
         tx.run(q.REPLACE_CHUNKS, clause_ids=[clause_id]).consume()
-        chunks = [
-            {"chunk_id": k.chunk_id, "clause_id": clause_id, "ord": k.ord, "text": k.text}
-            for k in node.chunks
-        ]
-        tx.run(q.CREATE_CHUNKS, chunks=chunks, doc_id=c["doc_id"]).consume()
-        entities = [
-            {"entity_id": e.entity_id, "name": e.name, "type": e.type, "aliases": e.aliases}
-            for e in extraction.entities
-        ]
-        tx.run(q.MERGE_ENTITIES, entities=entities).consume()
-        triples = [
-            {
-                "triple_id": t.triple_id,
-                "clause_id": clause_id,
-                "subject": t.subject,
-                "predicate": t.predicate,
-                "object": t.object,
-                "qualifiers_json": json.dumps(t.qualifiers, ensure_ascii=False),
-                "confidence": float(t.confidence),
-                "origin": t.origin,
-                "subject_entity": t.subject_entity,
-                "object_entity": t.object_entity,
-            }
-            for t in extraction.triples
-        ]
+        tx.run(q.CREATE_CHUNKS, chunks=chunk_rows(node.chunks), doc_id=c["doc_id"]).consume()
+        tx.run(q.MERGE_ENTITIES, entities=entity_rows(extraction.entities)).consume()
+        triples = triple_rows(extraction.triples)  # one-clause extraction: all of this clause
         tx.run(q.CREATE_TRIPLES, triples=triples).consume()
         dropped = self._carry_editor_triples(
             tx, clause_id, node.text, held, {t["triple_id"] for t in triples}
@@ -669,10 +642,7 @@ class GraphEditor:
             tx.run(
                 q.EDIT_REACTIVATE_TRIPLES, clause_id=clause_id, version=c["version"], from_status="retired"
             ).consume()
-            chunks = [
-                {"chunk_id": k.chunk_id, "clause_id": clause_id, "ord": k.ord, "text": k.text}
-                for k in chunk_text(clause_id, c["text"] or "", self._chunk)
-            ]
+            chunks = chunk_rows(chunk_text(clause_id, c["text"] or "", self._chunk))
             tx.run(q.CREATE_CHUNKS, chunks=chunks, doc_id=c["doc_id"]).consume()
         order = [r["clause_id"] for r in tx.run(q.EDIT_DOCUMENT_ORDER, doc_id=c["doc_id"])]
         tx.run(q.RELINK_NEXT, doc_id=c["doc_id"], order=order).consume()

@@ -111,13 +111,18 @@ class GraphEvidence:
         found = self.fetch(clause_ids)
         return EvidenceRead(found, None, len(found))
 
-    def snapshot(self) -> EvidenceSnapshot:
+    def snapshot(self, version: int | None = None) -> EvidenceSnapshot:
         """The evidence of every active clause at the current graph version (one read).
+
+        Args:
+            version: the graph version the caller has just read (before this read, so a write
+                in between makes the snapshot look older, never newer); None reads it here.
 
         Raises:
             GraphUnavailable: Neo4j cannot be reached.
         """
-        version = read_graph_version(self._driver, self._database)
+        if version is None:
+            version = read_graph_version(self._driver, self._database)
         records = self._graph.read(q.EVIDENCE_ACTIVE)
         return EvidenceSnapshot(version, {r["key"]: _evidence(r) for r in records})
 
@@ -152,14 +157,14 @@ class SnapshotEvidence:
         """The snapshot in use (None until the first successful read)."""
         return self._snapshot
 
-    def load(self) -> EvidenceSnapshot:
-        """Read a new snapshot now and use it.
+    def load(self, version: int | None = None) -> EvidenceSnapshot:
+        """Read a new snapshot now and use it (``version``: see :meth:`GraphEvidence.snapshot`).
 
         Raises:
             GraphUnavailable: Neo4j cannot be reached (the old snapshot stays in use).
         """
         with self._load_lock:
-            snapshot = self._graph.snapshot()
+            snapshot = self._graph.snapshot(version)
             self._snapshot = snapshot
             self._seen = max(self._seen, snapshot.graph_version)
         log.info(
@@ -178,7 +183,7 @@ class SnapshotEvidence:
         current = self._snapshot
         if current is not None and current.graph_version == version:
             return False
-        self.load()
+        self.load(version)  # the version just read: not a second read of it
         return True
 
     def start(self) -> None:

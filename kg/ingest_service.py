@@ -158,7 +158,7 @@ class IngestService:
         actor: str,
         replace_ids: set[str],
         on_progress: Callable[[Path], None] | None,
-        on_edit_conflict: EditPolicy = "keep",
+        on_edit_conflict: EditPolicy,
     ) -> None:
         self._writer.ensure_schema()
         known = self._writer.known_documents()
@@ -184,7 +184,7 @@ class IngestService:
         known: dict[str, list[str]],
         actor: str,
         replace_ids: set[str],
-        on_edit_conflict: EditPolicy = "keep",
+        on_edit_conflict: EditPolicy,
     ) -> FileReport:
         tree = self._pipeline.process(path)
         extraction: Extraction = self._extractor.extract(tree, known)

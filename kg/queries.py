@@ -908,6 +908,13 @@ RETURN c {.clause_id, .version, .status, .doc_id, .number, .ordinal, .text, .sha
        coalesce(s.title, '') AS section_title
 """
 
+# The active version of each of $clause_ids (ids without one are left out): one read for all.
+EDIT_ACTIVE_VERSIONS = """
+UNWIND $clause_ids AS cid
+MATCH (c:Clause {clause_id: cid, status: 'active'})
+RETURN c.clause_id AS clause_id, c.version AS version
+"""
+
 # One stored version of a clause (a revert of a text edit brings its text back).
 EDIT_CLAUSE_VERSION = """
 MATCH (c:Clause {clause_id: $clause_id, version: $version})

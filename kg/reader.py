@@ -136,7 +136,7 @@ class ClauseEntry:
 
 
 @dataclass
-class SectionNode:
+class OutlineSection:
     """A section of a document with its active clauses and its subsections, in document order."""
 
     section_id: str
@@ -144,7 +144,7 @@ class SectionNode:
     title: str
     level: int
     clauses: list[ClauseEntry] = field(default_factory=list)
-    children: list[SectionNode] = field(default_factory=list)
+    children: list[OutlineSection] = field(default_factory=list)
 
 
 @dataclass
@@ -152,7 +152,7 @@ class DocumentOutline:
     """A document's section tree: documents -> sections -> clauses."""
 
     document: DocumentSummary
-    sections: list[SectionNode]
+    sections: list[OutlineSection]
 
 
 def _document_summary(row: Any, clauses: int) -> DocumentSummary:
@@ -167,12 +167,12 @@ def _document_summary(row: Any, clauses: int) -> DocumentSummary:
     )
 
 
-def _section_tree(rows: list[dict[str, Any]]) -> list[SectionNode]:
+def _section_tree(rows: list[dict[str, Any]]) -> list[OutlineSection]:
     """Sections (in document order, parents named by ``parent_id``) as a tree; empty branches dropped."""
-    nodes: dict[str, SectionNode] = {}
+    nodes: dict[str, OutlineSection] = {}
     parents: dict[str, str | None] = {}
     for s in rows:
-        nodes[s["section_id"]] = SectionNode(
+        nodes[s["section_id"]] = OutlineSection(
             section_id=s["section_id"],
             number=s.get("number") or "",
             title=s.get("title") or "",
@@ -189,16 +189,17 @@ def _section_tree(rows: list[dict[str, Any]]) -> list[SectionNode]:
             ],
         )
         parents[s["section_id"]] = s.get("parent_id")
-    roots: list[SectionNode] = []
+    roots: list[OutlineSection] = []
     for sid, node in nodes.items():
         parent = nodes.get(parents[sid] or "")
         (parent.children if parent is not None else roots).append(node)
 
-    def keep(node: SectionNode) -> bool:
+    def keep(node: OutlineSection) -> bool:
         node.children = [c for c in node.children if keep(c)]
         return bool(node.clauses or node.children)
 
     return [r for r in roots if keep(r)]
+
 
 def clause_items(items_json: str | None) -> list[ClauseItem]:
     """The enumerated items a clause stores as JSON (``items_json``), in order."""

@@ -7,6 +7,7 @@ was (nothing already stored is lost), and the driver retries transient errors fo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -15,12 +16,12 @@ import neo4j
 import structlog
 
 from ingest.ids import normalize_title
-from ingest.types import ClauseNode, DocumentTree
+from ingest.types import Chunk, ClauseNode, DocumentTree
 from kg import queries as q
 from kg.changes import Author, Change, Op, append_changes
 from kg.references import remember_document
 from kg.session import GraphSession
-from kg.types import Extraction, ReferenceRecord
+from kg.types import EntityRecord, Extraction, ReferenceRecord, TripleRecord
 from kgqa.errors import DocumentConflict
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,37 @@ def _clause_row(c: ClauseNode, version: int, refs: dict[str, tuple[list[str], li
         "refs_target": targets,
         "refs_text": texts,
     }
+
+
+def chunk_rows(chunks: Iterable[Chunk]) -> list[dict[str, Any]]:
+    """The ``$chunks`` rows of :data:`kg.queries.CREATE_CHUNKS` (ingestion and editing share them)."""
+    return [{"chunk_id": k.chunk_id, "clause_id": k.clause_id, "ord": k.ord, "text": k.text} for k in chunks]
+
+
+def entity_rows(entities: Iterable[EntityRecord]) -> list[dict[str, Any]]:
+    """The ``$entities`` rows of :data:`kg.queries.MERGE_ENTITIES`."""
+    return [
+        {"entity_id": e.entity_id, "name": e.name, "type": e.type, "aliases": e.aliases} for e in entities
+    ]
+
+
+def triple_rows(triples: Iterable[TripleRecord]) -> list[dict[str, Any]]:
+    """The ``$triples`` rows of :data:`kg.queries.CREATE_TRIPLES`."""
+    return [
+        {
+            "triple_id": t.triple_id,
+            "clause_id": t.clause_id,
+            "subject": t.subject,
+            "predicate": t.predicate,
+            "object": t.object,
+            "qualifiers_json": json.dumps(t.qualifiers, ensure_ascii=False),
+            "confidence": float(t.confidence),
+            "origin": t.origin,
+            "subject_entity": t.subject_entity,
+            "object_entity": t.object_entity,
+        }
+        for t in triples
+    ]
 
 
 class GraphWriter:
@@ -208,7 +240,7 @@ class GraphWriter:
         extraction: Extraction,
         author: Author,
         replace: bool,
-        on_edit_conflict: EditPolicy = "keep",
+        on_edit_conflict: EditPolicy,
     ) -> WriteResult:
         state = tx.run(q.DOCUMENT_STATE, doc_id=tree.doc_id).single()
         source = str(tree.source_path)
@@ -339,11 +371,7 @@ class GraphWriter:
         touched_set = set(touched)
         tx.run(q.SUPERSEDE_TRIPLES, clause_ids=[c.clause_id for c in updated], status="superseded").consume()
         tx.run(q.REPLACE_CHUNKS, clause_ids=touched).consume()
-        chunks = [
-            {"chunk_id": k.chunk_id, "clause_id": k.clause_id, "ord": k.ord, "text": k.text}
-            for c in added + updated + returning
-            for k in c.chunks
-        ]
+        chunks = chunk_rows(k for c in added + updated + returning for k in c.chunks)
         self._run_batched(tx, q.CREATE_CHUNKS, "chunks", chunks, doc_id=tree.doc_id)
 
         tx.run(q.DELETE_DOC_TABLES, doc_id=tree.doc_id).consume()
@@ -361,27 +389,8 @@ class GraphWriter:
         ]
         self._run_batched(tx, q.CREATE_TABLES, "tables", tables, doc_id=tree.doc_id)
 
-        entities = [
-            {"entity_id": e.entity_id, "name": e.name, "type": e.type, "aliases": e.aliases}
-            for e in extraction.entities
-        ]
-        self._run_batched(tx, q.MERGE_ENTITIES, "entities", entities)
-        triples = [
-            {
-                "triple_id": t.triple_id,
-                "clause_id": t.clause_id,
-                "subject": t.subject,
-                "predicate": t.predicate,
-                "object": t.object,
-                "qualifiers_json": json.dumps(t.qualifiers, ensure_ascii=False),
-                "confidence": float(t.confidence),
-                "origin": t.origin,
-                "subject_entity": t.subject_entity,
-                "object_entity": t.object_entity,
-            }
-            for t in extraction.triples
-            if t.clause_id in touched_set
-        ]
+        self._run_batched(tx, q.MERGE_ENTITIES, "entities", entity_rows(extraction.entities))
+        triples = triple_rows(t for t in extraction.triples if t.clause_id in touched_set)
         self._run_batched(tx, q.CREATE_TRIPLES, "triples", triples)
         mentions = [
             {"clause_id": cid, "entity_id": eid}

@@ -106,13 +106,31 @@ def test_concurrent_appends_are_grouped_durable_and_chained(graph, tmp_path, jou
     assert not errors
     assert writer.sync(30)
     assert _count(graph) == 80
-    assert writer.groups <= 80
+    assert 1 <= writer.groups <= 80
     assert AuditStore(graph).verify_chain().ok
     assert writer.close() == 0
     if journal:  # every answer reached Neo4j: nothing is left to replay
         assert list((tmp_path / "journal").iterdir()) == []
     with pytest.raises(AuditUnavailable):
         writer.append(_entry("late"))
+
+
+def test_answers_waiting_behind_a_write_go_to_neo4j_as_one_group(graph, tmp_path):
+    """Grouping itself: answers buffered while a write holds the lock share one transaction."""
+    writer = AuditWriter(AuditStore(graph), None)
+    writer.start()
+    writer._write_lock.acquire()  # a write in progress
+    threads = [threading.Thread(target=writer.append, args=(_entry(f"g{i}"),)) for i in range(5)]
+    for t in threads:
+        t.start()
+    while writer.pending < 5:
+        threading.Event().wait(0.01)
+    writer._write_lock.release()
+    for t in threads:
+        t.join()
+    assert writer.groups == 1 and _count(graph) == 5
+    assert AuditStore(graph).verify_chain().ok
+    writer.close()
 
 
 def test_graph_mode_reports_an_unreachable_graph_to_the_caller(tmp_path):

@@ -168,6 +168,8 @@ def test_retire_restore_and_revert(graph, editor, neo4j_driver):
     retired = editor.retire_clause(cid, expected_version=1, editor=EDITOR, reason="废止")
     assert GraphEvidence(neo4j_driver).fetch([cid])[cid].status == "retired"
     assert all(s == "retired" for _, _, s in _triples(neo4j_driver, cid, 1))
+    # a retired clause and an unknown id have no active version; the others do, in one read
+    assert editor.active_versions([cid, _cid(graph, "第二条"), "nope/第九条"]) == {_cid(graph, "第二条"): 1}
     restored = editor.revert(retired.seq, editor=EDITOR, reason="误操作")
     assert restored.op == "clause.revert" and restored.seq == retired.seq + 1
     assert GraphEvidence(neo4j_driver).fetch([cid])[cid].status == "active"
@@ -191,6 +193,7 @@ def test_retire_restore_and_revert(graph, editor, neo4j_driver):
     assert back.version == 3 and versions[-1] == (3, "active", 2) and texts[2] == texts[0]
     assert [c.op for c in editor.history(cid2)][-2:] == ["clause.edit", "clause.revert"]
     assert editor.history(cid2)[-1].after["reverts"] == edit.seq
+    assert editor.active_versions([cid, cid2]) == {cid: 1, cid2: 3}
 
 
 def test_checked_triple_edits_refuse_values_the_clause_does_not_state(graph, editor, neo4j_driver):

@@ -204,6 +204,7 @@ def test_the_snapshot_falls_back_to_the_graph_and_follows_an_edit(graph):
     assert f"{DOC}/第九十九条" not in read.clauses
     assert evidence.refresh() is True and evidence.refresh() is False
     assert evidence.snapshot.graph_version > old.graph_version
+    assert evidence.snapshot.graph_version == GraphEvidence(graph).graph_version()  # the version refresh read
     now = evidence.read([f"{DOC}/第二条", f"{DOC}/第三条"], {f"{DOC}/第二条": 2})
     assert now.from_graph == 1  # 第三条 is retired: not in the snapshot, read (and reported) as retired
     assert now.graph_version == evidence.snapshot.graph_version
