@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,6 +268,34 @@ class AuditStore:
                 clause_version=int(r["clause_version"]),
                 quote=r["quote"] or "",
                 model_id=r["model_id"] or "",
+            )
+            for r in records
+        ]
+
+    def citing_older(
+        self, clause_ids: Sequence[str], active: Mapping[str, int], limit: int = 50
+    ) -> list[tuple[str, CitingAnswer]]:
+        """(clause id, answer) for answers that cited a version of one of ``clause_ids`` older than
+        its ``active`` one (any version of a clause with none active), newest first, in one read."""
+        refs = [{"clause_id": cid, "version": active.get(cid)} for cid in dict.fromkeys(clause_ids)]
+        if not refs:
+            return []
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.ANSWERS_CITING_OLDER, refs=refs, limit=limit, database_=self._database, routing_="r"
+            )
+        return [
+            (
+                r["clause_id"],
+                CitingAnswer(
+                    answer_id=r["answer_id"],
+                    question=r["question"],
+                    status=r["status"],
+                    created_at=str(r["created_at"]),
+                    clause_version=int(r["clause_version"]),
+                    quote=r["quote"] or "",
+                    model_id=r["model_id"] or "",
+                ),
             )
             for r in records
         ]

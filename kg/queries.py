@@ -503,6 +503,18 @@ ORDER BY a.seq DESC
 LIMIT $limit
 """
 
+# Answers that cited an older version of some clauses than the one active now (all versions of a
+# clause with none active), newest first, for impact reports: filtered before the limit, in one read.
+ANSWERS_CITING_OLDER = """
+UNWIND $refs AS ref
+MATCH (a:Answer)-[r:CITES]->(c:Clause {clause_id: ref.clause_id})
+WHERE ref.version IS NULL OR c.version < ref.version
+RETURN a.answer_id AS answer_id, a.question AS question, a.status AS status, a.at AS created_at,
+       c.clause_id AS clause_id, c.version AS clause_version, r.quote AS quote, a.model_id AS model_id
+ORDER BY a.seq DESC
+LIMIT $limit
+"""
+
 # Answers matching an auditor's filters, newest first, a page at a time (seq < $before_seq).
 # Every filter is optional (null = any); times compare as ISO-8601 UTC strings, as `at` is stored.
 ANSWER_SEARCH = """

@@ -139,9 +139,7 @@ class ImpactAnalyzer:
             ]
         answers = [
             ImpactAnswer(a.answer_id, a.question, a.status, a.created_at, cid, a.clause_version, a.model_id)
-            for cid in clause_ids
-            for a in self._audit.citing(cid, self._limit)
-            if a.clause_version < versions.get(cid, a.clause_version + 1)
+            for cid, a in self._audit.citing_older(clause_ids, versions, self._limit)
         ]
         index_version = self._index_version()
         return ImpactReport(
