@@ -69,7 +69,8 @@ class RetrainTrigger:
         if active is None or active.graph_version is None or not active.adapter_path:
             return None
         busy = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING_APPROVAL)
-        if any(j.kind == "retrain" and j.state in busy for j in self.jobs.store.list(limit=20)):
+        # by state, not among the newest few: an old job still waiting for approval counts too
+        if any(j.kind == "retrain" for state in busy for j in self.jobs.store.list(state=state, limit=10)):
             return None
         delta = read_delta(self.driver, int(active.graph_version), self.database)
         if delta.empty or delta.graph_version == self._last_version:
