@@ -202,9 +202,20 @@ class SnapshotEvidence:
         while not self._stop.wait(self._refresh_s):
             self._refresh_quietly()
 
+    @property
+    def refreshing(self) -> bool:
+        """Whether the background refresh is running (it ends with :meth:`stop` or a closed driver)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def _refresh_quietly(self) -> None:
         try:
             self.refresh()
+        except neo4j.exceptions.DriverError as exc:
+            if type(exc) is neo4j.exceptions.DriverError:  # "Driver closed": its owner has shut down
+                log.info("evidence.refresh_stopped", reason=str(exc))
+                self._stop.set()  # no later check can succeed: stop instead of retrying forever
+            else:  # ServiceUnavailable and kin: Neo4j is down for now; keep the old snapshot
+                log.debug("evidence.refresh_failed", error=type(exc).__name__)
         except Exception as exc:  # Neo4j down or a bad read: keep serving the old snapshot
             log.debug("evidence.refresh_failed", error=type(exc).__name__)
 

@@ -212,3 +212,23 @@ def test_the_snapshot_falls_back_to_the_graph_and_follows_an_edit(graph):
     assert [t.object for t in now.clauses[f"{DOC}/第二条"].triples] == ["10日"]
     # the old version is still reachable for an audit trace
     assert "十四日" in evidence.fetch_versions([(f"{DOC}/第二条", 1)])[(f"{DOC}/第二条", 1)].text
+
+
+def test_the_refresh_thread_ends_when_its_driver_is_closed(graph, neo4j_server):
+    """A service whose driver was closed without stopping its evidence must not retry forever."""
+    import time
+
+    from neo4j import GraphDatabase
+
+    from kg.evidence import SnapshotEvidence
+
+    driver = GraphDatabase.driver(neo4j_server.bolt_uri, auth=None)
+    evidence = SnapshotEvidence(GraphEvidence(driver), refresh_s=0.05)
+    evidence.start()
+    assert evidence.refreshing and evidence.snapshot is not None
+    driver.close()
+    deadline = time.monotonic() + 30
+    while evidence.refreshing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not evidence.refreshing
+    assert evidence.snapshot is not None  # what it had stays usable
