@@ -200,7 +200,7 @@ def _pages(answers, documents, job_id: str) -> dict[str, str]:
         "audit: list": "/console/audit",
         "audit: filtered by cited clause": f"/console/audit?clause_id={quote(clause)}&status=VERIFIED",
         f"audit: answer trace ({len(cited.citations)} citations)": f"/console/audit/answers/{cited.answer_id}",
-        "audit: chain check": "/console/audit/chain",
+        "audit: whole chain check (the no-script link)": "/console/audit/chain",
         "audit: CSV export": "/console/audit/export.csv",
         "models: list": "/console/models",
         "models: compare": "/console/models/compare",
@@ -233,6 +233,18 @@ def main() -> None:
                 results.append(
                     {"page": name, "path": path, **_timed(lambda p=path: client.get(p), args.repeat)}
                 )
+            # The page's chain check: one step per request (the first; each later one is alike)
+            step = running.http.config.app.state.console.config.chain_step
+            results.append(
+                {
+                    "page": f"audit: chain check, one step of {step} records (htmx)",
+                    "path": "GET /console/audit/chain (HX-Request)",
+                    **_timed(
+                        lambda: client.get("/console/audit/chain", headers={"HX-Request": "true"}),
+                        args.repeat,
+                    ),
+                }
+            )
             # The Edit page's "Check" (htmx post): the diff and the impact of a proposed text
             clause = next(a for a in answers if a.citations).citations[0].clause_id
             view = running.http.config.app.state.service.get_clause(

@@ -89,11 +89,25 @@ class CitingAnswer:
 
 @dataclass
 class ChainReport:
+    """The result of a chain check, whole or one step of it (:meth:`AuditStore.verify_chain_step`).
+
+    Attributes:
+        ok: every record walked so far matches its hash and links to the one before.
+        checked: records walked (they are seq 1..checked: a step continues after it).
+        first_bad_seq / first_bad_answer_id / reason: the first record that does not match.
+        done: the walk reached the chain head (False: a step that stopped at its page limit).
+        last_hash: the hash of record ``checked``: what the next step links to.
+        total: the chain head's record count when the step ran (progress).
+    """
+
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     first_bad_answer_id: str | None = None
     reason: str | None = None
+    done: bool = True
+    last_hash: str = ""
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -329,42 +343,52 @@ class AuditStore:
         ]
 
     def verify_chain(self, page: int = 500) -> ChainReport:
-        """Walk the chain in seq order; report the first record whose hash or link does not match."""
-        prev, after, checked, expected_seq = "", 0, 0, 1
-        while True:
-            with graph_errors():
-                records, _, _ = self._driver.execute_query(
-                    q.ANSWER_CHAIN_PAGE, after=after, limit=page, database_=self._database, routing_="r"
-                )
-            if not records:
-                return self._check_head(prev, checked)
-            for r in records:
-                stored = _entry_from_record(dict(r["answer"]), r["citations"])
-                aid = stored.entry.answer_id
-                if stored.seq != expected_seq:
-                    return ChainReport(False, checked, expected_seq, aid, f"record {expected_seq} is missing")
-                if stored.prev_hash != prev:
-                    return ChainReport(
-                        False, checked, stored.seq, aid, "prev_hash does not link to the record before"
-                    )
-                if record_hash(stored.entry, prev) != stored.record_hash:
-                    return ChainReport(
-                        False, checked, stored.seq, aid, "content does not match its stored hash"
-                    )
-                prev, after, checked, expected_seq = (
-                    stored.record_hash,
-                    stored.seq,
-                    checked + 1,
-                    expected_seq + 1,
-                )
+        """Walk the whole chain in seq order; report the first record whose hash or link does not match."""
+        report = ChainReport(ok=True, checked=0, done=False)
+        while report.ok and not report.done:
+            report = self.verify_chain_step(report.checked, report.last_hash, page)
+        return report
 
-    def _check_head(self, prev: str, checked: int) -> ChainReport:
-        """Catch truncation: the chain head must point at the last record walked."""
+    def verify_chain_step(self, after: int, prev: str, limit: int = 500) -> ChainReport:
+        """Check the ``limit`` records after seq ``after``, given ``prev``, the hash of record ``after``.
+
+        A whole check is these steps in a row, each carrying the last one's ``checked`` and
+        ``last_hash``; the console runs them one request each, so no request grows with the
+        trail and any server process can take the next step (the state is in the request).
+        A wrong ``prev`` cannot hide anything: the next record then fails to link.
+        """
+        with graph_errors():
+            records, _, _ = self._driver.execute_query(
+                q.ANSWER_CHAIN_PAGE, after=after, limit=limit, database_=self._database, routing_="r"
+            )
+        checked, expected_seq = after, after + 1
+        for r in records:
+            stored = _entry_from_record(dict(r["answer"]), r["citations"])
+            aid = stored.entry.answer_id
+            if stored.seq != expected_seq:
+                return ChainReport(False, checked, expected_seq, aid, f"record {expected_seq} is missing")
+            if stored.prev_hash != prev:
+                return ChainReport(
+                    False, checked, stored.seq, aid, "prev_hash does not link to the record before"
+                )
+            if record_hash(stored.entry, prev) != stored.record_hash:
+                return ChainReport(False, checked, stored.seq, aid, "content does not match its stored hash")
+            prev, checked, expected_seq = stored.record_hash, stored.seq, expected_seq + 1
+        head = self._chain_head()
+        if len(records) == limit and head["seq"] > checked:
+            return ChainReport(True, checked, done=False, last_hash=prev, total=head["seq"])
+        return self._check_head(head, prev, checked)
+
+    def _chain_head(self) -> dict[str, Any]:
         with graph_errors():
             records, _, _ = self._driver.execute_query(
                 q.ANSWER_CHAIN_HEAD, database_=self._database, routing_="r"
             )
-        head = records[0]
+        return dict(records[0])
+
+    @staticmethod
+    def _check_head(head: dict[str, Any], prev: str, checked: int) -> ChainReport:
+        """Catch truncation: the chain head must point at the last record walked."""
         if head["seq"] != checked or head["last_hash"] != prev:
             return ChainReport(
                 False,
@@ -372,5 +396,6 @@ class AuditStore:
                 checked + 1,
                 None,
                 f"chain head says {head['seq']} records; record {checked + 1} is missing",
+                total=head["seq"],
             )
-        return ChainReport(ok=True, checked=checked)
+        return ChainReport(ok=True, checked=checked, last_hash=prev, total=checked)

@@ -424,7 +424,9 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         waiting += len(orphan.read())
         orphan.release()
     if as_json:
-        print_json({**asdict(report), "journaled": waiting})
+        fields = ("ok", "checked", "first_bad_seq", "first_bad_answer_id", "reason")
+        head = {"head_hash": report.last_hash if report.ok else None}  # the anchor to note down
+        print_json({**{k: getattr(report, k) for k in fields}, **head, "journaled": waiting})
     elif report.ok:
         out.print(f"audit chain intact: {report.checked} record(s)")
     else:

@@ -55,7 +55,7 @@ from serving.types import (
     Timings,
     UnsupportedAtom,
 )
-from serving.validation import validate_k, validate_question
+from serving.validation import validate_chain_position, validate_k, validate_question
 
 log = structlog.get_logger(__name__)
 
@@ -546,6 +546,17 @@ class QAService:
         """Walk the whole answer hash chain (``kgqa audit verify``; role auditor)."""
         require(caller, Role.AUDITOR)
         return self._audit.verify_chain()
+
+    def verify_audit_chain_step(self, after: int, prev: str, caller: Caller, limit: int = 300) -> ChainReport:
+        """One step of the chain check: ``limit`` records after record ``after`` (hash ``prev``).
+
+        What a page that must answer in a bounded time runs: the whole check is these steps in a
+        row, each given the last one's ``checked`` and ``last_hash`` (role auditor).
+        """
+        require(caller, Role.AUDITOR)
+        after, prev = validate_chain_position(after, prev)
+        with self._graph_budget(None):
+            return self._audit.verify_chain_step(after, prev, validate_k(limit, 300, 5_000))
 
     def list_documents(self, caller: Caller) -> list[DocumentSummary]:
         require(caller, Role.READER)

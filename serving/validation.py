@@ -42,3 +42,15 @@ def validate_k(k: int | None, default: int, maximum: int) -> int:
     if k < 0 or k > maximum:
         raise InvalidArgument(f"k must be between 1 and {maximum}, got {k}")
     return k
+
+
+def validate_chain_position(after: int, prev: str) -> tuple[int, str]:
+    """Where a stepped chain check continues: record ``after`` and its hash (``""`` before the first)."""
+    if after < 0:
+        raise InvalidArgument(f"after must be 0 or more, got {after}")
+    prev = prev.strip().lower()
+    if (after == 0) != (prev == ""):
+        raise InvalidArgument("prev must be empty at the start (after=0) and a record hash after it")
+    if prev and (len(prev) != 64 or any(ch not in "0123456789abcdef" for ch in prev)):
+        raise InvalidArgument("prev must be a record hash: 64 hexadecimal digits")
+    return after, prev

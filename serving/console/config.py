@@ -20,6 +20,8 @@ class ConsoleConfig:
         page_size: answers per page of the audit list.
         export_limit: most rows one CSV export holds.
         ask_ticket_ttl_s: a question posted for streaming must be picked up within this time.
+        chain_step: records the page's chain check walks per request (each request stays short
+            however long the trail grows; the page asks for the next step itself).
     """
 
     session_ttl_s: float = 8 * 3600.0
@@ -30,6 +32,7 @@ class ConsoleConfig:
     page_size: int = 50
     export_limit: int = 10_000
     ask_ticket_ttl_s: float = 60.0
+    chain_step: int = 300
 
 
 __all__ = ["ConsoleConfig"]

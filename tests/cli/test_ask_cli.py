@@ -71,12 +71,15 @@ def test_audit_verify_detects_tampering(graph, clean_graph):
     for q in ("存货应当按照什么进行初始计量？", "存货的加工成本包括什么？"):
         assert _kgqa(["ask", q], graph).returncode == 0
     ok = _kgqa(["audit", "verify", "--json"], graph)
-    assert ok.returncode == 0 and json.loads(ok.stdout) == {
+    report = json.loads(ok.stdout)
+    head = clean_graph.execute_query("MATCH (a:Answer {seq: 2}) RETURN a.record_hash AS h").records[0]["h"]
+    assert ok.returncode == 0 and report == {
         "ok": True,
         "checked": 2,
         "first_bad_seq": None,
         "first_bad_answer_id": None,
         "reason": None,
+        "head_hash": head,  # the last record's hash: an auditor notes it down to compare later
         "journaled": 0,  # kgqa ask closed its service: its answers are in the graph, none in a journal
     }
     clean_graph.execute_query("MATCH (a:Answer {seq: 2}) SET a.answer = a.answer + '（已修改）'")

@@ -93,6 +93,33 @@ def test_tampering_is_named(store, clean_graph, tamper, bad_seq):
     assert report.reason
 
 
+@pytest.mark.parametrize("page", [1, 2, 3, 4])
+def test_a_check_in_steps_is_the_whole_check(store, clean_graph, page):
+    """Steps carrying (checked, last_hash) walk the same chain as one call, for any page size."""
+    for i in (1, 2, 3):
+        store.append(_entry(i))
+    whole = store.verify_chain()
+    assert (
+        whole.ok and whole.done and whole.checked == 3 and whole.last_hash == store.get("ans-3").record_hash
+    )
+    step, seen = store.verify_chain_step(0, "", page), []
+    while step.ok and not step.done:
+        seen.append(step.checked)
+        assert step.total == 3 and step.last_hash == store.get(f"ans-{step.checked}").record_hash
+        step = store.verify_chain_step(step.checked, step.last_hash, page)
+    assert step == whole
+    assert seen == list(range(page, 3, page))  # a step stops at its page, not before
+    clean_graph.execute_query("MATCH (a:Answer {answer_id: 'ans-3'}) SET a.answer = '篡改'")
+    assert store.verify_chain_step(2, store.get("ans-2").record_hash, page).first_bad_seq == 3
+
+
+def test_a_step_given_the_wrong_link_fails_instead_of_passing(store):
+    for i in (1, 2):
+        store.append(_entry(i))
+    report = store.verify_chain_step(1, "0" * 64, 10)  # not the hash of record 1
+    assert not report.ok and report.first_bad_seq == 2 and "prev_hash" in report.reason
+
+
 def test_graph_version_is_stamped_inside_the_append(store, clean_graph):
     entry = _entry(1)
     entry.graph_version = None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_env import CHROMIUM, CHROMIUM_FLAGS, MANUALS, serving
+from console_env import CHAIN_STEP, CHROMIUM, CHROMIUM_FLAGS, MANUALS, serving
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def console_service(neo4j_driver, console_settings, manuals_ingested):
 
 @pytest.fixture(scope="module")
 def base_url(console_service) -> Iterator[str]:
-    with serving(console_service) as url:
+    from serving.console import ConsoleConfig
+
+    with serving(console_service, console=ConsoleConfig(chain_step=CHAIN_STEP)) as url:
         yield url
 
 

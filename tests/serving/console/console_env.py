@@ -36,6 +36,8 @@ UNLABELLED_JS = """() => [...document.querySelectorAll('input:not([type=hidden])
     : !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
   .map(el => el.outerHTML)"""
 
+#: Records the page's chain check walks per request in these tests: small, so it takes several steps.
+CHAIN_STEP = 2
 READER_KEY = "console-reader-key-0001"
 AUDITOR_KEY = "console-auditor-key-0001"
 ADMIN_KEY = "console-admin-key-0001"

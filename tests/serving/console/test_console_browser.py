@@ -18,6 +18,7 @@ import pytest
 from console_env import (
     ADMIN_KEY,
     AUDITOR_KEY,
+    CHAIN_STEP,
     CHROMIUM,
     MANUALS,
     QUESTION,
@@ -127,7 +128,7 @@ def test_reader_asks_and_a_citation_opens_the_clause_with_the_quote_highlighted(
 
 
 def test_auditor_finds_the_answer_and_sees_the_cited_version_and_its_diff_after_the_clause_changed(
-    reader_answer, open_tab, manuals_ingested, console_settings, neo4j_driver, tmp_path
+    reader_answer, open_tab, manuals_ingested, console_settings, console_service, neo4j_driver, tmp_path
 ):
     from kgqa.wiring import build_ingest_service
 
@@ -171,10 +172,13 @@ def test_auditor_finds_the_answer_and_sees_the_cited_version_and_its_diff_after_
         assert "Model version" in facts and "Graph version" in facts
         tab.shot("audit-answer")
 
+        _ask_more_than_a_chain_step(console_service)
         _nav(page, "Audit").click()
         page.get_by_role("link", name="Verify the chain").click()
-        page.locator("#chain-result p").wait_for()
-        assert "Chain intact" in page.locator("#chain-result").inner_text()
+        page.locator("#chain-result p").wait_for()  # the steps ran one after the other, then the verdict
+        verdict = page.locator("#chain-result").inner_text()
+        assert "Chain intact" in verdict
+        assert int(verdict.split(":", 1)[1].split("records", 1)[0]) > CHAIN_STEP  # more than one step
 
         export = page.request.get(
             f"/console/audit/export.csv?clause_id={reader_answer.clause_id}&status=VERIFIED"
@@ -317,6 +321,43 @@ def test_forms_without_the_sessions_csrf_token_are_refused(base_url):
         response = client.post("/console/login", data={"api_key": ADMIN_KEY, "login_token": "x"})
         assert response.status_code == 403 and "kgqa_console" not in response.cookies
         assert sign_in(client, "not-a-key").status_code == 401
+
+
+def _ask_more_than_a_chain_step(service) -> None:
+    """Answers enough for the page's chain check to take several steps, appended to the chain."""
+    from serving.types import Caller, Role
+
+    for _ in range(CHAIN_STEP + 1):
+        service.ask(QUESTION, 3, Caller("chain-test", Role.READER))
+    assert service.audit_writer.sync(timeout=30), "the answers did not reach the chain"
+
+
+def test_the_chain_check_runs_in_steps_any_request_can_continue(base_url, console_service, neo4j_driver):
+    """Each step is one short request; the next one is named in the fragment, and a forged position
+    makes the check fail rather than pass."""
+    import re
+
+    from kg.audit import AuditStore
+
+    _ask_more_than_a_chain_step(console_service)
+    total = AuditStore(neo4j_driver).verify_chain().checked
+    hx = {"HX-Request": "true"}
+    with httpx.Client(base_url=base_url, follow_redirects=False) as client:
+        assert sign_in(client, AUDITOR_KEY).status_code == 303
+        url, steps = "/console/audit/chain", 0
+        while True:
+            body = client.get(url, headers=hx).text
+            steps += 1
+            nxt = re.search(r'hx-get="([^"]+/audit/chain\?after=[^"]+)"', body)
+            if not nxt:
+                break
+            assert f"of {total} records" in body and "<progress" in body
+            url = nxt.group(1).replace("&amp;", "&")
+        assert "Chain intact" in body and steps == -(-total // CHAIN_STEP)
+        forged = client.get(f"/console/audit/chain?after=1&prev={'0' * 64}", headers=hx)
+        assert forged.status_code == 200 and "Chain broken" in forged.text and "record 2" in forged.text
+        bad = client.get("/console/audit/chain?after=1&prev=xyz", headers=hx)
+        assert bad.status_code == 422 and "64 hexadecimal" in bad.text  # InvalidArgument
 
 
 def test_static_assets_are_served_from_the_package(base_url):
