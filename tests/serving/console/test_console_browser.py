@@ -20,7 +20,6 @@ from console_env import (
     AUDITOR_KEY,
     CHAIN_STEP,
     CHROMIUM,
-    MANUALS,
     QUESTION,
     READER_KEY,
     Tab,
@@ -128,22 +127,25 @@ def test_reader_asks_and_a_citation_opens_the_clause_with_the_quote_highlighted(
 
 
 def test_auditor_finds_the_answer_and_sees_the_cited_version_and_its_diff_after_the_clause_changed(
-    reader_answer, open_tab, manuals_ingested, console_settings, console_service, neo4j_driver, tmp_path
+    reader_answer, open_tab, manuals_ingested, console_settings, console_service, neo4j_driver
 ):
-    from kgqa.wiring import build_ingest_service
+    from kgqa.wiring import build_edit_service
+    from serving.types import Caller, Role
 
-    # The clause changes: an edited copy of the manual takes the document over, which makes a
-    # new version of the cited clause (the edit API of issue 14 will do the same by hand).
-    source = MANUALS / "费用报销操作指引.md"
-    text = source.read_text(encoding="utf-8")
-    assert "费用发生后三十日内" in text
-    edited = tmp_path / "edited" / source.name
-    edited.parent.mkdir()
-    edited.write_text(text.replace("费用发生后三十日内", "费用发生后十五日内"), encoding="utf-8")
-    report = build_ingest_service(console_settings, neo4j_driver).ingest(
-        [edited], replace=[reader_answer.doc_id]
+    # An editor changes the cited clause (the edit API the console's Edit page posts to): a new
+    # version of the clause; the answer keeps citing the version it was given.
+    editor = Caller("test-editor", Role.EDITOR)
+    edits = build_edit_service(console_settings, neo4j_driver)
+    before = console_service.get_clause(reader_answer.clause_id, None, editor)
+    assert before.version == reader_answer.version and "费用发生后三十日内" in before.text
+    edit = edits.edit_clause_text(
+        editor,
+        reader_answer.clause_id,
+        before.text.replace("费用发生后三十日内", "费用发生后十五日内"),
+        before.version,
+        "报销时限改为十五日（测试）",
     )
-    assert report.ok, report.failed
+    assert edit.version == reader_answer.version + 1
     try:
         tab = open_tab(AUDITOR_KEY)
         page = tab.page
@@ -188,8 +190,8 @@ def test_auditor_finds_the_answer_and_sees_the_cited_version_and_its_diff_after_
         assert body.splitlines()[0].startswith("seq,at,answer_id") and reader_answer.answer_id in body
         tab.check_clean()
     finally:
-        # the original file takes its document back, so the module's other tests see the manual
-        build_ingest_service(console_settings, neo4j_driver).ingest([source], replace=[reader_answer.doc_id])
+        # the editor reverts the edit, so the module's other tests see the manual as it was
+        edits.revert(editor, edit.seq, "测试结束，恢复原文")
 
 
 def test_a_reader_sees_no_auditor_or_admin_page_and_the_server_refuses_them(open_tab, base_url):
