@@ -131,9 +131,12 @@ train-real: install launcher $(GEMMA)/kgqa_model.json
 ## Everything but GPU tests, after the lint; the tests start and stop their own Neo4j (one per
 ## process). Two processes take whole files each (pytest-xdist): most tests wait on Neo4j, a
 ## browser or a child process, so two keep both cores busy. TEST_PROCS=0 runs in one process.
+## Files go out in tests/conftest.py's order (slow first; --no-loadscope-reorder, else xdist sorts
+## them by size), and a process with more than two tests of its file pending gets no second file:
+## the training loop's process works on the loop alone until its long first test ends.
 TEST_PROCS ?= 2
 test: install launcher lint
-	$(BIN)/python -m pytest -m "not gpu" -n $(TEST_PROCS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not gpu" -n $(TEST_PROCS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## ruff's rules and the import contracts of pyproject.toml (the layers in README "Layout"). The
 ## checkout's own packages are analysed (PYTHONPATH), whichever checkout the editable install names.

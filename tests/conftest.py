@@ -21,9 +21,12 @@ def _time_limit(item: pytest.Item) -> float:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow files first, the one with the largest time limit first of all.
 
-    `make test` spreads whole files over two processes (pytest-xdist, ``--dist loadfile``) in this
-    order: the real training loop started last would leave one process idle for its last minutes.
-    The sort is stable, so each file's tests keep their order and stay together.
+    `make test` spreads whole files over two processes (pytest-xdist, ``--dist loadfile
+    --no-loadscope-reorder``) in this order: the real training loop started last would leave one
+    process idle for its last minutes. xdist gives a process a second file while it has two tests
+    or fewer of its first pending, so the loop's file keeps three tests: its process runs the
+    loop alone while the other takes the rest. The sort is stable, so each file's tests keep their
+    order and stay together.
     """
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -_time_limit(item)))
 
