@@ -18,6 +18,7 @@ has. With ``--workers N`` the command becomes a small supervisor:
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -31,6 +32,7 @@ import structlog
 
 from kgqa.errors import ServingError
 from kgqa.settings import Settings
+from serving.console.config import ConsoleConfig
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +50,14 @@ class ServeOptions:
     grpc_port: int
     http_port: int
     workers: int = 1
+
+
+def _console_config(settings: Settings) -> ConsoleConfig:
+    """The console's settings, its sessions in ``$KGQA_HOME/console`` unless set: every worker
+    must know a session opened on any of them."""
+    if settings.console.state_dir:
+        return settings.console
+    return dataclasses.replace(settings.console, state_dir=str(settings.home / "console"))
 
 
 def serve(settings: Settings, options: ServeOptions) -> None:
@@ -115,7 +125,7 @@ def serve_process(
                 reuse_port=worker is not None,
                 worker=worker,
                 stop=stop,
-                console=settings.console,
+                console=_console_config(settings),
                 edits=build_edit_service(settings, graph),
                 jobs=jobs,
             )

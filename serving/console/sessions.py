@@ -4,9 +4,15 @@ The key itself is never stored, in the cookie or on the server: signing in authe
 the :class:`~serving.auth.KeyRing` and keeps the resulting :class:`~serving.types.Caller` (key id
 and role) in a server-side session. The cookie carries a random session id signed with
 itsdangerous, so a forged or altered cookie is rejected before any lookup. Expiry is decided on
-the server (absolute lifetime and idle timeout, monotonic clock): an old cookie replayed after
-expiry or sign-out finds nothing. Each session has its own CSRF token (synchronizer-token
-pattern), which every state-changing form carries.
+the server (absolute lifetime and idle timeout): an old cookie replayed after expiry or sign-out
+finds nothing. Each session has its own CSRF token (synchronizer-token pattern), which every
+state-changing form carries.
+
+Sessions live in SQLite: in the process's memory by default, or in a file under
+``ConsoleConfig.state_dir`` (``kgqa serve`` puts it under ``$KGQA_HOME/console``), which every
+worker of ``kgqa serve --workers N`` opens, with the signing secret beside it. The kernel hands
+each new connection to any worker, so a session opened on one must be known to all — the
+question a browser posts for streaming too, since its stream comes on another connection.
 
 Sign-in itself is protected by a short-lived signed token in a separate cookie (double submit),
 so another site cannot sign a browser in under the attacker's key.
@@ -15,17 +21,19 @@ so another site cannot sign a browser in under the attacker's key.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
+import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
 from serving.console.config import ConsoleConfig
-from serving.types import Caller
+from serving.types import Caller, Role
 
 SESSION_COOKIE = "kgqa_console"
 LOGIN_COOKIE = "kgqa_console_login"
@@ -34,46 +42,90 @@ LOGIN_TOKEN_TTL_S = 3600
 
 @dataclass
 class ConsoleSession:
-    """A signed-in browser: who it is, its CSRF token, and the questions it posted for streaming."""
+    """A signed-in browser: who it is and its CSRF token."""
 
     sid: str
     caller: Caller
     csrf: str
     created: float
     last_seen: float
-    tickets: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def check_csrf(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(token.encode(), self.csrf.encode())
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, role INTEGER NOT NULL, csrf TEXT NOT NULL,
+    created REAL NOT NULL, last_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    ticket TEXT PRIMARY KEY, sid TEXT NOT NULL, question TEXT NOT NULL, created REAL NOT NULL
+);
+"""
+
+
+def shared_secret(folder: Path) -> str:
+    """The signing secret every worker reads from ``folder/secret`` (made once, mode 0600).
+
+    Written to a private temporary file first and linked into place, so a worker starting at the
+    same moment reads either nothing (and makes its own attempt) or the whole secret.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "secret"
+    if not path.exists():
+        tmp = folder / f".secret-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another worker was first: use its secret
+        finally:
+            tmp.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
 class SessionStore:
-    """Live sessions in memory, keyed by session id.
+    """Live sessions, keyed by session id, in SQLite (see the module docstring).
 
     Args:
-        config: lifetimes and limits.
-        clock: seconds on a monotonic clock (tests pass their own).
+        config: lifetimes and limits; ``state_dir`` set = a file shared by the server's processes.
+        clock: wall-clock seconds (tests pass their own); sessions outlive a process, so not a
+            per-process monotonic clock.
     """
 
-    def __init__(self, config: ConsoleConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: ConsoleConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        secret = config.secret_key or secrets.token_urlsafe(32)
+        folder = Path(config.state_dir) if config.state_dir else None
+        secret = config.secret_key or (shared_secret(folder) if folder else secrets.token_urlsafe(32))
         self._signer = Signer(secret, salt="kgqa-console-session")
         self._login_signer = TimestampSigner(secret, salt="kgqa-console-login")
         self._clock = clock
-        self._sessions: OrderedDict[str, ConsoleSession] = OrderedDict()
         self._lock = threading.Lock()
+        target = str(folder / "sessions.sqlite3") if folder else ":memory:"
+        self._db = sqlite3.connect(target, timeout=10.0, check_same_thread=False, isolation_level=None)
+        if folder:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
 
     # -- sessions ---------------------------------------------------------------------------------
     def create(self, caller: Caller) -> tuple[ConsoleSession, str]:
         """A new session for ``caller`` and the cookie value that names it."""
         now = self._clock()
         session = ConsoleSession(secrets.token_urlsafe(32), caller, secrets.token_urlsafe(32), now, now)
-        with self._lock:
-            self._prune(now)
-            while len(self._sessions) >= self.config.max_sessions:
-                self._sessions.popitem(last=False)
-            self._sessions[session.sid] = session
+        with self._write() as db:
+            self._prune(db, now)
+            db.execute(
+                "DELETE FROM sessions WHERE sid IN (SELECT sid FROM sessions ORDER BY created DESC, rowid DESC"
+                " LIMIT -1 OFFSET ?)",
+                (max(self.config.max_sessions - 1, 0),),
+            )  # the oldest go past max_sessions
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                (session.sid, caller.key_id, int(caller.role), session.csrf, now, now),
+            )
         return session, self._signer.sign(session.sid).decode()
 
     def get(self, cookie: str | None) -> ConsoleSession | None:
@@ -82,24 +134,36 @@ class SessionStore:
         if sid is None:
             return None
         now = self._clock()
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT key_id, role, csrf, created, last_seen FROM sessions WHERE sid = ?", (sid,)
+            ).fetchone()
+            if row is None:
                 return None
+            session = ConsoleSession(sid, Caller(row[0], Role(row[1])), row[2], row[3], row[4])
             if self._expired(session, now):
-                del self._sessions[sid]
+                self._drop(db, sid)
                 return None
-            session.last_seen = now
-            return session
+            db.execute("UPDATE sessions SET last_seen = ? WHERE sid = ?", (now, sid))
+        session.last_seen = now
+        return session
 
     def delete(self, cookie: str | None) -> None:
         sid = self._unsign(cookie)
         if sid is not None:
-            with self._lock:
-                self._sessions.pop(sid, None)
+            with self._write() as db:
+                self._drop(db, sid)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self._lock)
 
     def _unsign(self, cookie: str | None) -> str | None:
         if not cookie:
@@ -115,29 +179,41 @@ class SessionStore:
             or now - session.last_seen > self.config.idle_timeout_s
         )
 
-    def _prune(self, now: float) -> None:
-        for sid in [s for s, v in self._sessions.items() if self._expired(v, now)]:
-            del self._sessions[sid]
+    @staticmethod
+    def _drop(db: sqlite3.Connection, sid: str) -> None:
+        db.execute("DELETE FROM tickets WHERE sid = ?", (sid,))
+        db.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> None:
+        db.execute(
+            "DELETE FROM sessions WHERE created < ? OR last_seen < ?",
+            (now - self.config.session_ttl_s, now - self.config.idle_timeout_s),
+        )
+        db.execute("DELETE FROM tickets WHERE created < ?", (now - self.config.ask_ticket_ttl_s,))
 
     # -- questions posted for streaming -----------------------------------------------------------
     def add_ticket(self, session: ConsoleSession, question: str) -> str:
-        """Keep ``question`` for the stream request that follows; returns its single-use ticket."""
+        """Keep ``question`` for the stream request that follows; returns its single-use ticket.
+
+        The question waits at most ``ask_ticket_ttl_s``: expired tickets go on every add.
+        """
         now = self._clock()
         ticket = secrets.token_urlsafe(16)
-        with self._lock:
-            session.tickets = {
-                t: v for t, v in session.tickets.items() if now - v[1] <= self.config.ask_ticket_ttl_s
-            }
-            session.tickets[ticket] = (question, now)
+        with self._write() as db:
+            db.execute("DELETE FROM tickets WHERE created < ?", (now - self.config.ask_ticket_ttl_s,))
+            db.execute("INSERT INTO tickets VALUES (?, ?, ?, ?)", (ticket, session.sid, question, now))
         return ticket
 
     def take_ticket(self, session: ConsoleSession, ticket: str) -> str | None:
-        """The question a ticket holds, once; None when unknown, used or expired."""
-        with self._lock:
-            entry = session.tickets.pop(ticket, None)
-        if entry is None or self._clock() - entry[1] > self.config.ask_ticket_ttl_s:
+        """The question a ticket of this session holds, once; None when unknown, used or expired."""
+        with self._write() as db:
+            row = db.execute(
+                "DELETE FROM tickets WHERE ticket = ? AND sid = ? RETURNING question, created",
+                (ticket, session.sid),
+            ).fetchone()
+        if row is None or self._clock() - row[1] > self.config.ask_ticket_ttl_s:
             return None
-        return entry[0]
+        return row[0]
 
     # -- the sign-in form's token -----------------------------------------------------------------
     def login_token(self) -> tuple[str, str]:
@@ -156,4 +232,27 @@ class SessionStore:
         return hmac.compare_digest(signed.encode(), token.encode())
 
 
-__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "ConsoleSession", "SessionStore"]
+class _Transaction:
+    """``with`` = one immediate transaction under the store's thread lock (SQLite's own lock
+    orders the processes)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db, self._lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
+
+
+__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "ConsoleSession", "SessionStore", "shared_secret"]

@@ -181,6 +181,26 @@ def _present(neo4j_driver, ids: list[str]) -> set[str]:
     return AuditStore(neo4j_driver).present(ids)
 
 
+def _console_session_is_known_to_both_workers(base: str) -> None:
+    """Signed in through one connection, the console session works on every new one, whichever
+    worker the kernel hands it to (the sessions are in $KGQA_HOME/console, not in a process)."""
+    with httpx.Client(base_url=base, timeout=30, headers={"Connection": "close"}) as client:
+        form = client.get("/console/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', form.text).group(1)
+        signed_in = client.post(
+            "/console/login", data={"api_key": AUDITOR_KEY, "login_token": token, "next": ""}
+        )
+        assert signed_in.status_code == 303
+        served_by: set[str] = set()
+        for _ in range(40):
+            page = client.get("/console/audit")  # a new connection each time (Connection: close)
+            assert page.status_code == 200 and "Hash chain" in page.text, page.status_code
+            served_by.add(page.headers["x-kgqa-worker"])
+            if len(served_by) == 2:
+                break
+        assert served_by == {"0", "1"}
+
+
 def test_workers_share_both_ports_name_themselves_and_drain_on_sigterm(serve_env, neo4j_driver, tmp_path):
     from kg.audit import AuditStore
 
@@ -203,6 +223,8 @@ def test_workers_share_both_ports_name_themselves_and_drain_on_sigterm(serve_env
             timeout=60,
         )
         assert ask.status_code == 200 and ask.json()["status"] == "VERIFIED"
+
+        _console_session_is_known_to_both_workers(server.base)
 
         assert _grpc_workers(server.target) == {"0", "1"}  # the kernel spreads connections over them
         askers = Askers(server.target, clients=6)

@@ -29,7 +29,7 @@ def _store(**config) -> tuple[SessionStore, Clock]:
 def test_a_session_is_found_by_its_signed_cookie_and_keeps_only_the_key_id():
     store, _ = _store()
     session, cookie = store.create(CALLER)
-    assert store.get(cookie) is session and session.caller == CALLER
+    assert store.get(cookie) == session and session.caller == CALLER
     assert session.sid in cookie and cookie != session.sid  # signed, not the bare id
 
 
@@ -110,6 +110,41 @@ def test_the_oldest_session_goes_past_the_limit():
     _, second = store.create(CALLER)
     _, third = store.create(CALLER)
     assert store.get(first) is None and store.get(second) and store.get(third)
+
+
+def test_workers_sharing_a_state_dir_share_sessions_tickets_and_sign_out(tmp_path):
+    """`kgqa serve --workers 2`: the kernel hands each connection to either process."""
+    import stat
+
+    config = ConsoleConfig(state_dir=str(tmp_path / "console"))
+    clock = Clock()
+    first, second = SessionStore(config, clock=clock), SessionStore(config, clock=clock)
+    session, cookie = first.create(CALLER)
+    seen = second.get(cookie)
+    assert seen is not None and seen.caller == CALLER and seen.csrf == session.csrf
+    ticket = first.add_ticket(session, "质量保证金按多少比例预留？")  # posted to one worker,
+    assert second.take_ticket(seen, ticket) == "质量保证金按多少比例预留？"  # streamed from the other
+    assert first.take_ticket(session, ticket) is None  # once
+    clock.now += 5
+    second.get(cookie)  # in use on the second worker: the first sees the idle clock restarted
+    assert first.get(cookie).last_seen == clock.now
+    second.delete(cookie)  # signed out on one worker: gone on both
+    assert first.get(cookie) is None
+    mode = stat.S_IMODE((tmp_path / "console" / "secret").stat().st_mode)
+    assert mode == 0o600
+    # a restart keeps the secret and the sessions
+    _, kept = first.create(CALLER)
+    first.close()
+    assert SessionStore(config, clock=clock).get(kept) is not None
+
+
+def test_a_ticket_belongs_to_its_session():
+    store, _ = _store()
+    mine, _ = store.create(CALLER)
+    other, _ = store.create(CALLER)
+    ticket = store.add_ticket(mine, "q")
+    assert store.take_ticket(other, ticket) is None
+    assert store.take_ticket(mine, ticket) == "q"
 
 
 def test_char_diff_rebuilds_both_texts_and_marks_the_change():
