@@ -320,6 +320,32 @@ def test_checked_triples_over_rest_and_grpc(client, stub, law):
     ]
     assert ops == ["triple.add", "triple.correct", "triple.revert"]
 
+    # a correction against a version the triple has moved past: 409 with the current version
+    stale = client.put(
+        f"/v1/kg/triples/{triple_id}",
+        json={"subject": "书面合同", "predicate": "期限", "object": "15日", "expected_version": 1,
+              "reason": "按旧版本修改"},
+        headers=_auth(EDITOR_KEY),
+    )  # fmt: skip
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "ABORTED"
+    assert "3" in stale.json()["error"]["message"]
+    # a correction to a value the clause does not state, unforced: the verifier's objection
+    with pytest.raises(grpc.RpcError) as refused_grpc:
+        stub.CorrectTriple(
+            pb.CorrectTripleRequest(
+                triple_id=triple_id,
+                triple=pb.TripleContent(subject="书面合同", predicate="期限", object="45日"),
+                expected_version=3,
+                reason="改为四十五日",
+            ),
+            metadata=_md(EDITOR_KEY),
+            timeout=30,
+        )
+    assert refused_grpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "45日" in refused_grpc.value.details()
+    after = stub.History(pb.HistoryRequest(target_id=triple_id), metadata=_md(AUDITOR_KEY)).changes
+    assert len(after) == 3  # neither refused correction changed anything
+
 
 def test_impact_lists_old_answers_and_the_index_catching_up(client, stub, law):
     from serving.grpc import knowledge_pb2 as pb
