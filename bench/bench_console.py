@@ -200,7 +200,7 @@ def _pages(answers, documents, job_id: str) -> dict[str, str]:
         "audit: list": "/console/audit",
         "audit: filtered by cited clause": f"/console/audit?clause_id={quote(clause)}&status=VERIFIED",
         f"audit: answer trace ({len(cited.citations)} citations)": f"/console/audit/answers/{cited.answer_id}",
-        "audit: whole chain check (the no-script link)": "/console/audit/chain",
+        "audit: chain check page, no script (one step, then it refreshes)": "/console/audit/chain",
         "audit: CSV export": "/console/audit/export.csv",
         "models: list": "/console/models",
         "models: compare": "/console/models/compare",

@@ -542,11 +542,6 @@ class QAService:
         with self._graph_budget(None):
             return self._audit.search(where, limit, before_seq)
 
-    def verify_audit_chain(self, caller: Caller) -> ChainReport:
-        """Walk the whole answer hash chain (``kgqa audit verify``; role auditor)."""
-        require(caller, Role.AUDITOR)
-        return self._audit.verify_chain()
-
     def verify_audit_chain_step(self, after: int, prev: str, caller: Caller, limit: int = 300) -> ChainReport:
         """One step of the chain check: ``limit`` records after record ``after`` (hash ``prev``).
 

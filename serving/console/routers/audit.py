@@ -224,12 +224,10 @@ def audit_chain(
     after: int = 0,
     prev: str = "",
 ) -> Response:
-    """The chain check. From the page (htmx) it runs in steps, one request each, so no request
-    grows with the trail: each step's fragment shows the progress and asks for the next step
-    (the position travels in the request, so any server process can take it). Without script,
-    the plain link walks the whole chain in one request."""
-    if request.headers.get("HX-Request"):
-        report = service.verify_audit_chain_step(after, prev, session.caller, console.config.chain_step)
-        return console.render(request, "_chain.html", session, report=report)
-    report = service.verify_audit_chain(session.caller)
-    return console.render(request, "audit_chain.html", session, report=report)
+    """One step of the chain check: no request grows with the trail. Each step's answer shows
+    the progress and asks for the next step itself — htmx swaps the fragment in place, and without
+    script the page refreshes to the next step. The position travels in the request, so any
+    server process can take the next step."""
+    report = service.verify_audit_chain_step(after, prev, session.caller, console.config.chain_step)
+    template = "_chain.html" if request.headers.get("HX-Request") else "audit_chain.html"
+    return console.render(request, template, session, report=report)
