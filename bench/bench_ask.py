@@ -40,7 +40,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+
+from kg.local_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -215,12 +216,6 @@ def measure(target: str, key: str, clients: int, seconds: float, questions: list
 # -- the server under test: a separate `kgqa serve` process ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class ServerProcess:
     """``kgqa serve`` started by the bench (its own process group: stopped whole)."""
@@ -276,7 +271,7 @@ def start_server(name: str, env: dict[str, str], workers: int, log_dir: Path) ->
     """Start ``kgqa serve`` with ``env`` on free ports; return once it is ready."""
     import httpx
 
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     log = log_dir / f"serve-{name}.log"
     full_env = {
         **os.environ,
@@ -319,7 +314,7 @@ def prepare_graph(stack: ExitStack, uri: str | None, home: Path, corpus: Path) -
     from kgqa.settings import Settings
     from kgqa.wiring import build_index_store, build_ingest_service
 
-    server = LocalNeo4j(home / "neo4j", _free_port(), heap_mb=768, pagecache_mb=128)
+    server = LocalNeo4j(home / "neo4j", free_port(), heap_mb=768, pagecache_mb=128)
     server.start(timeout=240)
     stack.callback(server.stop)
     settings = Settings(neo4j_uri=server.bolt_uri, home=home)

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_ask import percentile  # noqa: E402
 
+from kg.local_server import free_port  # noqa: E402
+
 CORPUS = Path(os.environ.get("KGQA_SHARED_DIR", ROOT.parent / "shared")) / "corpus" / "cas-all"
 ADMIN_KEY = "bench-console-admin-key"
 QUESTIONS = (
@@ -53,12 +54,6 @@ QUESTIONS = (
     "政府补助分为哪两类？",
 )
 TARGET_MS = 300.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_ms(response: httpx.Response) -> float:
@@ -147,7 +142,7 @@ def _setup(work: Path, trail: int):
     from serving.types import Caller, Role
 
     port_file = work / "bolt_port"
-    port = int(port_file.read_text()) if port_file.is_file() else _free_port()
+    port = int(port_file.read_text()) if port_file.is_file() else free_port()
     port_file.write_text(str(port))
     neo4j = LocalNeo4j(work / "neo4j", port, heap_mb=1024, pagecache_mb=256)
     neo4j.start(timeout=300)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import tempfile
 import time
 from pathlib import Path
 
 from neo4j import GraphDatabase
+
+from kg.local_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DOCS = [
@@ -26,12 +27,6 @@ DEFAULT_DOCS = [
     REPO.parent / "shared" / "corpus" / "docx",
     REPO / "samples" / "manuals",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(uri: str, docs: list[Path], work: Path) -> dict:
@@ -87,7 +82,7 @@ def main() -> None:
         else:
             from kg.local_server import LocalNeo4j
 
-            server = LocalNeo4j(work / "neo4j", _free_port(), heap_mb=1024, pagecache_mb=128)
+            server = LocalNeo4j(work / "neo4j", free_port(), heap_mb=1024, pagecache_mb=128)
             server.start(timeout=240)
             try:
                 figures = run(server.bolt_uri, args.docs, work)

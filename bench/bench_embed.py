@@ -23,12 +23,13 @@ import argparse
 import json
 import os
 import shlex
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from kg.local_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,12 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 def _shared_corpus() -> Path:
     return Path(os.environ.get("KGQA_SHARED_DIR", ROOT.parent / "shared")) / "corpus"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cas_files() -> list[Path]:
@@ -210,7 +205,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="kgqa-bench-embed-"))
         server, uri = None, args.uri
         if uri is None:
-            server = LocalNeo4j(work / "neo4j", _free_port(), heap_mb=768, pagecache_mb=128)
+            server = LocalNeo4j(work / "neo4j", free_port(), heap_mb=768, pagecache_mb=128)
             server.start(timeout=240)
             uri = server.bolt_uri
         try:

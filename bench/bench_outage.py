@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,18 +38,14 @@ from pathlib import Path
 import grpc
 import httpx
 
+from kg.local_server import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CORPUS = Path(os.environ.get("KGQA_SHARED_DIR", ROOT.parent / "shared")) / "corpus"
 DOCS = ("standards/企业会计准则第1号——存货（2006）.md", "laws/增值税暂行条例(2017-11-19).md")
 QUESTION = "存货应当按照什么进行初始计量？"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -87,7 +82,7 @@ class Recorder:
 
 def serve(home: Path, uri: str, key: str, log: Path) -> tuple[subprocess.Popen, str, int]:
     """``kgqa serve`` on free ports; returns the process, the base URL and the gRPC port."""
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     env = dict(os.environ)
     env.update(
         {
@@ -144,7 +139,7 @@ def main() -> None:
     from serving.grpc import qa_pb2, qa_pb2_grpc
 
     work = Path(tempfile.mkdtemp(prefix="kgqa-bench-outage-"))
-    neo4j = LocalNeo4j(work / "neo4j", _free_port())
+    neo4j = LocalNeo4j(work / "neo4j", free_port())
     neo4j.start(timeout=240)
     settings = Settings(neo4j_uri=neo4j.bolt_uri, home=work / "home")
     with GraphDatabase.driver(neo4j.bolt_uri) as driver:

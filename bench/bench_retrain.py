@@ -21,22 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from kg.local_server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
 GUIDE = "费用报销操作指引.md"
 OLD, NEW = "费用发生后三十日内", "费用发生后十五日内"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ingest(settings, driver, folder: Path) -> None:
@@ -236,7 +231,7 @@ def main() -> None:
         if uri is None:
             from kg.local_server import LocalNeo4j
 
-            server = LocalNeo4j(work / "neo4j", _free_port(), heap_mb=1024, pagecache_mb=128)
+            server = LocalNeo4j(work / "neo4j", free_port(), heap_mb=1024, pagecache_mb=128)
             server.start(timeout=240)
             uri = server.bolt_uri
         try:

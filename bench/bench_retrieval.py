@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -41,14 +40,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devsets import Cited, Item, hits, load_letters, load_tidy, load_unanswerable, mean, shared_dir  # noqa: E402
 
+from kg.local_server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PlainBm25:
@@ -160,7 +155,7 @@ def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | 
     from kgqa.wiring import build_ingest_service, build_qa_service
     from serving.retrieval import HybridRetriever, IndexStore, load_model
 
-    server = LocalNeo4j(server_home, _free_port(), heap_mb=768, pagecache_mb=128)
+    server = LocalNeo4j(server_home, free_port(), heap_mb=768, pagecache_mb=128)
     server.start(timeout=240)
     driver = GraphDatabase.driver(server.bolt_uri, auth=None, notifications_min_severity="OFF")
     settings = Settings(neo4j_uri=server.bolt_uri, home=home)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ JVM_OPENS = [
     "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
     "-Dio.netty.tryReflectionSetAccessible=true",
 ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS picks it): for a local Neo4j of a test or a bench.
+
+    Another process may take it before it is used; the launcher's start then fails clearly.
+    """
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

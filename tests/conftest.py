@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kg.local_server import free_port
+
 #: Fixtures shared by test folders that have no conftest in common but this one.
 pytest_plugins = ["retrain_world"]
 
@@ -66,20 +68,12 @@ def samples_dir() -> Path:
     return REPO / "samples"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory):
     """A real Neo4j of our own (own data dir, free port), started once per test run and stopped after."""
     from kg.local_server import LocalNeo4j
 
-    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), _free_port(), heap_mb=512, pagecache_mb=64)
+    server = LocalNeo4j(tmp_path_factory.mktemp("neo4j"), free_port(), heap_mb=512, pagecache_mb=64)
     server.start(timeout=240)
     yield server
     server.stop()

@@ -10,7 +10,6 @@ than a loaded 2-core machine keeps; bench/bench_outage.py measures the real figu
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -21,13 +20,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from serving_data import DOCS, QUESTION, READER_KEY
 
+from kg.local_server import free_port
+
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _timed(call):
@@ -108,7 +103,7 @@ def test_neo4j_outage_under_load_fails_fast_keeps_health_answering_and_recovers(
     from kgqa.wiring import build_driver, build_ingest_service, build_qa_service
     from serving.server import start_servers
 
-    server = LocalNeo4j(tmp_path / "neo4j", _free_port(), heap_mb=384, pagecache_mb=32)
+    server = LocalNeo4j(tmp_path / "neo4j", free_port(), heap_mb=384, pagecache_mb=32)
     server.start(timeout=240)
     # Production settings: the driver as `kgqa serve` builds it, the default 5 s request deadline.
     settings = Settings(neo4j_uri=server.bolt_uri, home=tmp_path / "home")
