@@ -71,7 +71,7 @@ def shared_secret(folder: Path) -> str:
     Written to a private temporary file first and linked into place, so a worker starting at the
     same moment reads either nothing (and makes its own attempt) or the whole secret.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / "secret"
     if not path.exists():
         tmp = folder / f".secret-{os.getpid()}-{secrets.token_hex(4)}"
@@ -104,7 +104,10 @@ class SessionStore:
         self._login_signer = TimestampSigner(secret, salt="kgqa-console-login")
         self._clock = clock
         self._lock = threading.Lock()
-        target = str(folder / "sessions.sqlite3") if folder else ":memory:"
+        target = ":memory:"
+        if folder:  # session ids, CSRF tokens and waiting questions: readable by the server alone
+            target = str(folder / "sessions.sqlite3")
+            os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite's -wal/-shm follow it
         self._db = sqlite3.connect(target, timeout=10.0, check_same_thread=False, isolation_level=None)
         if folder:
             self._db.execute("PRAGMA journal_mode=WAL")

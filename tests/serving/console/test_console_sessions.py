@@ -130,8 +130,8 @@ def test_workers_sharing_a_state_dir_share_sessions_tickets_and_sign_out(tmp_pat
     assert first.get(cookie).last_seen == clock.now
     second.delete(cookie)  # signed out on one worker: gone on both
     assert first.get(cookie) is None
-    mode = stat.S_IMODE((tmp_path / "console" / "secret").stat().st_mode)
-    assert mode == 0o600
+    for name in ("secret", "sessions.sqlite3", "sessions.sqlite3-wal"):
+        assert stat.S_IMODE((tmp_path / "console" / name).stat().st_mode) == 0o600, name
     # a restart keeps the secret and the sessions
     _, kept = first.create(CALLER)
     first.close()
