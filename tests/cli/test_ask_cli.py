@@ -3,45 +3,33 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import kgqa
 
 pytestmark = pytest.mark.neo4j
 
 DOC = "standards/企业会计准则第1号——存货（2006）.md"
 
 
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 @pytest.fixture
 def graph(clean_graph, kgqa_env, corpus_dir: Path) -> dict[str, str]:
-    assert _kgqa(["ingest", str(corpus_dir / DOC)], kgqa_env).returncode == 0
+    assert kgqa(["ingest", str(corpus_dir / DOC)], kgqa_env).returncode == 0
     return kgqa_env
 
 
 def test_ask_json_has_verified_citations(graph):
-    run = _kgqa(["ask", "存货应当按照什么进行初始计量？", "--json"], graph)
+    run = kgqa(["ask", "存货应当按照什么进行初始计量？", "--json"], graph)
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout)
     assert answer["status"] == "VERIFIED"
     assert answer["citations"] and answer["citations"][0]["clause_id"].startswith("CAS-1-存货/")
     cited = answer["citations"][0]
-    clause = json.loads(_kgqa(["kg", "clause", cited["clause_id"], "--json"], graph).stdout)
+    clause = json.loads(kgqa(["kg", "clause", cited["clause_id"], "--json"], graph).stdout)
     assert clause["text"][cited["quote_start"] : cited["quote_end"]] == cited["quote"]
     assert {"answer_id", "text", "unsupported", "model_id", "graph_version", "timings"} <= set(answer)
-    stats = json.loads(_kgqa(["kg", "stats", "--json"], graph).stdout)
+    stats = json.loads(kgqa(["kg", "stats", "--json"], graph).stdout)
     assert answer["graph_version"] == stats["graph_version"] > 0
 
 
@@ -58,7 +46,7 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
         ),
         encoding="utf-8",
     )
-    run = _kgqa(["ask", "--batch", str(batch), "--json"], graph)
+    run = kgqa(["ask", "--batch", str(batch), "--json"], graph)
     assert run.returncode == 3  # some lines failed
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r.get("id") for r in rows] == ["a", "b", None, "c"]
@@ -69,8 +57,8 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
 
 def test_audit_verify_detects_tampering(graph, clean_graph):
     for q in ("存货应当按照什么进行初始计量？", "存货的加工成本包括什么？"):
-        assert _kgqa(["ask", q], graph).returncode == 0
-    ok = _kgqa(["audit", "verify", "--json"], graph)
+        assert kgqa(["ask", q], graph).returncode == 0
+    ok = kgqa(["audit", "verify", "--json"], graph)
     report = json.loads(ok.stdout)
     head = clean_graph.execute_query("MATCH (a:Answer {seq: 2}) RETURN a.record_hash AS h").records[0]["h"]
     assert ok.returncode == 0 and report == {
@@ -83,5 +71,5 @@ def test_audit_verify_detects_tampering(graph, clean_graph):
         "journaled": 0,  # kgqa ask closed its service: its answers are in the graph, none in a journal
     }
     clean_graph.execute_query("MATCH (a:Answer {seq: 2}) SET a.answer = a.answer + '（已修改）'")
-    bad = _kgqa(["audit", "verify"], graph)
+    bad = kgqa(["audit", "verify"], graph)
     assert bad.returncode == 1 and "record 2" in bad.stdout

@@ -10,11 +10,10 @@ no exported file; `--since` regenerates only the changed clause's pairs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import kgqa
 
 from kg.citations import parse_citations
 from kg.evidence import GraphEvidence
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.neo4j
 
 CORPUS = ("standards/企业会计准则第1号——存货（2006）.md", "laws/会计法(2024-06-28).md")
 PII = {"手机号": "13912345678", "身份证号": "11010519491231002X", "邮箱": "zhang.san@example.com"}
-
-
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args], env=env, capture_output=True, text=True, timeout=900, check=False
-    )
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -57,10 +50,10 @@ def built(neo4j_server, neo4j_driver, corpus_dir, samples_dir, tmp_path_factory)
         encoding="utf-8",
     )
     docs = [str(samples_dir / "manuals"), *(str(corpus_dir / c) for c in CORPUS), str(planted)]
-    ingest = _kgqa(["ingest", "--no-index", *docs], env)
+    ingest = kgqa(["ingest", "--no-index", *docs], env, timeout=900)
     assert ingest.returncode == 0, ingest.stderr[-2000:]
     out = root / "dataset"
-    run = _kgqa(["dataset", "build", "--out", str(out), "--seed", "7", "--json"], env)
+    run = kgqa(["dataset", "build", "--out", str(out), "--seed", "7", "--json"], env, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     return {"env": env, "out": out, "result": json.loads(run.stdout), "root": root, "planted": planted}
 
@@ -87,7 +80,7 @@ def test_every_answer_cites_active_clauses_and_verifies_against_the_graph(built,
             failures.append((rec["id"], rec["qtype"], [(a.kind, a.reason) for a in result.unsupported][:2]))
     assert not failures, failures[:5]
     manifest = json.loads((built["out"] / "manifest.json").read_text(encoding="utf-8"))
-    stats = json.loads(_kgqa(["kg", "stats", "--json"], built["env"]).stdout)
+    stats = json.loads(kgqa(["kg", "stats", "--json"], built["env"], timeout=900).stdout)
     assert manifest["graph_version"] == stats["graph_version"]
     assert all(r["graph_version"] == stats["graph_version"] for r in records)
 
@@ -170,8 +163,8 @@ def test_since_regenerates_only_changed_clauses(built, tmp_path):
     planted.write_text(
         planted.read_text(encoding="utf-8").replace("超过5000元", "超过8000元"), encoding="utf-8"
     )
-    assert _kgqa(["ingest", "--no-index", str(planted)], env).returncode == 0
-    run = _kgqa(["dataset", "build", "--out", str(out), "--seed", "7", "--since", str(version), "--json"], env)
+    assert kgqa(["ingest", "--no-index", str(planted)], env, timeout=900).returncode == 0
+    run = kgqa(["dataset", "build", "--out", str(out), "--seed", "7", "--since", str(version), "--json"], env, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout)
     assert result["carried_over"] > 0 and result["regenerated_clauses"] == 1

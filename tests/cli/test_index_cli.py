@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import kgqa
 
 pytestmark = pytest.mark.neo4j
 
@@ -31,21 +30,15 @@ UNANSWERABLE = [
 ]
 
 
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
 def _jsonl(path: Path, questions: list[str]) -> Path:
     path.write_text("\n".join(json.dumps({"question": q}, ensure_ascii=False) for q in questions), encoding="utf-8")
     return path
 
 
 def test_train_then_calibrate_then_ask(clean_graph, kgqa_env, samples_dir: Path, tmp_path: Path):
-    assert _kgqa(["ingest", str(samples_dir / "manuals")], kgqa_env).returncode == 0
+    assert kgqa(["ingest", str(samples_dir / "manuals")], kgqa_env).returncode == 0
 
-    run = _kgqa(["index", "train", "--max-questions", "150", "--json"], kgqa_env)
+    run = kgqa(["index", "train", "--max-questions", "150", "--json"], kgqa_env)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout)
     model_file = Path(report["path"])
@@ -57,7 +50,7 @@ def test_train_then_calibrate_then_ask(clean_graph, kgqa_env, samples_dir: Path,
     assert held["reranked_hit@5"] >= held["fused_hit@5"] and held["reranked_hit@1"] >= held["fused_hit@1"]
     assert report["reranker_weights"]["ask_cover"] > 0  # a clause holding the ask's words ranks up
 
-    run = _kgqa(
+    run = kgqa(
         [
             "index",
             "calibrate",
@@ -80,13 +73,13 @@ def test_train_then_calibrate_then_ask(clean_graph, kgqa_env, samples_dir: Path,
     assert model["threshold"] == cal["threshold"] and "calibration" in model["meta"]
 
     # serving now answers the manuals and refuses what they do not cover
-    asked = json.loads(_kgqa(["ask", ANSWERABLE[0], "--json"], kgqa_env).stdout)
+    asked = json.loads(kgqa(["ask", ANSWERABLE[0], "--json"], kgqa_env).stdout)
     assert asked["status"] == "VERIFIED" and asked["citations"]
-    refused = json.loads(_kgqa(["ask", "请问个体工商户的个人所得税按什么税率计算？", "--json"], kgqa_env).stdout)
+    refused = json.loads(kgqa(["ask", "请问个体工商户的个人所得税按什么税率计算？", "--json"], kgqa_env).stdout)
     assert refused["status"] == "NO_EVIDENCE" and refused["citations"] == []
 
     # retraining keeps the calibration: its features do not depend on the reranker's scale
-    run = _kgqa(["index", "train", "--max-questions", "60", "--json"], kgqa_env)
+    run = kgqa(["index", "train", "--max-questions", "60", "--json"], kgqa_env)
     assert run.returncode == 0, run.stderr[-2000:]
     retrained = json.loads(model_file.read_text(encoding="utf-8"))
     assert retrained["threshold"] == cal["threshold"] and retrained["answerability"] == model["answerability"]
@@ -95,6 +88,6 @@ def test_train_then_calibrate_then_ask(clean_graph, kgqa_env, samples_dir: Path,
 def test_calibrate_refuses_bad_input(clean_graph, kgqa_env, tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "no question field"}\n', encoding="utf-8")
-    run = _kgqa(["index", "calibrate", "--answerable", str(bad), "--unanswerable", str(bad)], kgqa_env)
+    run = kgqa(["index", "calibrate", "--answerable", str(bad), "--unanswerable", str(bad)], kgqa_env)
     assert run.returncode != 0
     assert "bad.jsonl:1" in run.stderr and "question" in run.stderr

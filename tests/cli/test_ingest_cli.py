@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import kgqa
 
 pytestmark = pytest.mark.neo4j
-
-
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_ingest_json_exit_codes_and_inspection(clean_graph, kgqa_env, corpus_dir: Path, tmp_path: Path):
@@ -28,7 +16,7 @@ def test_ingest_json_exit_codes_and_inspection(clean_graph, kgqa_env, corpus_dir
     standard = corpus_dir / "standards" / "企业会计准则第14号——收入（2017年修订）.md"
     bad = tmp_path / "scan.exe"
     bad.write_bytes(b"MZ")
-    run = _kgqa(["ingest", str(law), str(standard), str(bad), "--json"], kgqa_env)
+    run = kgqa(["ingest", str(law), str(standard), str(bad), "--json"], kgqa_env)
     assert run.returncode == 3, run.stderr
     report = json.loads(run.stdout)
     assert report["ok"] is False
@@ -51,12 +39,12 @@ def test_ingest_json_exit_codes_and_inspection(clean_graph, kgqa_env, corpus_dir
         "warnings",
     } <= set(cas14)
 
-    stats = json.loads(_kgqa(["kg", "stats", "--json"], kgqa_env).stdout)
+    stats = json.loads(kgqa(["kg", "stats", "--json"], kgqa_env).stdout)
     assert stats["labels"]["Document"] >= 2
     assert stats["labels"]["Clause"] == cas14["clauses"] + by_id["会计法"]["clauses"]
     assert stats["graph_version"] == report["graph_version"] > 0
 
-    clause = _kgqa(["kg", "clause", "CAS-14-收入/第五条", "--json"], kgqa_env)
+    clause = kgqa(["kg", "clause", "CAS-14-收入/第五条", "--json"], kgqa_env)
     assert clause.returncode == 0, clause.stderr
     view = json.loads(clause.stdout)
     assert view["number"] == "第五条" and "同时满足下列条件" in view["text"]
@@ -64,26 +52,26 @@ def test_ingest_json_exit_codes_and_inspection(clean_graph, kgqa_env, corpus_dir
     assert any("第二章" in s for s in view["section_path"])
     assert view["triples"], "the conditions of 第五条 must be extracted"
 
-    missing = _kgqa(["kg", "clause", "CAS-14-收入/第九百条"], kgqa_env)
+    missing = kgqa(["kg", "clause", "CAS-14-收入/第九百条"], kgqa_env)
     assert missing.returncode == 1 and "not in the graph" in missing.stderr
 
     # all good files again: exit 0, nothing changes
-    rerun = _kgqa(["ingest", str(law), str(standard), "--json"], kgqa_env)
+    rerun = kgqa(["ingest", str(law), str(standard), "--json"], kgqa_env)
     assert rerun.returncode == 0, rerun.stderr
     assert {d["status"] for d in json.loads(rerun.stdout)["ingested"]} == {"unchanged"}
-    assert json.loads(_kgqa(["kg", "stats", "--json"], kgqa_env).stdout) == stats
+    assert json.loads(kgqa(["kg", "stats", "--json"], kgqa_env).stdout) == stats
 
 
 def test_usage_error_exit_2(kgqa_env):
-    assert _kgqa(["ingest"], kgqa_env).returncode == 2
-    assert _kgqa(["kg", "clause"], kgqa_env).returncode == 2
+    assert kgqa(["ingest"], kgqa_env).returncode == 2
+    assert kgqa(["kg", "clause"], kgqa_env).returncode == 2
 
 
 def test_neo4j_down_is_a_clear_error(tmp_path: Path):
     import os
 
     env = dict(os.environ, KGQA_NEO4J_URI="bolt://127.0.0.1:1", KGQA_HOME=str(tmp_path))
-    run = _kgqa(["kg", "stats"], env)
+    run = kgqa(["kg", "stats"], env)
     assert run.returncode == 4
     assert "not reachable" in run.stderr and "kgqa neo4j start" in run.stderr
 
@@ -91,7 +79,7 @@ def test_neo4j_down_is_a_clear_error(tmp_path: Path):
 def test_documents_never_retire_each_other_silently(clean_graph, kgqa_env, corpus_dir: Path, tmp_path: Path):
     insurance = corpus_dir / "cas-all" / "企业会计准则第25号——保险合同.md"
     original = corpus_dir / "cas-all" / "企业会计准则第25号——原保险合同（2006）.md"
-    run = _kgqa(["ingest", str(insurance), str(original), "--json", "--no-index"], kgqa_env)
+    run = kgqa(["ingest", str(insurance), str(original), "--json", "--no-index"], kgqa_env)
     assert run.returncode == 0, run.stderr
     by_id = {d["doc_id"]: d for d in json.loads(run.stdout)["ingested"]}
     assert {k: (v["clauses"], v["clauses_retired"]) for k, v in by_id.items()} == {
@@ -114,18 +102,18 @@ def test_documents_never_retire_each_other_silently(clean_graph, kgqa_env, corpu
         "# 企业会计准则第25号——保险合同\n\n第一条 这是一份内部草稿。\n\n第二条 草稿没有别的条款。\n",
         encoding="utf-8",
     )
-    stats = json.loads(_kgqa(["kg", "stats", "--json"], kgqa_env).stdout)
-    refused = _kgqa(["ingest", str(impostor), "--json", "--no-index"], kgqa_env)
+    stats = json.loads(kgqa(["kg", "stats", "--json"], kgqa_env).stdout)
+    refused = kgqa(["ingest", str(impostor), "--json", "--no-index"], kgqa_env)
     assert refused.returncode == 3, refused.stderr
     report = json.loads(refused.stdout)
     assert report["ingested"] == [] and [f["path"] for f in report["failed"]] == [str(impostor)]
     assert "--replace CAS-25-保险合同" in report["failed"][0]["reason"]
     assert str(insurance) in report["failed"][0]["reason"]
-    assert json.loads(_kgqa(["kg", "stats", "--json"], kgqa_env).stdout) == stats
+    assert json.loads(kgqa(["kg", "stats", "--json"], kgqa_env).stdout) == stats
     assert active("CAS-25-保险合同") == 123
 
     # --replace names it: a versioned replacement, every retirement recorded as a Change
-    replaced = _kgqa(
+    replaced = kgqa(
         ["ingest", str(impostor), "--replace", "CAS-25-保险合同", "--json", "--no-index"], kgqa_env
     )
     assert replaced.returncode == 0, replaced.stderr
@@ -140,7 +128,7 @@ def test_documents_never_retire_each_other_silently(clean_graph, kgqa_env, corpu
     assert {r["op"]: r["n"] for r in rows} == {"clause.retire": 123, "document.replace": 1}
 
     # an id that no file of the run produces is a failure, not a silent no-op
-    unused = _kgqa(["ingest", str(original), "--replace", "CAS-99-不存在", "--json", "--no-index"], kgqa_env)
+    unused = kgqa(["ingest", str(original), "--replace", "CAS-99-不存在", "--json", "--no-index"], kgqa_env)
     assert unused.returncode == 3
     assert [f["path"] for f in json.loads(unused.stdout)["failed"]] == ["--replace CAS-99-不存在"]
 
@@ -155,7 +143,7 @@ def test_links_in_a_folder_are_not_followed(clean_graph, kgqa_env, tmp_path: Pat
     )
     os.symlink("/etc/passwd", folder / "x.txt")
     os.mkfifo(folder / "pipe.md")
-    run = _kgqa(["ingest", str(folder), "--json", "--no-index"], kgqa_env)
+    run = kgqa(["ingest", str(folder), "--json", "--no-index"], kgqa_env)
     assert run.returncode == 0, run.stderr  # warnings, not failures
     report = json.loads(run.stdout)
     assert [d["doc_id"] for d in report["ingested"]] == ["费用报销手册"]
@@ -163,7 +151,7 @@ def test_links_in_a_folder_are_not_followed(clean_graph, kgqa_env, tmp_path: Pat
         "pipe.md": "a FIFO, not a regular file: skipped",
         "x.txt": "symbolic link to /etc/passwd not followed",
     }
-    text = _kgqa(["ingest", str(folder), "--no-index"], kgqa_env)
+    text = kgqa(["ingest", str(folder), "--no-index"], kgqa_env)
     assert "skipped" in text.stderr and "x.txt" in text.stderr
     passwd_line = Path("/etc/passwd").read_text().splitlines()[0]
     rows, _, _ = clean_graph.execute_query(
@@ -183,7 +171,7 @@ def test_a_file_past_its_deadline_fails_and_the_batch_goes_on(clean_graph, kgqa_
         "# 费用报销手册\n\n第一条 报销应当取得合法票据。\n", encoding="utf-8"
     )
     env = dict(kgqa_env, KGQA_INGEST__LIMITS__PARSE_TIMEOUT_S="3")
-    run = _kgqa(["ingest", str(folder), "--json", "--no-index"], env)
+    run = kgqa(["ingest", str(folder), "--json", "--no-index"], env)
     assert run.returncode == 3, run.stderr
     report = json.loads(run.stdout)
     assert [Path(f["path"]).name for f in report["failed"]] == ["a-scan.pdf"]

@@ -8,29 +8,11 @@ clear message.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from cli_run import kgqa, kgqa_json
 
 pytestmark = pytest.mark.neo4j
-
-
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _json(args: list[str], env: dict[str, str]):
-    run = _kgqa([*args, "--json"], env)
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
 
 
 def test_list_show_cancel_and_approve_from_the_command_line(clean_graph, kgqa_env):
@@ -41,20 +23,22 @@ def test_list_show_cancel_and_approve_from_the_command_line(clean_graph, kgqa_en
     waiting = store.create("retrain", params={}, since_graph_version=3, actor="key-test")
     store.update(waiting.job_id, state=JobState.FAILED, stage="gate")
 
-    listed = _json(["jobs", "list"], kgqa_env)
+    listed = kgqa_json(["jobs", "list"], kgqa_env)
     assert {j["job_id"] for j in listed} == {queued.job_id, waiting.job_id}
-    assert [j["job_id"] for j in _json(["jobs", "list", "--state", "failed"], kgqa_env)] == [waiting.job_id]
-    shown = _json(["jobs", "show", queued.job_id], kgqa_env)
+    assert [j["job_id"] for j in kgqa_json(["jobs", "list", "--state", "failed"], kgqa_env)] == [
+        waiting.job_id
+    ]
+    shown = kgqa_json(["jobs", "show", queued.job_id], kgqa_env)
     assert (shown["state"], shown["since_graph_version"]) == ("queued", 3)
 
     # no worker holds the queued job: cancelling it is immediate, and the exit code says cancelled
-    cancelled = _kgqa(["jobs", "cancel", queued.job_id, "--json"], kgqa_env)
+    cancelled = kgqa(["jobs", "cancel", queued.job_id, "--json"], kgqa_env)
     assert json.loads(cancelled.stdout)["state"] == "cancelled"
     assert store.get(queued.job_id).state is JobState.CANCELLED
 
     # approving a job that does not wait for approval is refused with the reason, not a traceback
-    refused = _kgqa(["jobs", "approve", waiting.job_id], kgqa_env)
+    refused = kgqa(["jobs", "approve", waiting.job_id], kgqa_env)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert waiting.job_id in refused.stderr + refused.stdout and "approval" in refused.stderr + refused.stdout
-    missing = _kgqa(["jobs", "show", "retrain-000000000000"], kgqa_env)
+    missing = kgqa(["jobs", "show", "retrain-000000000000"], kgqa_env)
     assert missing.returncode != 0 and "no job" in missing.stderr + missing.stdout

@@ -4,10 +4,9 @@ against the test Neo4j with a really ingested law."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from cli_run import kgqa, kgqa_json
 
 pytestmark = pytest.mark.neo4j
 
@@ -15,30 +14,13 @@ LAW = "laws/招标投标法(2017-12-27).md"
 CLAUSE = "招标投标法/第四十六条"
 
 
-def _kgqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kgqa", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def _json(args: list[str], env: dict[str, str]):
-    run = _kgqa([*args, "--json"], env)
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
-
-
 def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_env, corpus_dir):
     from pathlib import Path
 
     from kg.registry import ModelRegistry, ModelVersion
 
-    assert _kgqa(["ingest", str(corpus_dir / LAW), "--no-index"], kgqa_env).returncode == 0
-    trained_at = _json(["kg", "stats"], kgqa_env)["graph_version"]
+    assert kgqa(["ingest", str(corpus_dir / LAW), "--no-index"], kgqa_env).returncode == 0
+    trained_at = kgqa_json(["kg", "stats"], kgqa_env)["graph_version"]
     registry = ModelRegistry(clean_graph)
     registry.register(
         ModelVersion("sft-before-edit", "sft", "/models/base", "/runs/a", graph_version=trained_at)
@@ -52,31 +34,31 @@ def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_
     (dataset / "pairs.jsonl").write_text(
         "\n".join(json.dumps(p, ensure_ascii=False) for p in pairs), encoding="utf-8"
     )
-    assert _json(["kg", "version", CLAUSE], kgqa_env) == {"target_id": CLAUSE, "kind": "clause", "version": 1}
-    clause = _json(["kg", "clause", CLAUSE], kgqa_env)
+    assert kgqa_json(["kg", "version", CLAUSE], kgqa_env) == {"target_id": CLAUSE, "kind": "clause", "version": 1}
+    clause = kgqa_json(["kg", "clause", CLAUSE], kgqa_env)
     new_text = clause["text"].replace("三十日", "十五日")
     edit = ["kg", "edit", "clause-text", CLAUSE, "--text", new_text, "--reason", "法律修订"]
-    done = _json([*edit, "--expected-version", "1"], kgqa_env)
+    done = kgqa_json([*edit, "--expected-version", "1"], kgqa_env)
     assert (done["op"], done["version"]) == ("clause.edit", 2)
-    stale = _kgqa([*edit, "--expected-version", "1"], kgqa_env)
+    stale = kgqa([*edit, "--expected-version", "1"], kgqa_env)
     assert stale.returncode == 5 and "current_version=2" in stale.stderr
 
-    refused = _kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
+    refused = kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                      "--object", "20日", "--reason", "补充", "--expected-version", "2"], kgqa_env)  # fmt: skip
     assert refused.returncode == 1 and "20日" in refused.stderr
-    not_object = _kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
+    not_object = kgqa(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                         "--object", "20日", "--reason", "补充", "--expected-version", "2",
                         "--qualifiers", "[1]"], kgqa_env)  # fmt: skip
     assert not_object.returncode == 1 and "--qualifiers must be a JSON object" in not_object.stderr
-    forced = _json(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
+    forced = kgqa_json(["kg", "edit", "triple", "add", CLAUSE, "--subject", "书面合同", "--predicate", "期限",
                     "--object", "20日", "--reason", "依据通知", "--expected-version", "2", "--force"], kgqa_env)  # fmt: skip
     assert forced["asserted"] is True
 
-    history = _json(["kg", "history", CLAUSE], kgqa_env)
+    history = kgqa_json(["kg", "history", CLAUSE], kgqa_env)
     assert [c["op"] for c in history] == ["clause.add", "clause.edit"]
     assert history[-1]["actor"].startswith("cli:") and history[-1]["reason"] == "法律修订"
 
-    impact = _json(["kg", "impact", CLAUSE], kgqa_env)
+    impact = kgqa_json(["kg", "impact", CLAUSE], kgqa_env)
     assert impact["clause_versions"] == {CLAUSE: 2} and impact["last_change"] == done["seq"] + 1
     assert impact["dataset_found"] is True and impact["index_caught_up"] is False
     assert [(p["pair_id"], p["clause_version"], p["stale"]) for p in impact["pairs"]] == [("p1", 1, True)]
@@ -84,15 +66,15 @@ def test_edit_history_revert_and_impact_from_the_command_line(clean_graph, kgqa_
     registry.register(
         ModelVersion("sft-after-edit", "sft", "/models/base", "/runs/b", graph_version=done["seq"] + 1)
     )
-    impact = _json(["kg", "impact", CLAUSE], kgqa_env)
+    impact = kgqa_json(["kg", "impact", CLAUSE], kgqa_env)
     assert [m["model_id"] for m in impact["stale_models"]] == ["sft-before-edit"]
-    text = _kgqa(["kg", "impact", CLAUSE], kgqa_env)
+    text = kgqa(["kg", "impact", CLAUSE], kgqa_env)
     assert text.returncode == 0 and "sft-before-edit" in text.stdout and "caught up: no" in text.stdout
 
-    back = _json(["kg", "revert", str(done["seq"]), "--reason", "撤销"], kgqa_env)
+    back = kgqa_json(["kg", "revert", str(done["seq"]), "--reason", "撤销"], kgqa_env)
     assert (back["op"], back["version"]) == ("clause.revert", 3)
-    assert "三十日" in _json(["kg", "clause", CLAUSE], kgqa_env)["text"]
-    text = _kgqa(["kg", "history", CLAUSE], kgqa_env)
+    assert "三十日" in kgqa_json(["kg", "clause", CLAUSE], kgqa_env)["text"]
+    text = kgqa(["kg", "history", CLAUSE], kgqa_env)
     assert text.returncode == 0 and "撤销" in text.stdout and "法律修订" in text.stdout
 
 
@@ -102,24 +84,24 @@ def test_reingest_over_a_hand_edit_lists_the_conflict_and_exits_3(
     source = tmp_path / "招标投标法(2017-12-27).md"
     original = (corpus_dir / LAW).read_text(encoding="utf-8")
     source.write_text(original, encoding="utf-8")
-    assert _kgqa(["ingest", str(source), "--no-index"], kgqa_env).returncode == 0
-    text = _json(["kg", "clause", CLAUSE], kgqa_env)["text"]
+    assert kgqa(["ingest", str(source), "--no-index"], kgqa_env).returncode == 0
+    text = kgqa_json(["kg", "clause", CLAUSE], kgqa_env)["text"]
     edit = ["kg", "edit", "clause-text", CLAUSE, "--text", text.replace("三十日", "十五日")]
-    _json([*edit, "--reason", "法律修订", "--expected-version", "1"], kgqa_env)
+    kgqa_json([*edit, "--reason", "法律修订", "--expected-version", "1"], kgqa_env)
 
     source.write_text(original.replace("三十日内，按照招标文件", "二十日内，按照招标文件"), encoding="utf-8")
-    run = _kgqa(["ingest", str(source), "--no-index"], kgqa_env)
+    run = kgqa(["ingest", str(source), "--no-index"], kgqa_env)
     assert run.returncode == 3, run.stderr
     assert "conflict" in run.stderr and CLAUSE in run.stderr and "pending as v3" in run.stderr
-    clause = _json(["kg", "clause", CLAUSE], kgqa_env)
+    clause = kgqa_json(["kg", "clause", CLAUSE], kgqa_env)
     assert clause["version"] == 2 and "十五日" in clause["text"]
-    pending = _json(["kg", "clause", CLAUSE, "--version", "3"], kgqa_env)
+    pending = kgqa_json(["kg", "clause", CLAUSE, "--version", "3"], kgqa_env)
     assert pending["status"] == "pending" and "二十日" in pending["text"]
 
     source.write_text(
         original.replace("三十日内，按照招标文件", "二十五日内，按照招标文件"), encoding="utf-8"
     )
-    run = _kgqa(["ingest", str(source), "--no-index", "--json"], kgqa_env)
+    run = kgqa(["ingest", str(source), "--no-index", "--json"], kgqa_env)
     assert run.returncode == 3
     (conflict,) = json.loads(run.stdout)["conflicts"]
     assert conflict == {"clause_id": CLAUSE, "edited_version": 2, "pending_version": 4, "policy": "keep"}
