@@ -149,18 +149,20 @@ lint: install
 format-check: install
 	$(BIN)/ruff format --check .
 
+## The benches print figures (never run by make test). PYTHONPATH puts this checkout first, as for
+## the lint: an editable install may name another worktree.
 bench: install launcher
-	$(BIN)/python bench/bench_parse.py --bombs
-	$(BIN)/python bench/bench_redaction.py
-	$(BIN)/python bench/bench_triples.py
-	$(BIN)/python bench/bench_write.py
-	$(BIN)/python bench/bench_verifier.py
-	$(BIN)/python bench/bench_retrieval.py
-	$(BIN)/python bench/bench_embed.py
-	$(BIN)/python bench/bench_ask.py --seconds 10
-	$(BIN)/python bench/bench_console.py
-	$(BIN)/python bench/bench_dataset.py
-	$(BIN)/python bench/train_throughput.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_parse.py --bombs
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_redaction.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_triples.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_write.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_verifier.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_retrieval.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_embed.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ask.py --seconds 10
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_console.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_dataset.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/train_throughput.py
 
 ## The console's htmx is vendored (serving/console/static, with its license): pip installs and offline
 ## machines need no npm. This refreshes it from npm at the pinned versions and checks the hashes.
