@@ -13,7 +13,8 @@ Both train for the same number of epochs over their own training set with the sa
 It prints pairs generated, training steps, wall times, the changed clause's key-fact accuracy and
 the old test sets' metrics after each (the parent's too), as a table or ``--json``.
 
-    .venv/bin/python bench/bench_retrain.py [--epochs 3] [--pretrain-steps 300] [--eval-limit 16] [--json]
+    .venv/bin/python bench/bench_retrain.py [--epochs 3] [--pretrain-steps 300] [--eval-limit 16]
+        [--replay-ratio R] [--json]
 """
 
 from __future__ import annotations
@@ -51,7 +52,15 @@ def _states_new_value(predictions: Path) -> float | None:
     return round(sum(("十五日" in r["prediction"] or "15日" in r["prediction"]) for r in rows) / len(rows), 4)
 
 
-def run(uri: str, work: Path, epochs: float, pretrain_steps: int, eval_limit: int, log=print) -> dict:
+def run(
+    uri: str,
+    work: Path,
+    epochs: float,
+    pretrain_steps: int,
+    eval_limit: int,
+    log=print,
+    replay_ratio: float | None = None,
+) -> dict:
     from neo4j import GraphDatabase
 
     from kg.registry import ModelRegistry
@@ -108,6 +117,8 @@ def run(uri: str, work: Path, epochs: float, pretrain_steps: int, eval_limit: in
             eval_limit=eval_limit,
             eval_max_new_tokens=64,
         )
+        if replay_ratio is not None:
+            config.replay_ratio = replay_ratio
         runner = RetrainRunner(driver, config, work / "home" / "jobs", build_generator)
         plan = runner.plan()
         log(f"delta: {plan.changed} changed, {plan.new} new, {plan.retired} retired")
@@ -218,6 +229,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--pretrain-steps", type=int, default=300)
     parser.add_argument("--eval-limit", type=int, default=16)
+    parser.add_argument(
+        "--replay-ratio", type=float, help="Old pairs replayed per new pair (default: the retrain config's)."
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from kgqa.logging import configure_logging
@@ -235,7 +249,7 @@ def main() -> None:
             server.start(timeout=240)
             uri = server.bolt_uri
         try:
-            result = run(uri, work, args.epochs, args.pretrain_steps, args.eval_limit, log)
+            result = run(uri, work, args.epochs, args.pretrain_steps, args.eval_limit, log, args.replay_ratio)
         finally:
             if server is not None:
                 server.stop()
