@@ -53,7 +53,13 @@ class RetrainConfig(BaseModel):
         default_factory=dict, description="Overrides of the SFT config's fields (e.g. max_length for a base)."
     )
     replay_ratio: float = Field(
-        1.0, ge=0, description="Old training pairs replayed per regenerated pair (against forgetting)."
+        4.0,
+        ge=0,
+        description=(
+            "Old training pairs replayed per regenerated pair (against forgetting). On the tiny model"
+            " (bench/bench_retrain.py) 1.0 halved the old paraphrase set's token F1; 4.0 kept most"
+            " of it and the job stayed ~8x cheaper than a full retrain."
+        ),
     )
     replay_min: int = Field(
         8, ge=0, description="At least this many replayed pairs when the old set has them."
