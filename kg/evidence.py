@@ -93,6 +93,10 @@ class GraphEvidence:
         records = self._graph.read(q.EVIDENCE_LATEST, clause_ids=ids)
         return {r["key"]: _evidence(r) for r in records}
 
+    def fetch_latest(self, clause_ids: Sequence[str]) -> dict[str, EvidenceClause]:
+        """:meth:`fetch` (always from Neo4j here; see ``SnapshotEvidence.fetch_latest``)."""
+        return self.fetch(clause_ids)
+
     def fetch_versions(self, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], EvidenceClause]:
         """Exact clause versions ``(clause_id, version)``; versions not in the graph are absent.
 
@@ -248,6 +252,14 @@ class SnapshotEvidence:
     def fetch(self, clause_ids: Sequence[str]) -> dict[str, EvidenceClause]:
         """The :class:`EvidenceSource` protocol: the latest version of each id."""
         return self.read(clause_ids).clauses
+
+    def fetch_latest(self, clause_ids: Sequence[str]) -> dict[str, EvidenceClause]:
+        """The version of each id the graph holds now, read from Neo4j, never from the snapshot.
+
+        For the auditor's "as the clause reads now": the snapshot may lag an edit by up to the
+        refresh interval, and an audit page must not call a clause unchanged that was just edited.
+        """
+        return self._graph.fetch(clause_ids)
 
     def fetch_versions(self, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], EvidenceClause]:
         """Exact versions, from memory when the snapshot holds them, else from Neo4j."""

@@ -72,6 +72,8 @@ class Evidence(Protocol):
 
     def fetch_versions(self, refs: list[tuple[str, int]]) -> Mapping[tuple[str, int], EvidenceClause]: ...
 
+    def fetch_latest(self, clause_ids: list[str]) -> Mapping[str, EvidenceClause]: ...
+
 
 @dataclass
 class ServiceConfig:
@@ -448,14 +450,15 @@ class QAService:
     def trace_answer(self, answer_id: str, caller: Caller) -> AnswerTrace:
         """An answer's record with each cited clause as it was then and as it reads now (role auditor).
 
-        Two batched reads whatever the number of citations: the cited versions, and the latest
-        version of each cited clause.
+        Two batched reads whatever the number of citations: the cited versions (from memory when
+        the snapshot holds them: a version never changes), and the version of each cited clause
+        the graph holds now (always from Neo4j: right after an edit the snapshot may not have it).
         """
         self._audit_read(caller)
         with self._graph_budget(None):
             stored: StoredEntry = self._audit.get(answer_id)
             versions = self._cited_versions(stored)
-            latest = self._evidence.fetch([c.clause_id for c in stored.entry.citations])
+            latest = self._evidence.fetch_latest([c.clause_id for c in stored.entry.citations])
         record = self._record(stored, versions)
         traces = [
             CitationTrace(

@@ -198,6 +198,9 @@ def test_the_snapshot_falls_back_to_the_graph_and_follows_an_edit(graph):
     evidence = SnapshotEvidence(GraphEvidence(graph), refresh_s=0)
     old = evidence.load()
     GraphWriter(graph).write_document(_tree(V2), _extraction(V2))  # 第二条 v2, 第三条 retired
+    # before a refresh the snapshot still says version 1; "as it reads now" (audit) reads the graph
+    assert evidence.fetch([f"{DOC}/第二条"])[f"{DOC}/第二条"].version == 1
+    assert evidence.fetch_latest([f"{DOC}/第二条"])[f"{DOC}/第二条"].version == 2
     # until it refreshes: retrieval handed out version 2, which the snapshot lacks -> the graph
     read = evidence.read([f"{DOC}/第二条", f"{DOC}/第九十九条"], {f"{DOC}/第二条": 2})
     assert read.from_graph == 2 and read.clauses[f"{DOC}/第二条"].version == 2

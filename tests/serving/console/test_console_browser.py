@@ -181,6 +181,7 @@ def test_auditor_finds_the_answer_and_sees_the_cited_version_and_its_diff_after_
         verdict = page.locator("#chain-result").inner_text()
         assert "Chain intact" in verdict
         assert int(verdict.split(":", 1)[1].split("records", 1)[0]) > CHAIN_STEP  # more than one step
+        tab.shot("audit-chain")
 
         export = page.request.get(
             f"/console/audit/export.csv?clause_id={reader_answer.clause_id}&status=VERIFIED"
