@@ -172,6 +172,19 @@ def _entry_from_record(answer: dict[str, Any], citations: list[dict[str, Any]]) 
     return StoredEntry(entry, answer.get("seq"), answer.get("prev_hash"), answer.get("record_hash"))
 
 
+def _citing_answer(r: Mapping[str, Any]) -> CitingAnswer:
+    """One row of ``ANSWERS_CITING_CLAUSE`` or ``ANSWERS_CITING_OLDER`` (they return the same columns)."""
+    return CitingAnswer(
+        answer_id=r["answer_id"],
+        question=r["question"],
+        status=r["status"],
+        created_at=str(r["created_at"]),
+        clause_version=int(r["clause_version"]),
+        quote=r["quote"] or "",
+        model_id=r["model_id"] or "",
+    )
+
+
 class AuditStore:
     """Appends answers to the hash chain and reads them back for auditors.
 
@@ -273,18 +286,7 @@ class AuditStore:
                 database_=self._database,
                 routing_="r",
             )
-        return [
-            CitingAnswer(
-                answer_id=r["answer_id"],
-                question=r["question"],
-                status=r["status"],
-                created_at=str(r["created_at"]),
-                clause_version=int(r["clause_version"]),
-                quote=r["quote"] or "",
-                model_id=r["model_id"] or "",
-            )
-            for r in records
-        ]
+        return [_citing_answer(r) for r in records]
 
     def citing_older(
         self, clause_ids: Sequence[str], active: Mapping[str, int], limit: int = 50
@@ -298,21 +300,7 @@ class AuditStore:
             records, _, _ = self._driver.execute_query(
                 q.ANSWERS_CITING_OLDER, refs=refs, limit=limit, database_=self._database, routing_="r"
             )
-        return [
-            (
-                r["clause_id"],
-                CitingAnswer(
-                    answer_id=r["answer_id"],
-                    question=r["question"],
-                    status=r["status"],
-                    created_at=str(r["created_at"]),
-                    clause_version=int(r["clause_version"]),
-                    quote=r["quote"] or "",
-                    model_id=r["model_id"] or "",
-                ),
-            )
-            for r in records
-        ]
+        return [(r["clause_id"], _citing_answer(r)) for r in records]
 
     def search(
         self, where: AnswerFilter, limit: int = 50, before_seq: int | None = None
