@@ -545,16 +545,17 @@ class QAService:
         with self._graph_budget(None):
             return self._audit.search(where, limit, before_seq)
 
-    def verify_audit_chain_step(self, after: int, prev: str, caller: Caller, limit: int = 300) -> ChainReport:
+    def verify_audit_chain_step(self, after: int, prev: str, caller: Caller, limit: int) -> ChainReport:
         """One step of the chain check: ``limit`` records after record ``after`` (hash ``prev``).
 
         What a page that must answer in a bounded time runs: the whole check is these steps in a
-        row, each given the last one's ``checked`` and ``last_hash`` (role auditor).
+        row, each given the last one's ``checked`` and ``last_hash`` (role auditor). ``limit`` is
+        the server's setting (``ConsoleConfig.chain_step``, checked there), not the caller's.
         """
         require(caller, Role.AUDITOR)
         after, prev = validate_chain_position(after, prev)
         with self._graph_budget(None):
-            return self._audit.verify_chain_step(after, prev, validate_k(limit, 300, 5_000))
+            return self._audit.verify_chain_step(after, prev, limit)
 
     def list_documents(self, caller: Caller) -> list[DocumentSummary]:
         require(caller, Role.READER)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kgqa.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class ConsoleConfig:
@@ -37,6 +39,11 @@ class ConsoleConfig:
     ask_ticket_ttl_s: float = 60.0
     state_dir: str | None = None
     chain_step: int = 300
+
+    def __post_init__(self) -> None:
+        # a step of 0 records would walk nothing and report the next record missing
+        if self.chain_step < 1:
+            raise ConfigError(f"KGQA_CONSOLE__CHAIN_STEP must be 1 or more, got {self.chain_step}")
 
 
 __all__ = ["ConsoleConfig"]

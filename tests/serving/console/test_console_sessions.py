@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
+import pytest
+
 from serving.console.config import ConsoleConfig
 from serving.console.diff import char_diff, highlight
 from serving.console.sessions import SessionStore
@@ -171,3 +173,10 @@ def test_vendored_htmx_is_the_pinned_npm_release():
         digest, name = line.split()
         assert hashlib.sha256((static / name).read_bytes()).hexdigest() == digest, name
     assert "Zero-Clause BSD" in (static / "LICENSE-htmx.txt").read_text()
+
+
+def test_a_chain_step_of_no_records_is_refused_at_start():
+    from kgqa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="CHAIN_STEP"):
+        ConsoleConfig(chain_step=0)
