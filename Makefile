@@ -161,6 +161,7 @@ bench: install launcher
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_embed.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ask.py --seconds 10
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_console.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_sessions.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_dataset.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/train_throughput.py
 
