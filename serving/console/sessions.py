@@ -26,7 +26,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,8 +170,17 @@ class SessionStore:
         with self._lock:
             self._db.close()
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self._db, self._lock)
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction under the thread lock (SQLite's own lock orders processes)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _unsign(self, cookie: str | None) -> str | None:
         if not cookie:
@@ -237,29 +247,6 @@ class SessionStore:
         except (BadSignature, SignatureExpired):
             return False
         return hmac.compare_digest(signed.encode(), token.encode())
-
-
-class _Transaction:
-    """``with`` = one immediate transaction under the store's thread lock (SQLite's own lock
-    orders the processes)."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
-        self._db, self._lock = db, lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._db
-
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()
 
 
 __all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "ConsoleSession", "SessionStore", "shared_secret"]
