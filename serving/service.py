@@ -349,7 +349,7 @@ class QAService:
             verification_ms=round((t3 - t2) * 1000, 2),
             total_ms=round((t3 - t0) * 1000, 2),
         )
-        stored_question, _ = self._redactor.redact(question)
+        stored_question = self.storable_question(question)
         result = AnswerResult(
             answer_id=str(uuid.uuid4()),
             question=stored_question,
@@ -432,6 +432,11 @@ class QAService:
                 for c in result.citations
             ],
         )
+
+    def storable_question(self, question: str) -> str:
+        """``question`` as it may be kept anywhere beyond the request (the audit trail, the
+        console's stream tickets): personal data replaced, by the service's one redactor."""
+        return self._redactor.redact(question)[0]
 
     # -- audit and provenance -----------------------------------------------------------------
     def _audit_read(self, caller: Caller) -> None:

@@ -31,7 +31,7 @@ def mount_console(app: FastAPI, config: ConsoleConfig | None = None) -> Console:
     from serving.console.routers import ask, audit, auth, edit, graph, jobs, models
     from serving.console.web import PREFIX, Console
 
-    console = Console(config or ConsoleConfig())
+    console = Console(config or ConsoleConfig(), redact=app.state.service.storable_question)
     app.state.console = console
     for module in (auth, ask, audit, graph, edit, models, jobs):
         app.include_router(module.router)

@@ -95,10 +95,19 @@ class SessionStore:
         config: lifetimes and limits; ``state_dir`` set = a file shared by the server's processes.
         clock: wall-clock seconds (tests pass their own); sessions outlive a process, so not a
             per-process monotonic clock.
+        redact: applied to every question before it is kept for its stream: the store is a file
+            under ``kgqa serve``, and personal data is never written to disk (the console passes
+            ``QAService.storable_question``).
     """
 
-    def __init__(self, config: ConsoleConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: ConsoleConfig,
+        clock: Callable[[], float] = time.time,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.config = config
+        self._redact = redact or (lambda text: text)
         folder = Path(config.state_dir) if config.state_dir else None
         secret = config.secret_key or (shared_secret(folder) if folder else secrets.token_urlsafe(32))
         self._signer = Signer(secret, salt="kgqa-console-session")
@@ -218,7 +227,9 @@ class SessionStore:
         ticket = secrets.token_urlsafe(16)
         with self._write() as db:
             db.execute("DELETE FROM tickets WHERE created < ?", (now - self.config.ask_ticket_ttl_s,))
-            db.execute("INSERT INTO tickets VALUES (?, ?, ?, ?)", (ticket, session.sid, question, now))
+            db.execute(
+                "INSERT INTO tickets VALUES (?, ?, ?, ?)", (ticket, session.sid, self._redact(question), now)
+            )
         return ticket
 
     def take_ticket(self, session: ConsoleSession, ticket: str) -> str | None:

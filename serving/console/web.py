@@ -84,11 +84,12 @@ class Console:
 
     Args:
         config: session lifetimes and page sizes.
+        redact: what the session store applies to questions it keeps (``QAService.storable_question``).
     """
 
-    def __init__(self, config: ConsoleConfig) -> None:
+    def __init__(self, config: ConsoleConfig, redact: Callable[[str], str] | None = None) -> None:
         self.config = config
-        self.sessions = SessionStore(config)
+        self.sessions = SessionStore(config, redact=redact)
         env = Environment(
             loader=PackageLoader("serving.console", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),

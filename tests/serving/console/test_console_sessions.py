@@ -180,3 +180,24 @@ def test_a_chain_step_of_no_records_is_refused_at_start():
 
     with pytest.raises(ConfigError, match="CHAIN_STEP"):
         ConsoleConfig(chain_step=0)
+
+
+def test_a_question_kept_for_its_stream_reaches_the_disk_redacted(tmp_path):
+    """Under `kgqa serve` the store is a file: a question waiting for its stream is personal data
+    at rest unless the store redacts it (as the console's does, with the service's redactor)."""
+    from ingest.redact import Redactor
+
+    phone, resident_id = "13812345678", "110101199003077635"  # a valid check digit
+    wrong_id = "110101199003077634"  # a mistyped ID is still someone's
+    redactor = Redactor()
+    store = SessionStore(ConsoleConfig(state_dir=str(tmp_path)), redact=lambda text: redactor.redact(text)[0])
+    session, _ = store.create(CALLER)
+    ticket = store.add_ticket(
+        session, f"我的手机{phone}，身份证{resident_id}，同事的身份证{wrong_id}，存货如何计量？"
+    )
+    kept = store.take_ticket(session, ticket)
+    assert kept is not None and "存货如何计量" in kept
+    store.close()
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("sessions"))
+    for datum in (phone, resident_id, wrong_id):
+        assert datum not in kept and datum.encode() not in on_disk
