@@ -13,7 +13,9 @@ Starts its own Neo4j (own data dir, free port) and, in two phases:
 
 It prints document- and article-level hit@1/@5, the share of answerable letters refused, the share
 of unanswerable ones refused, and retrieval + rerank latency (p50/p95). With ``--calibrate`` it
-first calibrates refusal on those letters (serving/retrieval/calibration.py: leave-one-out
+first tunes the reranker's dense prior on the answerable letters (the share of the dense order
+the final score keeps, picked from a short grid by leave-one-out mean reciprocal rank of the cited
+articles and standards), then calibrates refusal on all letters (serving/retrieval/calibration.py: leave-one-out
 probabilities, the operating point that refuses the most unanswerable letters within
 ``--max-answerable-refused`` of the answerable ones), writes the curve to
 ``bench/out/refusal_curve.png`` and reports the leave-one-out rates beside the in-sample rows;
@@ -38,7 +40,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from devsets import Cited, Item, hits, load_letters, load_tidy, load_unanswerable, mean, shared_dir  # noqa: E402
+from devsets import (  # noqa: E402
+    Cited,
+    Item,
+    answer_sets,
+    hits,
+    load_letters,
+    load_tidy,
+    load_unanswerable,
+    mean,
+    shared_dir,
+)
 
 from kg.local_server import free_port
 
@@ -132,9 +144,25 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
 
 
 def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
-    """Calibrate refusal on ``items`` (serving/retrieval/calibration.py), plot the curve, apply it."""
-    from serving.retrieval.calibration import calibrate, plot_curve, question_features
+    """Tune the dense prior on the answerable ``items`` and calibrate refusal on all of them
+    (serving/retrieval/calibration.py), plot the refusal curve, apply both to the model."""
+    from serving.retrieval.calibration import (
+        calibrate,
+        candidate_rows,
+        plot_curve,
+        question_features,
+        tune_dense_prior,
+    )
 
+    index = retriever.store.current()
+    answerable = [i for i in items if i.answerable]
+    prior = tune_dense_prior(
+        retriever.model,
+        candidate_rows(retriever, [i.question for i in answerable]),
+        [answer_sets(i, index.clauses) for i in answerable],
+    )
+    retriever.model.dense_prior = prior.value
+    retriever.model.meta["dense_prior"] = prior.__dict__
     x = question_features(retriever, [i.question for i in items])
     labels = np.asarray([1.0 if i.answerable else 0.0 for i in items])
     answerability, cal = calibrate(x, labels, max_answerable_refused=max_refused)
@@ -143,7 +171,10 @@ def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     png = OUT / "refusal_curve.png"
     plot_curve(cal, png, "Refusal on real letters (leave-one-out) vs questions the standards do not answer")
-    return {k: v for k, v in cal.__dict__.items() if k != "curve"} | {"png": str(png)}
+    return {k: v for k, v in cal.__dict__.items() if k != "curve"} | {
+        "png": str(png),
+        "dense_prior": prior.__dict__,
+    }
 
 
 def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | None, train: bool):
@@ -187,7 +218,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, help="retrieval model JSON (default: the packaged one)")
     ap.add_argument("--train", action="store_true", help="learn the model on the bench's graph first")
-    ap.add_argument("--calibrate", action="store_true", help="calibrate refusal on the letters, plot the curve")
+    ap.add_argument(
+        "--calibrate", action="store_true", help="calibrate refusal on the letters, plot the curve"
+    )
     ap.add_argument("--write-model", type=Path, help="save the (trained and/or calibrated) model here")
     ap.add_argument("--max-answerable-refused", type=float, default=0.05)
     ap.add_argument("--no-tidy", action="store_true", help="skip phase 2 (the 76 questions written here)")
@@ -230,6 +263,7 @@ def main() -> None:
         dev31 = [i for i in items if i.source in ("letters", "unanswerable")]
         result["letters"]["rows_dev31"] = _evaluate(retriever, index, dev31)[0]
     finally:
+        service.close()  # its background threads use the driver: stop them before closing it
         driver.close()
         server.stop()
     if not args.no_tidy:
@@ -244,6 +278,7 @@ def main() -> None:
             )
             result["tidy"] = {"graph": info, "questions": len(items), "rows": rows}
         finally:
+            service.close()
             driver.close()
             server.stop()
     if args.json:

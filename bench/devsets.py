@@ -149,6 +149,24 @@ def hits(item: Item, cited: Sequence[Cited], k: int) -> dict[str, float | None]:
     return {"doc": doc, "article": article}
 
 
+def answer_sets(item: Item, clauses: dict) -> list[frozenset[str]]:
+    """The clause sets an answer to ``item`` should find first, scored as ``hits`` scores them:
+    its gold articles (or clauses), and every clause of its gold standards.
+
+    ``clauses`` is the index's clause id -> record (``doc_title``, ``number``)."""
+    if item.clauses:
+        from serving.retrieval.calibration import gold_answer_sets
+
+        return gold_answer_sets(item.clauses, clauses)
+    numbers = {cid: standard_number(rec.doc_title) for cid, rec in clauses.items()}
+    wanted = {(n, _canonical_article(a)) for n, a in item.articles}
+    articles = frozenset(
+        cid for cid, rec in clauses.items() if (numbers[cid], _canonical_article(rec.number)) in wanted
+    )
+    documents = frozenset(cid for cid, n in numbers.items() if n is not None and n in item.standards)
+    return [s for s in (articles, documents) if s]
+
+
 def _canonical_article(number: str) -> str:
     from kg.normalize import article_number
 
@@ -163,6 +181,7 @@ def mean(values: Iterable[float | None]) -> float | None:
 
 __all__ = [
     "Cited",
+    "answer_sets",
     "Item",
     "hits",
     "load_letters",

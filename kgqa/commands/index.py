@@ -132,8 +132,9 @@ def index_train(
     err.print(f"model: {report.path}")
 
 
-def _questions(path: Path) -> list[str]:
-    """The ``question`` of each JSON line of ``path`` (other fields are ignored)."""
+def _questions(path: Path) -> list[tuple[str, list[str]]]:
+    """The ``question`` of each JSON line of ``path``, with its ``gold_clause_ids`` when it has
+    them (the clauses the official answer cites); other fields are ignored."""
     import json
 
     from kgqa.errors import ConfigError
@@ -143,8 +144,12 @@ def _questions(path: Path) -> list[str]:
         if not line.strip():
             continue
         try:
-            out.append(str(json.loads(line)["question"]))
-        except (ValueError, KeyError, TypeError) as exc:
+            row = json.loads(line)
+            gold = row.get("gold_clause_ids") or []
+            if not isinstance(gold, list):
+                raise TypeError("gold_clause_ids is not a list")
+            out.append((str(row["question"]), [str(c) for c in gold]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{path}:{n}: not a JSON line with a question ({exc})") from exc
     return out
 
@@ -165,30 +170,50 @@ def index_calibrate(
 ) -> None:
     """Calibrate refusal on real questions: fit the answerability model, pick the threshold.
 
+    Answerable lines that carry ``gold_clause_ids`` (the clauses the official answer cites) first
+    tune the reranker's dense prior (how much of the dense order to keep), by leave-one-out.
     Updates $KGQA_HOME/retrieval/model.json (starting from the model served now).
     """
     import numpy as np
 
     from kgqa.wiring import build_driver, build_retriever
     from serving.retrieval import model_path
-    from serving.retrieval.calibration import calibrate, plot_curve, question_features
+    from serving.retrieval.calibration import (
+        calibrate,
+        candidate_rows,
+        gold_answer_sets,
+        plot_curve,
+        question_features,
+        tune_dense_prior,
+    )
 
     settings = load_settings()
     yes = [q for p in answerable for q in _questions(p)]
-    no = [q for p in unanswerable for q in _questions(p)]
+    no = [q for p in unanswerable for q, _ in _questions(p)]
+    prior = None
     with build_driver(settings, check=True) as driver:
         retriever = build_retriever(settings, driver)
-        x = question_features(retriever, yes + no)
+        model = retriever.model
+        known = [(q, gold) for q, gold in yes if gold]
+        if known:
+            clauses = retriever.store.current().clauses
+            answers = [gold_answer_sets(gold, clauses) for _, gold in known]
+            prior = tune_dense_prior(model, candidate_rows(retriever, [q for q, _ in known]), answers)
+            model.dense_prior = prior.value
+            model.meta["dense_prior"] = asdict(prior)
+        x = question_features(retriever, [q for q, _ in yes] + no)
     labels = np.asarray([1.0] * len(yes) + [0.0] * len(no))
     answerability, calibration = calibrate(x, labels, max_answerable_refused=max_answerable_refused)
-    model = retriever.model
     model.answerability, model.threshold = answerability, calibration.threshold
     model.meta["calibration"] = {k: v for k, v in asdict(calibration).items() if k != "curve"}
     target = model_path(settings.home)
     model.save(target)
     if plot:
         plot_curve(calibration, plot)
-    report = {k: v for k, v in asdict(calibration).items() if k != "curve"} | {"path": str(target)}
+    report = {k: v for k, v in asdict(calibration).items() if k != "curve"} | {
+        "path": str(target),
+        "dense_prior": asdict(prior) if prior else None,
+    }
     if as_json:
         print_json(report)
         return
@@ -197,4 +222,9 @@ def index_calibrate(
         f"{calibration.answerable} answerable and {calibration.unanswerable_refused:.1%} of "
         f"{calibration.unanswerable} unanswerable questions (leave-one-out)"
     )
+    if prior:
+        out.print(
+            f"dense prior {prior.value} on {prior.questions} questions with known answers "
+            f"(leave-one-out MRR {prior.loo_mrr}; each value's MRR: {prior.mrr})"
+        )
     err.print(f"model: {target}")

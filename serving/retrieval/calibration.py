@@ -15,12 +15,18 @@ So the refusal decision is calibrated on real questions, labelled answerable or 
   ``max_answerable_refused`` of the answerable ones (read off that curve, not set by hand).
 
 The features do not use the reranker's scale, so retraining the reranker keeps the calibration.
+
+Where the real answerable questions come with their answers (the clauses an official reply
+cites), the same data first picks the reranker's dense prior (``tune_dense_prior``): the graph's
+own questions share their clause's words and teach the reranker to trust word overlap, while real
+letters ask in their own words. One number from a short grid, chosen by leave-one-out, so the
+letters steer the ranking without the ranking memorizing them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,9 +37,12 @@ from serving.retrieval.features import (
     CANDIDATE_FEATURES,
     CandidateScorer,
 )
-from serving.retrieval.rerank import LinearModel
+from serving.retrieval.rerank import LinearModel, RetrievalModel
 
 CALIBRATION_FEATURES = ("ask_domain", "top_dense", "top_quantity_gap", "named")
+
+DENSE_PRIORS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+"""The values of ``RetrievalModel.dense_prior`` ``tune_dense_prior`` tries."""
 
 
 @dataclass
@@ -70,6 +79,91 @@ def question_features(retriever, questions: Sequence[str]) -> np.ndarray:  # noq
         scores = retriever.model.scores(matrix, CANDIDATE_FEATURES)
         rows.append(scorer.answerability(signals, ids, matrix, scores))
     return np.vstack(rows) if rows else np.zeros((0, len(ANSWERABILITY_FEATURES)))
+
+
+@dataclass
+class DensePriorChoice:
+    """The dense prior picked on real questions, and what each value scored.
+
+    Attributes:
+        value: the prior picked on all questions (best mean reciprocal rank; the smallest of equals).
+        questions: how many questions with known answers it was picked on.
+        mrr: grid value -> mean reciprocal rank of the answers over all questions.
+        loo_mrr: mean reciprocal rank when each question's prior is picked on the others.
+        loo_values: the priors the leave-one-out picks chose (how stable the choice is).
+    """
+
+    value: float
+    questions: int
+    mrr: dict[float, float]
+    loo_mrr: float
+    loo_values: list[float]
+
+
+def candidate_rows(retriever, questions: Sequence[str]) -> list[tuple[list[str], np.ndarray]]:  # noqa: ANN001
+    """Each question's reranker pool and its ``CANDIDATE_FEATURES`` matrix."""
+    scorer = CandidateScorer(retriever.store.current())
+    rows = []
+    for q in questions:
+        _, signals = retriever.signals(q)
+        rows.append(scorer.features(signals, retriever.pool(signals)))
+    return rows
+
+
+def tune_dense_prior(
+    model: RetrievalModel,
+    rows: Sequence[tuple[list[str], np.ndarray]],
+    answers: Sequence[Sequence[frozenset[str]]],
+    grid: Sequence[float] = DENSE_PRIORS,
+) -> DensePriorChoice:
+    """Pick ``model.dense_prior`` on real questions whose answers are known.
+
+    Args:
+        model: the retrieval model (its reranker and pool prior stay as they are).
+        rows: ``candidate_rows`` of the questions.
+        answers: per question, the clause sets an answer should find first, e.g. the articles the
+            official reply cites and all clauses of the standards it cites; each set scores the
+            reciprocal rank of its first clause in the final order (0 when absent from the pool).
+        grid: the values tried.
+    """
+    if len(rows) != len(answers):
+        raise ConfigError(f"{len(rows)} questions but {len(answers)} answer lists")
+    usable = [(r, a) for r, a in zip(rows, answers, strict=True) if any(a)]
+    if len(usable) < 5:
+        raise ConfigError("tuning the dense prior needs at least 5 questions with known answers")
+    scores = np.zeros((len(grid), len(usable)))
+    for g, value in enumerate(grid):
+        scorer = replace(model, dense_prior=float(value)).scores_fn()
+        for q, ((ids, matrix), sets) in enumerate(usable):
+            order = [ids[i] for i in np.argsort(-scorer(matrix), kind="stable")] if len(ids) else []
+            scores[g, q] = np.mean([_reciprocal_rank(order, s) for s in sets if s])
+
+    # best mean; among equals the smallest prior (the reranker as trained)
+    def pick(columns: np.ndarray) -> int:
+        means = scores[:, columns].mean(axis=1)
+        return int(np.flatnonzero(np.isclose(means, means.max()))[0])
+
+    everyone = np.arange(len(usable))
+    loo = [pick(everyone[everyone != q]) for q in everyone]
+    return DensePriorChoice(
+        value=float(grid[pick(everyone)]),
+        questions=len(usable),
+        mrr={float(v): round(float(scores[g].mean()), 4) for g, v in enumerate(grid)},
+        loo_mrr=round(float(np.mean([scores[g, q] for q, g in enumerate(loo)])), 4),
+        loo_values=sorted({float(grid[g]) for g in loo}),
+    )
+
+
+def gold_answer_sets(gold: Iterable[str], clause_ids: Iterable[str]) -> list[frozenset[str]]:
+    """``tune_dense_prior``'s answers for a question whose official answer cites ``gold``: those
+    clauses, and every clause of their documents (a clause id starts with its document's id)."""
+    wanted = frozenset(gold)
+    docs = {c.split("/", 1)[0] for c in wanted}
+    return [wanted, frozenset(c for c in clause_ids if c.split("/", 1)[0] in docs)]
+
+
+def _reciprocal_rank(order: Sequence[str], answer: frozenset[str]) -> float:
+    return next((1.0 / (i + 1) for i, c in enumerate(order) if c in answer), 0.0)
 
 
 def calibrate(
@@ -166,4 +260,15 @@ def plot_curve(calibration: Calibration, path, title: str = "") -> None:  # noqa
     plt.close(fig)
 
 
-__all__ = ["CALIBRATION_FEATURES", "Calibration", "calibrate", "plot_curve", "question_features"]
+__all__ = [
+    "CALIBRATION_FEATURES",
+    "DENSE_PRIORS",
+    "Calibration",
+    "DensePriorChoice",
+    "calibrate",
+    "candidate_rows",
+    "gold_answer_sets",
+    "plot_curve",
+    "question_features",
+    "tune_dense_prior",
+]

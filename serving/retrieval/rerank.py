@@ -30,6 +30,10 @@ PACKAGED_MODEL = Path(__file__).with_name("model.json")
 
 FORMAT = 1
 
+DENSE_FLOOR = 1.0 / 64
+"""The reciprocal dense rank of a candidate the dense ranking did not return (its depth is 50):
+ranked just past it, so ``dense_prior`` lowers it by a bounded amount rather than to minus infinity."""
+
 
 @dataclass
 class LinearModel:
@@ -145,6 +149,7 @@ class RetrievalModel:
         threshold: refuse when answerability is below this (``None`` = never refuse).
         meta: how it was learned (graph version, question counts, held-out scores).
         pool_prior: how much of the first stage's order the final score keeps (see ``scores``).
+        dense_prior: how much of the dense ranking's order the final score keeps (see ``scores``).
     """
 
     reranker: LinearModel
@@ -152,20 +157,28 @@ class RetrievalModel:
     threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     pool_prior: float = 0.0
+    dense_prior: float = 0.0
 
     def scores(self, matrix: np.ndarray, features: Sequence[str]) -> np.ndarray:
         """Candidate scores: the reranker's log-odds plus ``pool_prior`` × log of the reciprocal
-        of the candidate's place in the first stage's pool.
+        of the candidate's place in the first stage's pool, plus ``dense_prior`` × log of the
+        reciprocal of its place in the dense ranking.
 
         The reranker corrects the first stage rather than replacing it: where every first-stage
         ranking agrees (a tidy question), their order is evidence the features do not carry.
         How much to keep is learned with the reranker (``training.train`` picks it on held-out
-        questions).
+        questions). The dense prior is the one thing the graph's own questions cannot teach: they
+        share their clause's words, so the reranker learns to trust word overlap, while real
+        letters ask in their own words, where the dense order is the better guide. It is picked
+        on real questions with known answers (``calibration.tune_dense_prior``).
         """
         # the model's own columns: a model learned before a feature was added still scores
         logits = self.reranker.logits(matrix[:, self.reranker.columns(features)])
         if self.pool_prior and len(matrix):
             logits = logits + self.pool_prior * np.log(matrix[:, list(features).index("rr_fused")])
+        if self.dense_prior and len(matrix):
+            dense = np.maximum(matrix[:, list(features).index("rr_dense")], DENSE_FLOOR)
+            logits = logits + self.dense_prior * np.log(dense)
         return logits
 
     def scores_fn(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -184,6 +197,7 @@ class RetrievalModel:
             "answerability": linear(self.answerability),
             "threshold": self.threshold,
             "pool_prior": self.pool_prior,
+            "dense_prior": self.dense_prior,
             "meta": self.meta,
         }
 
@@ -197,6 +211,7 @@ class RetrievalModel:
             data.get("threshold"),
             dict(data.get("meta") or {}),
             float(data.get("pool_prior") or 0.0),
+            float(data.get("dense_prior") or 0.0),
         )
 
     def save(self, path: Path) -> None:

@@ -275,7 +275,8 @@ def train(
         config: sampling and regularization.
         previous: the model served so far: when its answerability was calibrated on real
             questions (``kgqa index calibrate``), that calibration is kept — its features do not
-            depend on the reranker's scale — and only the reranker is replaced.
+            depend on the reranker's scale — and so is its dense prior; only the reranker is
+            replaced.
         progress: wraps iterables to show progress (``tqdm``), or None.
     """
     cfg = config or TrainConfig()
@@ -367,6 +368,7 @@ def train(
             **({"calibration": previous.meta["calibration"]} if calibrated else {}),
         },
         pool_prior=prior,
+        dense_prior=previous.dense_prior if calibrated else 0.0,
     )
     model.save(out)
     report = TrainReport(

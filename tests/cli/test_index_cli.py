@@ -91,3 +91,9 @@ def test_calibrate_refuses_bad_input(clean_graph, kgqa_env, tmp_path: Path):
     run = kgqa(["index", "calibrate", "--answerable", str(bad), "--unanswerable", str(bad)], kgqa_env)
     assert run.returncode != 0
     assert "bad.jsonl:1" in run.stderr and "question" in run.stderr
+    good = _jsonl(tmp_path / "good.jsonl", UNANSWERABLE)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"question": "q"}\n{"question": "q", "gold_clause_ids": "a/1"}\n', encoding="utf-8")
+    run = kgqa(["index", "calibrate", "--answerable", str(gold), "--unanswerable", str(good)], kgqa_env)
+    assert run.returncode != 0
+    assert "gold.jsonl:2" in run.stderr and "gold_clause_ids is not a list" in run.stderr
