@@ -330,11 +330,18 @@ class QAService:
             status = AnswerStatus.VERIFIED
         elif self.config.policy == "strict":
             log.info("answer.replaced", model_id=model_id, unsupported=len(verification.unsupported))
-            contexts = _followed(contexts, evidence)
+            # One read of every context's evidence, then the quotes are taken from it and checked
+            # against it: read twice, an edit landing in between (the snapshot refreshing) would
+            # check a quote of the old text against the new one.
+            read = self._evidence.read(
+                [c.clause_id for c in contexts], {c.clause_id: c.version for c in contexts}
+            )
+            contexts = _followed(contexts, read.clauses)
             fallback = self._extractive.generate(question, contexts)
             text = fallback.text
             model_id = f"{model_id} (extractive fallback)" if model_id != fallback.model_id else model_id
-            verification, evidence, version = self._verify(text, contexts)
+            evidence, version = read.clauses, read.graph_version
+            verification = self._verifier.verify_against(text, evidence)
             status = AnswerStatus.VERIFIED if verification.verified else AnswerStatus.UNVERIFIED
         else:
             status = AnswerStatus.UNVERIFIED
