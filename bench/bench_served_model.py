@@ -18,6 +18,7 @@ Usage (`make train-real` runs it)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -45,31 +46,37 @@ def serve(base: Path, adapter: Path | None, items: list[dict], k: int, max_new_t
     from kgqa.wiring import build_driver, build_qa_service
     from serving.types import Caller, Role
 
-    settings = get_settings().model_copy(
-        update={
-            "answer_backend": "transformers",
-            "model_path": base,
-            "adapter_path": adapter,
-            "max_new_tokens": max_new_tokens,
-            "verify_policy": "strict",
-        }  # fmt: skip
+    settings = get_settings()
+    backend = dataclasses.replace(
+        settings.backend,
+        kind="transformers",
+        model_path=str(base),
+        adapter_path=str(adapter) if adapter else None,
+        max_new_tokens=max_new_tokens,
     )
+    settings = settings.model_copy(update={"backend": backend, "verify_policy": "strict"})
     answers = []
     with build_driver(settings) as driver:
         service = build_qa_service(settings, driver)
-        for item in items:
-            started = time.perf_counter()
-            result = service.ask(item["question"], k, Caller("bench", Role.ADMIN))
-            answers.append(
-                {
-                    **item,
-                    "status": result.status.value,
-                    "model_id": result.model_id,
-                    "text": result.text,
-                    "fallback": FALLBACK in result.model_id,
-                    "seconds": round(time.perf_counter() - started, 2),
-                }  # fmt: skip
-            )
+        if "extractive" in service.model_id:  # counting the extractive backend's answers as the model's
+            service.close()
+            raise SystemExit(f"the service serves {service.model_id!r}, not {base} + {adapter}")
+        try:
+            for item in items:
+                started = time.perf_counter()
+                result = service.ask(item["question"], k, Caller("bench", Role.ADMIN))
+                answers.append(
+                    {
+                        **item,
+                        "status": result.status.value,
+                        "model_id": result.model_id,
+                        "text": result.text,
+                        "fallback": FALLBACK in result.model_id,
+                        "seconds": round(time.perf_counter() - started, 2),
+                    }  # fmt: skip
+                )
+        finally:
+            service.close()
     n = len(answers)
     verified = sum(a["status"] == "VERIFIED" for a in answers)
     fallback = sum(a["fallback"] for a in answers)
