@@ -135,6 +135,21 @@ def test_assistant_only_mask_covers_the_answer_and_its_end_of_turn(gemma_dir):
     assert end in generation["eos_token_id"]
 
 
+def test_end_of_turn_has_the_learned_row_of_eos(gemma_dir):
+    """The base never learned <end_of_turn>; the folder gives it <eos>'s row, so a model that
+    learns to end its answer has a token to say it with (training/gemma_base._learned_end_of_turn)."""
+    from safetensors import safe_open
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gemma_dir, local_files_only=True)
+    end, eos = tok.convert_tokens_to_ids(END_OF_TURN), tok.convert_tokens_to_ids("<eos>")
+    with safe_open(str(gemma_dir / "model.safetensors"), "pt") as f:
+        name = next(k for k in f.keys() if k.endswith("embed_tokens.weight"))  # noqa: SIM118 - not a dict
+        rows = f.get_slice(name)
+        assert rows[end : end + 1].equal(rows[eos : eos + 1])
+        assert not rows[end : end + 1].equal(rows[end + 1 : end + 2])  # only that row was changed
+
+
 def test_sft_refuses_a_record_that_would_lose_its_answer(gemma_dir, tmp_path):
     from transformers import AutoTokenizer
 
