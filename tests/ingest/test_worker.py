@@ -110,9 +110,11 @@ def test_a_page_over_the_page_budget_stops_the_file(files) -> None:
 
 
 def test_the_deadline_is_enforced_by_killing_the_worker(files) -> None:
-    with IsolatedPipeline(_limits(parse_timeout_s=3)) as pipeline:
+    # 8 s, not less: the same deadline then covers the next file in a fresh worker, whose first
+    # parse loads the tokenizer's dictionary; with 3 s that failed once under a load of ~6 on 2 cores
+    with IsolatedPipeline(_limits(parse_timeout_s=8)) as pipeline:
         started = time.perf_counter()
-        error = _fails(pipeline, files["scan"], "parsing took longer than 3 s", "and was stopped")
-        assert time.perf_counter() - started < 15
+        error = _fails(pipeline, files["scan"], "parsing took longer than 8 s", "and was stopped")
+        assert time.perf_counter() - started < 20
         assert "peak memory" in error.reason
         _then_the_next_file_parses(pipeline, files)
