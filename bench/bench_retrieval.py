@@ -147,23 +147,22 @@ def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
     """Tune the dense prior on the answerable ``items`` and calibrate refusal on all of them
     (serving/retrieval/calibration.py), plot the refusal curve, apply both to the model."""
     from serving.retrieval.calibration import (
+        ask_all,
         calibrate,
-        candidate_rows,
         plot_curve,
         question_features,
         tune_dense_prior,
     )
 
     index = retriever.store.current()
-    answerable = [i for i in items if i.answerable]
+    asked = ask_all(retriever, [i.question for i in items])
+    answerable = [(a, i) for a, i in zip(asked, items, strict=True) if i.answerable]
     prior = tune_dense_prior(
-        retriever.model,
-        candidate_rows(retriever, [i.question for i in answerable]),
-        [answer_sets(i, index.clauses) for i in answerable],
+        retriever.model, [a for a, _ in answerable], [answer_sets(i, index.clauses) for _, i in answerable]
     )
     retriever.model.dense_prior = prior.value
     retriever.model.meta["dense_prior"] = prior.__dict__
-    x = question_features(retriever, [i.question for i in items])
+    x = question_features(retriever, asked)  # after the prior: the top candidate may have moved
     labels = np.asarray([1.0 if i.answerable else 0.0 for i in items])
     answerability, cal = calibrate(x, labels, max_answerable_refused=max_refused)
     retriever.model.answerability, retriever.model.threshold = answerability, cal.threshold

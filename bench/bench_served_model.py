@@ -58,10 +58,11 @@ def serve(base: Path, adapter: Path | None, items: list[dict], k: int, max_new_t
     answers = []
     with build_driver(settings) as driver:
         service = build_qa_service(settings, driver)
-        if "extractive" in service.model_id:  # counting the extractive backend's answers as the model's
-            service.close()
-            raise SystemExit(f"the service serves {service.model_id!r}, not {base} + {adapter}")
         try:
+            if (
+                "extractive" in service.model_id
+            ):  # would count the extractive backend's answers as the model's
+                raise SystemExit(f"the service serves {service.model_id!r}, not {base} + {adapter}")
             for item in items:
                 started = time.perf_counter()
                 result = service.ask(item["question"], k, Caller("bench", Role.ADMIN))

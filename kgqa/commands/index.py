@@ -179,8 +179,8 @@ def index_calibrate(
     from kgqa.wiring import build_driver, build_retriever
     from serving.retrieval import model_path
     from serving.retrieval.calibration import (
+        ask_all,
         calibrate,
-        candidate_rows,
         gold_answer_sets,
         plot_curve,
         question_features,
@@ -194,14 +194,15 @@ def index_calibrate(
     with build_driver(settings, check=True) as driver:
         retriever = build_retriever(settings, driver)
         model = retriever.model
-        known = [(q, gold) for q, gold in yes if gold]
+        asked = ask_all(retriever, [q for q, _ in yes] + no)
+        known = [(a, gold) for a, (_, gold) in zip(asked[: len(yes)], yes, strict=True) if gold]
         if known:
             clauses = retriever.store.current().clauses
             answers = [gold_answer_sets(gold, clauses) for _, gold in known]
-            prior = tune_dense_prior(model, candidate_rows(retriever, [q for q, _ in known]), answers)
+            prior = tune_dense_prior(model, [a for a, _ in known], answers)
             model.dense_prior = prior.value
             model.meta["dense_prior"] = asdict(prior)
-        x = question_features(retriever, [q for q, _ in yes] + no)
+        x = question_features(retriever, asked)  # after the prior: the top candidate may have moved
     labels = np.asarray([1.0] * len(yes) + [0.0] * len(no))
     answerability, calibration = calibrate(x, labels, max_answerable_refused=max_answerable_refused)
     model.answerability, model.threshold = answerability, calibration.threshold

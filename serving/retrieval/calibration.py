@@ -36,6 +36,7 @@ from serving.retrieval.features import (
     ANSWERABILITY_SIGNS,
     CANDIDATE_FEATURES,
     CandidateScorer,
+    Signals,
 )
 from serving.retrieval.rerank import LinearModel, RetrievalModel
 
@@ -69,15 +70,37 @@ class Calibration:
     weights: dict[str, float] = field(default_factory=dict)
 
 
-def question_features(retriever, questions: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - HybridRetriever
-    """``ANSWERABILITY_FEATURES`` rows for each question, through the retriever's own stages."""
+@dataclass
+class Asked:
+    """One question through the first stage: its signals, reranker pool and candidate features.
+
+    None of it depends on the model's weights or priors, so one pass serves both the dense prior's
+    tuning and the answerability features computed after it."""
+
+    signals: Signals
+    ids: list[str]
+    matrix: np.ndarray
+
+
+def ask_all(retriever, questions: Sequence[str]) -> list[Asked]:  # noqa: ANN001 - HybridRetriever
+    """Each question through the retriever's own first stage (the expensive part: dense encoding,
+    BM25, full-text), once."""
     scorer = CandidateScorer(retriever.store.current())
-    rows = []
+    out = []
     for q in questions:
         _, signals = retriever.signals(q)
         ids, matrix = scorer.features(signals, retriever.pool(signals))
-        scores = retriever.model.scores(matrix, CANDIDATE_FEATURES)
-        rows.append(scorer.answerability(signals, ids, matrix, scores))
+        out.append(Asked(signals, ids, matrix))
+    return out
+
+
+def question_features(retriever, asked: Sequence[Asked]) -> np.ndarray:  # noqa: ANN001 - HybridRetriever
+    """``ANSWERABILITY_FEATURES`` rows for each asked question, scored by the retriever's model now."""
+    scorer = CandidateScorer(retriever.store.current())
+    rows = [
+        scorer.answerability(a.signals, a.ids, a.matrix, retriever.model.scores(a.matrix, CANDIDATE_FEATURES))
+        for a in asked
+    ]
     return np.vstack(rows) if rows else np.zeros((0, len(ANSWERABILITY_FEATURES)))
 
 
@@ -100,19 +123,9 @@ class DensePriorChoice:
     loo_values: list[float]
 
 
-def candidate_rows(retriever, questions: Sequence[str]) -> list[tuple[list[str], np.ndarray]]:  # noqa: ANN001
-    """Each question's reranker pool and its ``CANDIDATE_FEATURES`` matrix."""
-    scorer = CandidateScorer(retriever.store.current())
-    rows = []
-    for q in questions:
-        _, signals = retriever.signals(q)
-        rows.append(scorer.features(signals, retriever.pool(signals)))
-    return rows
-
-
 def tune_dense_prior(
     model: RetrievalModel,
-    rows: Sequence[tuple[list[str], np.ndarray]],
+    asked: Sequence[Asked],
     answers: Sequence[Sequence[frozenset[str]]],
     grid: Sequence[float] = DENSE_PRIORS,
 ) -> DensePriorChoice:
@@ -120,22 +133,22 @@ def tune_dense_prior(
 
     Args:
         model: the retrieval model (its reranker and pool prior stay as they are).
-        rows: ``candidate_rows`` of the questions.
+        asked: the questions through the first stage (``ask_all``).
         answers: per question, the clause sets an answer should find first, e.g. the articles the
             official reply cites and all clauses of the standards it cites; each set scores the
             reciprocal rank of its first clause in the final order (0 when absent from the pool).
         grid: the values tried.
     """
-    if len(rows) != len(answers):
-        raise ConfigError(f"{len(rows)} questions but {len(answers)} answer lists")
-    usable = [(r, a) for r, a in zip(rows, answers, strict=True) if any(a)]
+    if len(asked) != len(answers):
+        raise ConfigError(f"{len(asked)} questions but {len(answers)} answer lists")
+    usable = [(q, a) for q, a in zip(asked, answers, strict=True) if any(a)]
     if len(usable) < 5:
         raise ConfigError("tuning the dense prior needs at least 5 questions with known answers")
     scores = np.zeros((len(grid), len(usable)))
     for g, value in enumerate(grid):
         scorer = replace(model, dense_prior=float(value)).scores_fn()
-        for q, ((ids, matrix), sets) in enumerate(usable):
-            order = [ids[i] for i in np.argsort(-scorer(matrix), kind="stable")] if len(ids) else []
+        for q, (a, sets) in enumerate(usable):
+            order = [a.ids[i] for i in np.argsort(-scorer(a.matrix), kind="stable")] if len(a.ids) else []
             scores[g, q] = np.mean([_reciprocal_rank(order, s) for s in sets if s])
 
     # best mean; among equals the smallest prior (the reranker as trained)
@@ -263,10 +276,11 @@ def plot_curve(calibration: Calibration, path, title: str = "") -> None:  # noqa
 __all__ = [
     "CALIBRATION_FEATURES",
     "DENSE_PRIORS",
+    "Asked",
     "Calibration",
     "DensePriorChoice",
     "calibrate",
-    "candidate_rows",
+    "ask_all",
     "gold_answer_sets",
     "plot_curve",
     "question_features",

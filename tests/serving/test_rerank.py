@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from kgqa.errors import ConfigError
-from serving.retrieval.calibration import CALIBRATION_FEATURES, calibrate, gold_answer_sets, tune_dense_prior
+from serving.retrieval.calibration import (
+    CALIBRATION_FEATURES,
+    Asked,
+    calibrate,
+    gold_answer_sets,
+    tune_dense_prior,
+)
 from serving.retrieval.features import ANSWERABILITY_FEATURES, CANDIDATE_FEATURES, wants_quantity
 from serving.retrieval.hybrid import Candidate, diversify
 from serving.retrieval.rerank import PACKAGED_MODEL, LinearModel, RetrievalModel
@@ -89,6 +95,10 @@ def _pool(rng, gold: int, *, dense_finds_it: bool) -> tuple[list[str], np.ndarra
     return [f"d{i % 3}/c{i}" for i in range(20)], matrix
 
 
+def _asked(rows: list[tuple[list[str], np.ndarray]]) -> list[Asked]:
+    return [Asked(None, ids, matrix) for ids, matrix in rows]  # the prior never reads the signals
+
+
 def _overlap_model(**priors: float) -> RetrievalModel:
     n = len(CANDIDATE_FEATURES)
     coef = [2.0 if f == "ask_cover" else 0.0 for f in CANDIDATE_FEATURES]
@@ -102,7 +112,7 @@ def test_dense_prior_is_picked_where_real_answers_follow_the_dense_order():
     gold = [int(rng.integers(1, 20)) for _ in range(12)]
     rows = [_pool(rng, g, dense_finds_it=True) for g in gold]
     answers = [[frozenset({ids[g]})] for (ids, _), g in zip(rows, gold, strict=True)]
-    choice = tune_dense_prior(_overlap_model(), rows, answers)
+    choice = tune_dense_prior(_overlap_model(), _asked(rows), answers)
     assert choice.value > 0 and choice.questions == 12
     assert choice.mrr[choice.value] > choice.mrr[0.0] and choice.loo_mrr > choice.mrr[0.0]
     assert choice.loo_values == [choice.value]  # every leave-one-out fold agrees
@@ -117,11 +127,11 @@ def test_dense_prior_stays_zero_where_the_reranker_is_right():
     rng = np.random.default_rng(4)
     rows = [_pool(rng, 0, dense_finds_it=False) for _ in range(10)]
     answers = [[frozenset({ids[0]}), frozenset(c for c in ids if c.startswith("d0/"))] for ids, _ in rows]
-    assert tune_dense_prior(_overlap_model(), rows, answers).value == 0.0
+    assert tune_dense_prior(_overlap_model(), _asked(rows), answers).value == 0.0
     with pytest.raises(ConfigError, match="at least 5"):
-        tune_dense_prior(_overlap_model(), rows[:4], answers[:4])
+        tune_dense_prior(_overlap_model(), _asked(rows[:4]), answers[:4])
     with pytest.raises(ConfigError, match="answer lists"):
-        tune_dense_prior(_overlap_model(), rows, answers[:3])
+        tune_dense_prior(_overlap_model(), _asked(rows), answers[:3])
 
 
 def test_gold_answer_sets_are_the_clauses_and_their_documents():
