@@ -16,7 +16,6 @@ Configurations (``--configs``, several run one after the other against the same 
 - ``baseline``: those optimizations off as far as settings reach (evidence read from Neo4j per
   answer, every answer its own audit transaction, BLAS threads as the library likes, 1 process):
   today's behaviour before issue 17, in the same run;
-- ``nofulltext``: ``fast`` with the Neo4j full-text ranking off (its weight 0): what it costs;
 - ``limited``: ``fast`` admitting 8 calls per worker: over that, calls must come back
   RESOURCE_EXHAUSTED at once (``errors`` and ``rejected_p99_ms`` of the 32-client phase).
 
@@ -71,7 +70,6 @@ CONFIGS: dict[str, dict[str, str]] = {
         "KGQA_NATIVE_THREADS": "0",
         "KGQA_WORKERS": "1",
     },
-    "nofulltext": {"KGQA_RETRIEVAL__WEIGHTS": '{"fulltext": 0}'},
     # back-pressure: 8 calls per worker admitted; with 32 clients the rest must be refused at once
     "limited": {"KGQA_GRPC_MAX_CONCURRENT_RPCS": "8", "KGQA_HTTP_MAX_CONCURRENT_REQUESTS": "8"},
 }

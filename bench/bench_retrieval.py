@@ -202,7 +202,7 @@ def _phase(server_home: Path, files: list[Path], home: Path, model_file: Path | 
 
         model_file = train_retrieval_model(settings, driver, store, quiet=True).path
     model = load_model(home, Path(model_file) if model_file else None)
-    retriever = HybridRetriever(store, driver, model, config)
+    retriever = HybridRetriever(store, model, config)
     service = build_qa_service(settings, driver, retriever=retriever)
     info = {
         "ingest_s": ingest_s,

@@ -36,6 +36,8 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX answer_seq IF NOT EXISTS FOR (n:Answer) ON (n.seq)",
     "CREATE INDEX triple_id IF NOT EXISTS FOR (n:Triple) ON (n.triple_id)",
     "CREATE INDEX change_target IF NOT EXISTS FOR (n:Change) ON (n.target_id)",
+    # for people who query the graph (DESIGN.md); retrieval's full-text ranking runs in process
+    # from its snapshot (serving/retrieval/phrases.py) and reads neither
     "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause) ON EACH [n.text] "
     "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
     "CREATE FULLTEXT INDEX chunk_text IF NOT EXISTS FOR (n:Chunk) ON EACH [n.text] "
@@ -554,17 +556,6 @@ ORDER BY answer.seq
 ANSWER_CHAIN_HEAD = """
 OPTIONAL MATCH (s:Sequence {name: 'answer'})
 RETURN coalesce(s.value, 0) AS seq, coalesce(s.last_hash, '') AS last_hash
-"""
-
-# --- retrieval ----------------------------------------------------------------------------------
-
-# Clause ids only, for the full-text ranking of hybrid retrieval (provenance comes from its snapshot).
-FULLTEXT_CLAUSE_IDS = """
-CALL db.index.fulltext.queryNodes('clause_text', $query, {limit: $fetch}) YIELD node, score
-WITH node, score WHERE node.status = 'active'
-RETURN node.clause_id AS clause_id
-ORDER BY score DESC
-LIMIT $k
 """
 
 # --- evidence for the answer verifier (kg/evidence.py) --------------------------------------------

@@ -169,7 +169,7 @@ def build_retriever(settings: Settings, driver: neo4j.Driver | GuardedDriver):
     with contextlib.suppress(GraphUnavailable):
         store.load()
     model = load_model(settings.home, config.model_path)
-    return HybridRetriever(store, driver, model, config, database=settings.neo4j_database)
+    return HybridRetriever(store, model, config)
 
 
 def limit_native_threads(settings: Settings) -> None:

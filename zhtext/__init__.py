@@ -10,7 +10,7 @@ from zhtext.numerals import CN_DIGITS, NUMERAL_CLASS, circled_to_int, to_chinese
 from zhtext.patterns import CJK, CLAUSE_NUMBER, CONTENT_CHAR, DEFINITION, ITEM_MARKER, NUMBERED_PART
 from zhtext.sentences import COLONS, SENTENCE_ENDS, Span, sentence_spans, split_sentences
 from zhtext.stopwords import STOPWORDS
-from zhtext.tokenize import Tokenizer, canonical_number, default_tokenizer
+from zhtext.tokenize import Tokenizer, canonical_number, default_tokenizer, fold
 
 __all__ = [
     "CJK",
@@ -29,6 +29,7 @@ __all__ = [
     "canonical_number",
     "circled_to_int",
     "default_tokenizer",
+    "fold",
     "sentence_spans",
     "split_sentences",
     "to_chinese",

@@ -113,7 +113,7 @@ class Tokenizer:
         Search mode adds a long word's dictionary sub-words (建筑工程 -> 建筑, 工程, 建筑工程), so
         a question's shorter words meet a clause's longer ones.
         """
-        norm = unicodedata.normalize("NFKC", text).lower()
+        norm = fold(text)
         out: list[str] = []
         parts = NUMBERED_PART.split(norm)
         for i, part in enumerate(parts):
@@ -133,6 +133,12 @@ class Tokenizer:
                 continue
             out.append(tok)
         return out
+
+
+def fold(text: str) -> str:
+    """NFKC (full-width to half-width) and lower case: the form in which questions and clause
+    texts are compared, wherever they are (tokens, substring matches, coverage)."""
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def default_tokenizer() -> Tokenizer:

@@ -78,7 +78,7 @@ def train_retrieval_model(
     if max_questions:
         config.max_questions = max_questions
     previous = load_model(settings.home, settings.retrieval.model_path)
-    retriever = HybridRetriever(store, driver, None, store.config, database=settings.neo4j_database)
+    retriever = HybridRetriever(store, None, store.config)
     progress = None
     if not quiet:
         from tqdm import tqdm

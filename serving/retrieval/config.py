@@ -44,8 +44,8 @@ class RetrievalConfig:
         weights: fusion weight per first-stage ranking (``score = Σ w / (rrf_k + rank)``):
             ``direct`` the articles a question names; ``doc`` the best clauses of the documents
             it names; ``bm25`` over the whole letter's key terms; ``bm25_ask`` over the ask;
-            ``dense`` bge-small-zh over the ask; ``fulltext`` Neo4j's ``cjk`` index over the key
-            terms; ``quote`` clauses holding text the letter quotes; ``graph`` neighbours of the
+            ``dense`` bge-small-zh over the ask; ``fulltext`` the key terms as phrases of the clause
+            text (phrases.py); ``quote`` clauses holding text the letter quotes; ``graph`` neighbours of the
             best hits. A weight of 0 turns that ranking off (dense and full-text are then not
             even computed).
         rrf_k: the RRF damping constant.
@@ -53,8 +53,8 @@ class RetrievalConfig:
         rerank_depth: the size of the pool the reranker scores.
         max_query_terms: the most informative distinct terms of a long letter that the lexical
             rankings use (a 2,000-character letter has hundreds; the rest add noise and time).
-        fulltext_terms: of those, how many go into the full-text query (bounded, so Lucene's
-            clause limit is never reached whatever the question's length).
+        fulltext_terms: of those, how many the full-text ranking matches as phrases (each unseen
+            term costs a scan of the snapshot's text).
         dense_query_chars: characters of the ask the encoder reads.
         doc_clauses: clauses taken from each named document for the ``doc`` ranking.
         expand_top: how many of the fused top hits seed the graph neighbours.

@@ -5,13 +5,15 @@ The order of work for one question:
 1. the question is cut into greeting, quotes, background and ask (serving/retrieval/question.py);
 2. first stage, each ranking clauses from one angle: standards and articles the letter names
    (``direct``, and the named documents' best clauses, ``doc``), BM25 over the whole letter and
-   over the ask alone, dense bge-small-zh over the ask, Neo4j full-text over the letter's key
-   terms, the quote lookup, and graph neighbours of the best hits;
+   over the ask alone, dense bge-small-zh over the ask, full-text (the key terms as phrases of
+   the clause text, serving/retrieval/phrases.py), the quote lookup, and graph neighbours of the
+   best hits;
 3. weighted RRF fuses them into a pool of candidates (``rerank_depth``);
 4. second stage: the reranker scores each candidate on features that see the whole question
    (serving/retrieval/features.py), and the answerability model scores the question from the
    reranked top; below the calibrated threshold the service answers NO_EVIDENCE;
-5. the top k come back from the in-process snapshot (provenance included), with no graph read.
+5. the top k come back from the in-process snapshot (provenance included). Nothing here reads
+   Neo4j: every ranking is served from the snapshot (``RetrievalIndex``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import neo4j
 import numpy as np
 import structlog
 
-from kg.fulltext import FulltextSearch
 from kgqa.errors import ConfigError, GraphUnavailable
 from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.direct import DirectMatch
@@ -93,27 +93,19 @@ class HybridRetriever:
 
     Args:
         store: the index store (loaded; a stale index is refreshed in the background).
-        driver: an open ``neo4j.Driver`` (the full-text ranking).
         model: the learned reranker and answerability model (``load_model``); ``None`` only to
             collect first-stage signals for training one.
         config: weights and depths; defaults to ``store.config``.
-        database: Neo4j database; ``None`` = the server default.
     """
 
     name = "hybrid"
 
     def __init__(
-        self,
-        store: IndexStore,
-        driver: neo4j.Driver,
-        model: RetrievalModel | None,
-        config: RetrievalConfig | None = None,
-        database: str | None = None,
+        self, store: IndexStore, model: RetrievalModel | None, config: RetrievalConfig | None = None
     ) -> None:
         self.store = store
         self.model = model
         self.config = config or store.config
-        self._fulltext = FulltextSearch(driver, database)
 
     # -- the Retriever protocol ---------------------------------------------------------------
     def retrieve(self, question: str, k: int) -> list[RetrievedClause]:
@@ -175,8 +167,8 @@ class HybridRetriever:
             rankings["dense"] = list(by_clause)
             dense_sims = _clause_sims(index, sims)
         if cfg.weight("fulltext") > 0 and body_terms:
-            hits = self._fulltext.clause_ids(body_terms[: cfg.fulltext_terms], depth)
-            rankings["fulltext"] = [c for c in hits if c in index.clause_docs]
+            hits = index.phrases.search(body_terms[: cfg.fulltext_terms], depth * 3)
+            rankings["fulltext"] = list(best_by_clause(hits, index.units, depth))
         quote_scores = merge_max(
             best_by_clause(index.quotes.lookup(quote, depth), index.units, 10) for quote in parsed.quotes
         )

@@ -23,7 +23,6 @@ import os
 import shutil
 import threading
 import time
-import unicodedata
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -41,8 +40,9 @@ from serving.retrieval.config import RetrievalConfig
 from serving.retrieval.dense import DenseIndex, EmbeddingCache
 from serving.retrieval.direct import AliasTable, DirectResolver, StandardNames
 from serving.retrieval.encoders import Encoder, load_encoder
+from serving.retrieval.phrases import PhraseIndex
 from serving.retrieval.quotes import QuoteIndex
-from zhtext import Tokenizer
+from zhtext import Tokenizer, fold
 
 log = structlog.get_logger(__name__)
 
@@ -116,8 +116,9 @@ class RetrievalIndex:
         for i, u in enumerate(units):
             self._units_by_clause.setdefault(u.clause_id, []).append(i)
         self.quotes = QuoteIndex([u.text for u in units])
-        self.normalized = [unicodedata.normalize("NFKC", u.text).lower() for u in units]
-        """Each unit's text as questions are compared with it (NFKC, lower case)."""
+        self.normalized = [fold(u.text) for u in units]
+        """Each unit's text as questions are compared with it (``zhtext.fold``)."""
+        self.phrases = PhraseIndex(self.normalized)
         self.vectors: np.ndarray | None = dense.vectors() if dense is not None else None
         self.direct = DirectResolver(
             AliasTable(documents),

@@ -108,16 +108,15 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def broken_fulltext_index(neo4j_driver, ingested):
-    """The full-text index dropped for one test: every Ask then fails inside Neo4j, a real bug-like
-    500 (not a KgqaError). The index is recreated afterwards."""
-    from kg.writer import GraphWriter
+def broken_phrase_index(monkeypatch):
+    """Every full-text posting points past the last unit for one test (what postings kept across
+    an index rebuild would do): every Ask then fails inside numpy with an IndexError, a real
+    bug-like 500 (not a KgqaError)."""
+    import numpy as np
 
-    neo4j_driver.execute_query("DROP INDEX clause_text IF EXISTS")
-    try:
-        yield
-    finally:
-        GraphWriter(neo4j_driver).ensure_schema()
+    from serving.retrieval.phrases import PhraseIndex
+
+    monkeypatch.setattr(PhraseIndex, "postings", lambda self, term: (np.array([10**6]), np.array([1])))
 
 
 @pytest.fixture

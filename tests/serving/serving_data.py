@@ -31,3 +31,7 @@ def corpus_letter(corpus_dir, length: int) -> str:
     room = length - len(head) - len(tail)
     quoted = (body * (room // len(body) + 1))[:room]
     return head + quoted + tail
+
+
+BROKEN_INDEX_MESSAGE = "out of bounds"
+"""Part of the message of the error the ``broken_phrase_index`` fixture causes: never shown to a caller."""

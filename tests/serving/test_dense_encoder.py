@@ -280,7 +280,7 @@ def test_index_build_embeds_every_unit_and_a_new_model_invalidates_the_cache(gra
     assert np.allclose(cached[text_key(text)], bge_encoder.encode([text])[0], atol=1e-6)
     assert float(cached[text_key(text)] @ bge_encoder.encode_queries([text])[0]) < 0.98
 
-    retriever = HybridRetriever(store, graph, None, config)
+    retriever = HybridRetriever(store, None, config)
     for question, gold in (
         ("存货跌价准备怎么计提", "CAS-1-存货/第十五条"),
         ("固定资产要不要计提折旧", "CAS-4-固定资产/第十四条"),

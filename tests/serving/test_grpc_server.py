@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from serving_data import (
     AUDITOR_KEY,
+    BROKEN_INDEX_MESSAGE,
     PHONE,
     QUESTION,
     QUESTION_WITH_PII,
@@ -325,7 +326,7 @@ def test_graceful_stop_lets_calls_in_flight_finish_then_refuses(qa_service, keyr
         httpx.get(f"{base}/healthz", timeout=2)
 
 
-def test_an_internal_error_returns_an_incident_logged_once_without_secrets(stub, broken_fulltext_index, logs):
+def test_an_internal_error_returns_an_incident_logged_once_without_secrets(stub, broken_phrase_index, logs):
     from serving.grpc import qa_pb2
     from serving.grpc.interceptors import INCIDENT_METADATA
 
@@ -336,7 +337,7 @@ def test_an_internal_error_returns_an_incident_logged_once_without_secrets(stub,
     trailing = dict(err.value.trailing_metadata() or ())
     incident = trailing[INCIDENT_METADATA]
     assert re.fullmatch(r"[0-9a-f]{12}", incident) and incident in err.value.details()
-    assert "clause_text" not in err.value.details()
+    assert BROKEN_INDEX_MESSAGE not in err.value.details()
     err_text = capture.readouterr().err
     records = [json.loads(line) for line in err_text.splitlines() if line.startswith("{")]
     errors = [r for r in records if r["level"] == "error"]

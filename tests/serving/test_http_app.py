@@ -11,6 +11,7 @@ import httpx
 import pytest
 from serving_data import (
     AUDITOR_KEY,
+    BROKEN_INDEX_MESSAGE,
     PHONE,
     QUESTION,
     QUESTION_WITH_PII,
@@ -202,7 +203,7 @@ def test_chat_completions_is_mounted_for_readers(qa_service, client):
     assert "成本" in content and "[[" in content
 
 
-def test_a_500_costs_one_log_record_without_secrets_or_personal_data(client, broken_fulltext_index, logs):
+def test_a_500_costs_one_log_record_without_secrets_or_personal_data(client, broken_phrase_index, logs):
     """A bug answers 500 with an incident id; the log holds one record under it, and neither the
     caller's key nor the question's phone and ID numbers (rich tracebacks printed them as locals)."""
     capture = logs()
@@ -216,7 +217,7 @@ def test_a_500_costs_one_log_record_without_secrets_or_personal_data(client, bro
     assert len(err) < 20_000
     error = response.json()["error"]
     assert error["code"] == "INTERNAL" and re.fullmatch(r"[0-9a-f]{12}", error["incident"])
-    assert error["incident"] in error["message"] and "clause_text" not in response.text
+    assert error["incident"] in error["message"] and BROKEN_INDEX_MESSAGE not in response.text
     assert err.count("http.internal_error") == 1 and f"incident={error['incident']}" in err
     assert "Traceback" in err and err.count("Traceback (most recent call last)") <= 2  # cause + error
 

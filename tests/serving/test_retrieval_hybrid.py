@@ -72,10 +72,10 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def retriever(store, graph, model):
+def retriever(store, model):
     from serving.retrieval import HybridRetriever
 
-    return HybridRetriever(store, graph, model)
+    return HybridRetriever(store, model)
 
 
 def test_paraphrased_five_conditions_find_cas14_article_5(retriever):
@@ -137,15 +137,23 @@ def test_graph_neighbours_are_a_ranking_of_their_own(retriever):
     ]
 
 
-def test_retrieval_makes_no_graph_read_without_full_text(store, model, config):
-    """With full-text off, an Ask is answered from the in-process snapshot alone."""
+def test_retrieval_reads_nothing_from_the_graph(store, model, config, encoder):
+    """Every ranking, full-text included, is served from the snapshot: a store whose Neo4j is
+    unreachable once its index was read from disk still ranks and returns clauses."""
     from neo4j import GraphDatabase
 
-    from serving.retrieval import HybridRetriever, RetrievalConfig
+    from kgqa.errors import GraphUnavailable
+    from serving.retrieval import HybridRetriever, IndexStore
 
-    dead = GraphDatabase.driver("bolt://127.0.0.1:9", auth=None)  # nothing listens there
-    offline = RetrievalConfig(**{**config.__dict__, "weights": {**config.weights, "fulltext": 0.0}})
-    hits = HybridRetriever(store, dead, model, offline).retrieve("建设单位领取施工许可证后多久要开工？", 5)
+    # nothing listens there; fail at once rather than retry for the driver's default 30 s
+    dead = GraphDatabase.driver("bolt://127.0.0.1:9", auth=None, max_transaction_retry_time=0)
+    offline = IndexStore(store.dir.parent, dead, config, encoder=encoder)
+    with pytest.raises(GraphUnavailable):
+        offline.load()  # the snapshot comes from disk; only the staleness check needs the graph
+    retriever = HybridRetriever(offline, model, config)
+    ranked = retriever.rank("建设单位领取施工许可证后多久要开工？")
+    assert ranked.rankings["fulltext"] and ranked.rankings["dense"]
+    hits = retriever.retrieve("建设单位领取施工许可证后多久要开工？", 5)
     assert hits and hits[0].clause_id.startswith("建筑法/")
     dead.close()
 
@@ -162,13 +170,13 @@ def test_index_persists_and_reloads_with_same_results(store, graph, config, enco
     from serving.retrieval import HybridRetriever, IndexStore
 
     questions = ["建设单位领取施工许可证后多久要开工？", "会计人员离职时怎么办理交接手续？"]
-    before = [[h.clause_id for h in HybridRetriever(store, graph, model).retrieve(q, 5)] for q in questions]
+    before = [[h.clause_id for h in HybridRetriever(store, model).retrieve(q, 5)] for q in questions]
     encoded = encoder.texts_encoded
     reloaded = IndexStore(store.dir.parent, graph, config, encoder=encoder)
     index = reloaded.load()
     assert index.graph_version == store.current().graph_version
     assert encoder.texts_encoded == encoded + 0, "loading must not embed any clause"
-    after = [[h.clause_id for h in HybridRetriever(reloaded, graph, model).retrieve(q, 5)] for q in questions]
+    after = [[h.clause_id for h in HybridRetriever(reloaded, model).retrieve(q, 5)] for q in questions]
     assert after == before
     assert "建筑法/第九条" in before[0][:3] and "会计法/第三十九条" in before[1][:2]
 
@@ -181,7 +189,7 @@ def test_update_after_reingest_embeds_only_the_changed_clause(
     from serving.retrieval import HybridRetriever, IndexStore
 
     question = "集团内部单位的会计年度能不能按母公司财务年度从四月一日起算？"
-    before = HybridRetriever(store, graph, model).retrieve(question, 3)
+    before = HybridRetriever(store, model).retrieve(question, 3)
     assert all(NEW_SENTENCE not in h.text for h in before)
     old_index = store.current()
 
@@ -204,6 +212,6 @@ def test_update_after_reingest_embeds_only_the_changed_clause(
     assert update.embedded == 0  # the cache on disk already holds the new text
     assert old_index is not store.current() and old_index.graph_version < store.current().graph_version
     assert old_index.bm25.search(old_index.tokenizer.tokens("会计年度"), 3), "old snapshots keep working"
-    hits = HybridRetriever(store, graph, model).retrieve(question, 3)
+    hits = HybridRetriever(store, model).retrieve(question, 3)
     assert hits[0].clause_id == "会计法/第十一条"
     assert NEW_SENTENCE in hits[0].text and hits[0].version == 2
