@@ -118,7 +118,9 @@ class RetrievalIndex:
         self.quotes = QuoteIndex([u.text for u in units])
         self.normalized = [fold(u.text) for u in units]
         """Each unit's text as questions are compared with it (``zhtext.fold``)."""
-        self.phrases = PhraseIndex(self.normalized)
+        whole = [i for i, u in enumerate(units) if u.chunk < 0]  # clauses, not their chunks
+        self.phrases = PhraseIndex([self.normalized[i] for i in whole], whole)
+        """The full-text ranking over whole clauses (positions are unit ids)."""
         self.vectors: np.ndarray | None = dense.vectors() if dense is not None else None
         self.direct = DirectResolver(
             AliasTable(documents),

@@ -1,16 +1,22 @@
-"""Full-text ranking in process: BM25 of each key term as a phrase of the clause text.
+"""Full-text ranking in process: each key term scored as a phrase of the clause text, as Lucene would.
 
 Jieba's BM25 (bm25.py) only meets a clause where both sides cut the same word; a question's
 合同履约成本 does not meet a clause that writes 合同履约成本的摊销 as one token, nor 履约 inside
-履约义务. Lucene's ``cjk`` analyzer (Neo4j's full-text index) catches those because it matches
-character bigrams in order, which is a substring match. This index does the same from the
-retrieval snapshot: each term is counted as a substring of every unit's normalized text and
-scored with BM25 (document frequency of the phrase, term frequency, length normalization by
-characters, as bigram counts are). It replaced a Neo4j full-text query that cost ~20 ms of each
-Ask's ~45 ms in a round trip; here a question costs well under a millisecond once its terms have
-been seen, and the index holds nothing but the joined text.
+履约义务. Lucene's ``cjk`` analyzer (Neo4j's full-text index) catches those: it indexes character
+bigrams, and a quoted term becomes a phrase of its bigrams, which in Chinese text is a substring
+match. This index scores the same way from the retrieval snapshot:
 
-Positions are the caller's unit ids (the order of ``texts``), like ``Bm25Index`` and ``QuoteIndex``.
+- a term occurs where it is a substring of the clause's folded text (``zhtext.fold``);
+- its weight is the sum of the IDFs of its bigrams (Lucene's phrase weight: a long, specific term
+  outweighs a short common one), a single character its own IDF;
+- BM25 saturates its frequency and normalizes by the clause's length in characters (the number of
+  bigrams Lucene counts, within one).
+
+It replaced a Neo4j full-text query that cost ~20 ms of each Ask's ~45 ms of retrieval in a round
+trip (``bench/bench_retrieval.py``), with the same hits at 1 on the 76 questions written here. It
+indexes whole clauses, as that index did: chunks of a long clause would rank its parts above
+shorter clauses that answer better. A question costs well under a millisecond once its terms have
+been seen (postings are cached per snapshot); the index holds nothing but the joined text.
 """
 
 from __future__ import annotations
@@ -25,23 +31,29 @@ import numpy as np
 from zhtext import fold
 
 _SEPARATOR = "\x00"
-"""Joins the units: no term contains it, so no match spans two units."""
+"""Joins the texts: no term contains it, so no match spans two clauses."""
 
 _CACHE_TERMS = 20_000
 """Postings kept per index (a few hundred bytes each); the cache is emptied when full."""
 
 
 class PhraseIndex:
-    """Units ranked by BM25 over substring occurrences of the query terms.
+    """Texts ranked by BM25 over substring occurrences of the query terms.
 
     Args:
-        texts: each unit's text after ``zhtext.fold`` (``RetrievalIndex.normalized``).
+        texts: each text after ``zhtext.fold`` (``RetrievalIndex.normalized`` of whole clauses).
+        ids: the caller's id of each text (a unit position); default: the position in ``texts``.
         k1: term-frequency saturation.
         b: length normalization.
     """
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self, texts: Sequence[str], ids: Sequence[int] | None = None, k1: float = 1.2, b: float = 0.75
+    ) -> None:
         self._n = len(texts)
+        self._ids = np.asarray(ids if ids is not None else range(self._n), dtype=np.int64)
+        if len(self._ids) != self._n:
+            raise ValueError(f"{self._n} texts but {len(self._ids)} ids")
         lengths = np.fromiter((len(t) for t in texts), dtype=np.float64, count=self._n)
         self._starts = np.concatenate([[0], np.cumsum(lengths + len(_SEPARATOR))[:-1]]).astype(np.int64)
         self._corpus = _SEPARATOR.join(texts)
@@ -55,39 +67,45 @@ class PhraseIndex:
         return self._n
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """The units that contain ``term`` (normalized like the texts) and how often each does."""
+        """Positions (in ``texts``) of the texts that contain ``term``, and how often each does."""
         cached = self._postings.get(term)
         if cached is not None:
             return cached
         offsets = np.fromiter((m.start() for m in re.finditer(re.escape(term), self._corpus)), dtype=np.int64)
-        units = np.searchsorted(self._starts, offsets, side="right") - 1
-        found = np.unique(units, return_counts=True) if len(units) else (units, units)
+        positions = np.searchsorted(self._starts, offsets, side="right") - 1
+        found = np.unique(positions, return_counts=True) if len(positions) else (positions, positions)
         with self._lock:  # request threads share the index; the dict only ever grows or empties
             if len(self._postings) >= _CACHE_TERMS:
                 self._postings.clear()
             self._postings[term] = found
         return found
 
+    def weight(self, term: str) -> float:
+        """The term's IDF as a phrase: the sum of its bigrams' IDFs (a single character: its own)."""
+        grams = [term[i : i + 2] for i in range(len(term) - 1)] or [term]
+        return sum(self._idf(len(self.postings(g)[0])) for g in grams)
+
+    def _idf(self, df: int) -> float:
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
     def search(self, terms: Iterable[str], n: int) -> list[tuple[int, float]]:
-        """At most ``n`` units by descending score, positive scores only; each distinct term counts once."""
+        """At most ``n`` (id, score) pairs by descending score, positive scores only; each distinct
+        term counts once."""
         if not self._n:
             return []
         scores = np.zeros(self._n)
         for term in dict.fromkeys(fold(t).strip() for t in terms):
             if not term or _SEPARATOR in term:
                 continue
-            units, tf = self.postings(term)
-            if not len(units):
-                continue
-            df = len(units)
-            idf = math.log(1 + (self._n - df + 0.5) / (df + 0.5))
-            scores[units] += idf * tf * (self._k1 + 1) / (tf + self._norm[units])
+            found, tf = self.postings(term)
+            if len(found):
+                scores[found] += self.weight(term) * tf * (self._k1 + 1) / (tf + self._norm[found])
         if n >= self._n:
             top = np.argsort(-scores, kind="stable")
         else:
             part = np.argpartition(-scores, n)[:n]
             top = part[np.argsort(-scores[part], kind="stable")]
-        return [(int(u), float(scores[u])) for u in top if scores[u] > 0]
+        return [(int(self._ids[p]), float(scores[p])) for p in top if scores[p] > 0]
 
 
 __all__ = ["PhraseIndex"]

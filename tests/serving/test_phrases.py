@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -40,6 +41,22 @@ def test_more_occurrences_and_a_shorter_text_rank_higher(index):
     assert said_twice[0] > said_twice[1]
     padded = dict(PhraseIndex([term + "。", term + "。" + "其他内容" * 20]).search([term], 2))
     assert padded[0] > padded[1]
+
+
+def test_a_term_weighs_what_its_bigrams_weigh_together(index):
+    """Lucene's phrase weight: 合同履约成本 (five bigrams, two of them rare) outweighs 成本."""
+    assert index.weight("合同履约成本") > 3 * index.weight("成本")
+    # a single character weighs its own IDF; one no text holds weighs the most
+    assert index.weight("租") == pytest.approx(math.log(1 + (len(TEXTS) + 0.5) / 0.5))
+    assert index.weight("租") > index.weight("初") > index.weight("成")  # in none, one, three texts
+
+
+def test_ids_are_the_callers(index):
+    texts = [fold(t) for t in TEXTS]
+    by_id = PhraseIndex(texts, ids=[10, 11, 12, 13, 14])
+    assert [u - 10 for u, _ in by_id.search(["履约"], 5)] == _units(index.search(["履约"], 5))
+    with pytest.raises(ValueError, match="5 texts but 2 ids"):
+        PhraseIndex(texts, ids=[1, 2])
 
 
 def test_rare_terms_weigh_more_than_common_ones(index):
