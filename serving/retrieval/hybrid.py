@@ -165,7 +165,7 @@ class HybridRetriever:
             top = np.argsort(-sims)[: depth * 3]
             by_clause = best_by_clause(((int(u), float(sims[u])) for u in top), index.units, depth)
             rankings["dense"] = list(by_clause)
-            dense_sims = _clause_sims(index, sims)
+            dense_sims = index.best_per_clause(sims)
         if cfg.weight("fulltext") > 0 and body_terms:
             hits = index.phrases.search(body_terms[: cfg.fulltext_terms], depth * 3)
             rankings["fulltext"] = list(best_by_clause(hits, index.units, depth))
@@ -313,15 +313,6 @@ def _dense_query(parsed: Question, limit: int) -> str:
     if len(ask) < 20 and parsed.background:
         ask = parsed.background[-1] + ask
     return ask[:limit]
-
-
-def _clause_sims(index: RetrievalIndex, sims: np.ndarray) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for u, unit in enumerate(index.units):
-        s = float(sims[u])
-        if s > out.get(unit.clause_id, -1.0):
-            out[unit.clause_id] = s
-    return out
 
 
 __all__ = ["Candidate", "HybridRetriever", "Rankings"]

@@ -115,6 +115,9 @@ class RetrievalIndex:
         self._units_by_clause: dict[str, list[int]] = {}
         for i, u in enumerate(units):
             self._units_by_clause.setdefault(u.clause_id, []).append(i)
+        self._clause_order = list(self._units_by_clause)
+        position = {cid: k for k, cid in enumerate(self._clause_order)}
+        self._unit_clause = np.asarray([position[u.clause_id] for u in units], dtype=np.int64)
         self.quotes = QuoteIndex([u.text for u in units])
         self.normalized = [fold(u.text) for u in units]
         """Each unit's text as questions are compared with it (``zhtext.fold``)."""
@@ -148,6 +151,13 @@ class RetrievalIndex:
     def units_of(self, clause_id: str) -> list[int]:
         """Positions of the clause's own unit and of its chunks."""
         return self._units_by_clause.get(clause_id, [])
+
+    def best_per_clause(self, unit_values: np.ndarray) -> dict[str, float]:
+        """Each clause's largest value over its units (``unit_values`` in unit order): a clause
+        is as close to a question as its closest chunk. Vectorized: it runs on every question."""
+        best = np.full(len(self._clause_order), -np.inf)
+        np.maximum.at(best, self._unit_clause, unit_values)
+        return dict(zip(self._clause_order, best.tolist(), strict=True))
 
     def term_docs(self, term: str) -> set[str]:
         """Documents that use ``term`` as a word."""
