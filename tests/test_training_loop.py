@@ -25,8 +25,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
 
-# The fixture trains for real: its setup took 1,025-1,090 s inside `make test` and 1,500 s beside
-# another training run, so its limit is far from what it needs rather than the suite's 600 s.
+# The fixture trains for real: its setup took 457-475 s inside `make test` with one torch thread
+# per test process (tests/conftest.py; 985 s with two), 1,500 s beside another training run with
+# two, so its limit is far from what it needs rather than the suite's 600 s.
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 # 400 pretraining steps (~410k tokens) and 300 SFT steps of 8 conversations (prompts cut to ~300
