@@ -53,8 +53,8 @@ class RetrievalConfig:
         rerank_depth: the size of the pool the reranker scores.
         max_query_terms: the most informative distinct terms of a long letter that the lexical
             rankings use (a 2,000-character letter has hundreds; the rest add noise and time).
-        fulltext_terms: of those, how many the full-text ranking matches as phrases (each unseen
-            term costs a scan of the snapshot's text).
+        fulltext_terms: of those, how many the full-text ranking matches as phrases (an unseen
+            term costs a scan of the snapshot's text for it and for each of its bigrams).
         dense_query_chars: characters of the ask the encoder reads.
         doc_clauses: clauses taken from each named document for the ``doc`` ranking.
         expand_top: how many of the fused top hits seed the graph neighbours.

@@ -12,8 +12,9 @@ The order of work for one question:
 4. second stage: the reranker scores each candidate on features that see the whole question
    (serving/retrieval/features.py), and the answerability model scores the question from the
    reranked top; below the calibrated threshold the service answers NO_EVIDENCE;
-5. the top k come back from the in-process snapshot (provenance included). Nothing here reads
-   Neo4j: every ranking is served from the snapshot (``RetrievalIndex``).
+5. the top k come back from the in-process snapshot (provenance included). Every ranking is
+   served from the snapshot (``RetrievalIndex``); the one Neo4j read is the store's staleness
+   check of the graph version, at most every ``stale_check_s``.
 """
 
 from __future__ import annotations
