@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from serving.retrieval.config import RETRIEVERS
 from serving.retrieval.direct import DirectMatch
 
-RANKINGS = ("direct", "doc", "bm25", "bm25_ask", "dense", "fulltext", "quote", "graph")
+RANKINGS = RETRIEVERS
 """The first-stage rankings a candidate may come from (also the keys of its ``sources``)."""
 
 CANDIDATE_FEATURES = (
