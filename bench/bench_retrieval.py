@@ -37,8 +37,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devsets import (  # noqa: E402
     Cited,
@@ -146,33 +144,22 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
 def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
     """Tune the dense prior on the answerable ``items`` and calibrate refusal on all of them
     (serving/retrieval/calibration.py), plot the refusal curve, apply both to the model."""
-    from serving.retrieval.calibration import (
-        ask_all,
-        calibrate,
-        plot_curve,
-        question_features,
-        tune_dense_prior,
-    )
+    from serving.retrieval.calibration import calibrate_model, plot_curve
 
     index = retriever.store.current()
-    asked = ask_all(retriever, [i.question for i in items])
-    answerable = [(a, i) for a, i in zip(asked, items, strict=True) if i.answerable]
-    prior = tune_dense_prior(
-        retriever.model, [a for a, _ in answerable], [answer_sets(i, index.clauses) for _, i in answerable]
+    prior, cal = calibrate_model(
+        retriever,
+        [i.question for i in items],
+        [i.answerable for i in items],
+        [answer_sets(i, index.clauses) if i.answerable else [] for i in items],
+        max_answerable_refused=max_refused,
     )
-    retriever.model.dense_prior = prior.value
-    retriever.model.meta["dense_prior"] = prior.__dict__
-    x = question_features(retriever, asked)  # after the prior: the top candidate may have moved
-    labels = np.asarray([1.0 if i.answerable else 0.0 for i in items])
-    answerability, cal = calibrate(x, labels, max_answerable_refused=max_refused)
-    retriever.model.answerability, retriever.model.threshold = answerability, cal.threshold
-    retriever.model.meta["calibration"] = {k: v for k, v in cal.__dict__.items() if k != "curve"}
     OUT.mkdir(parents=True, exist_ok=True)
     png = OUT / "refusal_curve.png"
     plot_curve(cal, png, "Refusal on real letters (leave-one-out) vs questions the standards do not answer")
     return {k: v for k, v in cal.__dict__.items() if k != "curve"} | {
         "png": str(png),
-        "dense_prior": prior.__dict__,
+        "dense_prior": prior.__dict__ if prior else None,
     }
 
 

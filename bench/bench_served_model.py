@@ -59,9 +59,8 @@ def serve(base: Path, adapter: Path | None, items: list[dict], k: int, max_new_t
     with build_driver(settings) as driver:
         service = build_qa_service(settings, driver)
         try:
-            if (
-                "extractive" in service.model_id
-            ):  # would count the extractive backend's answers as the model's
+            # serving the extractive backend would count its answers as the model's
+            if "extractive" in service.model_id:
                 raise SystemExit(f"the service serves {service.model_id!r}, not {base} + {adapter}")
             for item in items:
                 started = time.perf_counter()

@@ -174,39 +174,25 @@ def index_calibrate(
     tune the reranker's dense prior (how much of the dense order to keep), by leave-one-out.
     Updates $KGQA_HOME/retrieval/model.json (starting from the model served now).
     """
-    import numpy as np
 
     from kgqa.wiring import build_driver, build_retriever
     from serving.retrieval import model_path
-    from serving.retrieval.calibration import (
-        ask_all,
-        calibrate,
-        gold_answer_sets,
-        plot_curve,
-        question_features,
-        tune_dense_prior,
-    )
+    from serving.retrieval.calibration import calibrate_model, gold_answer_sets, plot_curve
 
     settings = load_settings()
     yes = [q for p in answerable for q in _questions(p)]
     no = [q for p in unanswerable for q, _ in _questions(p)]
-    prior = None
     with build_driver(settings, check=True) as driver:
         retriever = build_retriever(settings, driver)
-        model = retriever.model
-        asked = ask_all(retriever, [q for q, _ in yes] + no)
-        known = [(a, gold) for a, (_, gold) in zip(asked[: len(yes)], yes, strict=True) if gold]
-        if known:
-            clauses = retriever.store.current().clauses
-            answers = [gold_answer_sets(gold, clauses) for _, gold in known]
-            prior = tune_dense_prior(model, [a for a, _ in known], answers)
-            model.dense_prior = prior.value
-            model.meta["dense_prior"] = asdict(prior)
-        x = question_features(retriever, asked)  # after the prior: the top candidate may have moved
-    labels = np.asarray([1.0] * len(yes) + [0.0] * len(no))
-    answerability, calibration = calibrate(x, labels, max_answerable_refused=max_answerable_refused)
-    model.answerability, model.threshold = answerability, calibration.threshold
-    model.meta["calibration"] = {k: v for k, v in asdict(calibration).items() if k != "curve"}
+        clauses = retriever.store.current().clauses
+        prior, calibration = calibrate_model(
+            retriever,
+            [q for q, _ in yes] + no,
+            [True] * len(yes) + [False] * len(no),
+            [gold_answer_sets(gold, clauses) if gold else [] for _, gold in yes] + [[] for _ in no],
+            max_answerable_refused=max_answerable_refused,
+        )
+    model = retriever.model
     target = model_path(settings.home)
     model.save(target)
     if plot:

@@ -26,7 +26,7 @@ letters steer the ranking without the ranking memorizing them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -227,6 +227,46 @@ def calibrate(
     )
 
 
+def calibrate_model(
+    retriever,  # noqa: ANN001 - HybridRetriever
+    questions: Sequence[str],
+    answerable: Sequence[bool],
+    answers: Sequence[Sequence[frozenset[str]]],
+    *,
+    max_answerable_refused: float = 0.05,
+) -> tuple[DensePriorChoice | None, Calibration]:
+    """The whole recipe on labelled real questions, applied to ``retriever.model`` in place.
+
+    Each question goes through the first stage once (``ask_all``). Where answerable questions come
+    with the clause sets their answer should find (``answers``; an empty list where unknown), the
+    dense prior is tuned on them first; the answerability features are then read under that prior
+    (the top candidate may have moved) and refusal is calibrated on all questions. The model's
+    ``meta`` records both choices. ``kgqa index calibrate`` and ``bench/bench_retrieval.py
+    --calibrate`` both run this.
+
+    Returns:
+        The dense prior chosen (``None`` when no question came with answers) and the calibration.
+    """
+    if not len(questions) == len(answerable) == len(answers):
+        raise ConfigError(
+            f"{len(questions)} questions, {len(answerable)} labels, {len(answers)} answer lists"
+        )
+    model = retriever.model
+    asked = ask_all(retriever, questions)
+    known = [(a, sets) for a, yes, sets in zip(asked, answerable, answers, strict=True) if yes and any(sets)]
+    prior = None
+    if known:
+        prior = tune_dense_prior(model, [a for a, _ in known], [sets for _, sets in known])
+        model.dense_prior = prior.value
+        model.meta["dense_prior"] = asdict(prior)
+    x = question_features(retriever, asked)
+    labels = np.asarray([1.0 if yes else 0.0 for yes in answerable])
+    model.answerability, calibration = calibrate(x, labels, max_answerable_refused=max_answerable_refused)
+    model.threshold = calibration.threshold
+    model.meta["calibration"] = {k: v for k, v in asdict(calibration).items() if k != "curve"}
+    return prior, calibration
+
+
 def _curve(p: np.ndarray, y: np.ndarray) -> list[tuple[float, float, float]]:
     """Refusal rates of both kinds when refusing below each observed score (and 0)."""
     out = []
@@ -279,8 +319,9 @@ __all__ = [
     "Asked",
     "Calibration",
     "DensePriorChoice",
-    "calibrate",
     "ask_all",
+    "calibrate",
+    "calibrate_model",
     "gold_answer_sets",
     "plot_curve",
     "question_features",

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 
 from ingest.ids import normalize_title
 from kg.normalize import article_number
-from zhtext import CN_DIGITS, to_int
+from zhtext import CN_DIGITS, fold, to_int
 
 _PRC = "中华人民共和国"
 _DROP = set("《》〈〉<>“”\"'‘’「」『』【】[]()（）—–―‐‑‒─━-－~～_*#·")
@@ -35,7 +35,7 @@ def normalize_question(text: str) -> str:
     NFKC, lower case, no whitespace, quotes, brackets or dashes, no ``中华人民共和国`` prefix, and
     ``第十四号`` written ``第14号`` — the differences between ways of writing the same name.
     """
-    norm = unicodedata.normalize("NFKC", text).lower()
+    norm = fold(text)
     norm = "".join(ch for ch in norm if not ch.isspace() and ch not in _DROP)
     norm = norm.replace(_PRC, "")
 

@@ -9,9 +9,10 @@ few n-grams, not the match — and an inverted index answers it in well under a 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+
+from zhtext import fold
 
 N = 4
 """Characters per n-gram: long enough to be specific in Chinese legal text, short enough to survive edits."""
@@ -20,7 +21,7 @@ _DROP = re.compile(r"[^\w\u3400-\u9fff]+")
 
 
 def _normal(text: str) -> str:
-    return _DROP.sub("", unicodedata.normalize("NFKC", text).lower())
+    return _DROP.sub("", fold(text))
 
 
 def ngrams(text: str, n: int = N) -> set[str]:
