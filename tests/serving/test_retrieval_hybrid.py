@@ -215,3 +215,62 @@ def test_update_after_reingest_embeds_only_the_changed_clause(
     hits = HybridRetriever(store, model).retrieve(question, 3)
     assert hits[0].clause_id == "会计法/第十一条"
     assert NEW_SENTENCE in hits[0].text and hits[0].version == 2
+
+
+ANSWERABLE_LETTERS = (  # each with the document that answers it
+    (
+        "您好！我们和客户签了合同，请问合同要同时满足哪些条件，企业才能在客户取得商品控制权时确认收入？谢谢！",
+        "CAS-14-收入",
+    ),
+    (
+        "请问企业与同一客户在相近时间内先后订立的两份合同，在什么情况下应当合并为一份合同进行会计处理？",
+        "CAS-14-收入",
+    ),
+    (
+        "领导好，我们有一批附有销售退回条款的销售，请问收入应当怎样确认，预期退还的金额怎么处理？",
+        "CAS-14-收入",
+    ),
+    ("请问建筑工程开工前，建设单位应当按照国家有关规定向哪个部门申请领取施工许可证？", "建筑法"),
+    ("您好，请问单位的会计凭证、会计账簿和财务会计报告按照会计法应当怎样保管，谁负责？", "会计法"),
+    ("请问在合同开始日企业应当如何识别合同中的单项履约义务？", "CAS-14-收入"),
+)
+UNANSWERABLE_LETTERS = (
+    "您好，我们公司刚招了一批新员工，人事问试用期最长能约定几个月，试用期工资不得低于多少？谢谢！",
+    "请问目前小规模纳税人增值税的征收率是多少？季度销售额多少以下可以免征增值税？",
+    "请问职工累计工作满十年，每年可以休几天带薪年休假？未休的年休假怎么补偿？",
+    "您好，请问个人住房公积金的缴存比例是多少，缴存基数上限怎么定？",
+    "请问失业人员领取失业保险金需要满足什么条件，最长可以领取多少个月？",
+    "您好，请问企业年度报告应当在每年什么时间段通过公示系统报送？",
+)
+
+
+def test_calibrate_model_fits_refusal_and_dense_prior_on_labelled_letters(store):
+    """``calibrate_model`` is the one recipe behind ``kgqa index calibrate`` and the bench."""
+    from kgqa.errors import ConfigError
+    from serving.retrieval import PACKAGED_MODEL, HybridRetriever, RetrievalModel
+    from serving.retrieval.calibration import calibrate_model
+
+    retriever = HybridRetriever(store, RetrievalModel.load(PACKAGED_MODEL))  # its own copy: fitted in place
+    clause_docs = store.current().clause_docs
+    questions = [q for q, _ in ANSWERABLE_LETTERS] + list(UNANSWERABLE_LETTERS)
+    labels = [True] * len(ANSWERABLE_LETTERS) + [False] * len(UNANSWERABLE_LETTERS)
+    answers = [[frozenset(c for c, d in clause_docs.items() if d == doc)] for _, doc in ANSWERABLE_LETTERS]
+    assert all(a[0] for a in answers)  # the documents are in the index under these ids
+    answers += [[] for _ in UNANSWERABLE_LETTERS]
+    prior, calibration = calibrate_model(retriever, questions, labels, answers, max_answerable_refused=0.2)
+
+    model = retriever.model
+    assert prior is not None and prior.questions == 6 and model.dense_prior == prior.value
+    assert model.meta["dense_prior"]["value"] == prior.value
+    assert model.threshold == calibration.threshold == model.meta["calibration"]["threshold"]
+    assert (calibration.answerable, calibration.unanswerable) == (6, 6)
+    assert calibration.answerable_refused <= 0.2  # the budget holds on the held-out probabilities
+    assert calibration.unanswerable_refused >= 0.5
+    # the refitted model separates the two kinds
+    p = [retriever.rank(q).answerable for q in questions]
+    assert sum(p[:6]) / 6 > sum(p[6:]) / 6 + 0.2, p
+
+    with pytest.raises(ConfigError, match="2 questions, 1 labels"):
+        calibrate_model(retriever, questions[:2], labels[:1], answers[:2])
+    with pytest.raises(ConfigError, match="at least 5 questions with known answers"):
+        calibrate_model(retriever, questions, labels, [[]] + answers[1:2] + [[] for _ in questions[2:]])
