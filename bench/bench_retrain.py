@@ -11,7 +11,9 @@ same corpus is retrained twice:
 
 Both train for the same number of epochs over their own training set with the same SFT config.
 It prints pairs generated, training steps, wall times, the changed clause's key-fact accuracy and
-the old test sets' metrics after each (the parent's too), as a table or ``--json``.
+the old test sets' metrics after each (the parent's too), and each retrain's change against the
+parent on the old sets with its paired bootstrap interval (over the same questions; starred when
+it excludes 0: a few dozen questions cannot show a smaller change), as a table or ``--json``.
 
     .venv/bin/python bench/bench_retrain.py [--epochs 3] [--pretrain-steps 300] [--eval-limit 16]
         [--replay-ratio R] [--json]
@@ -69,6 +71,8 @@ def run(
     from training.datagen.source import GraphSource
     from training.dataset import DatasetBuilder
     from training.dataset_config import DatasetConfig
+    from training.evaluate import read_predictions
+    from training.metrics.bootstrap import paired_difference
     from training.pretrain import TinyBaseConfig, build_pretrained_base
     from training.registration import register_run
     from training.retrain import RetrainRunner
@@ -148,6 +152,8 @@ def run(
             evals[name] = runner.evaluate(work / "base", adapter, data, out)
             evals[name]["states_new_value"] = _states_new_value(out / "predictions.jsonl")
 
+        rows = {name: read_predictions(work / "eval" / name) for name in evals}
+
     inc = job.result
     keys = ("key_fact_accuracy", "token_f1", "hallucination_rate")
     return {
@@ -187,11 +193,29 @@ def run(
             }
             for name, e in evals.items()
         },
+        # each retrain against the parent, paired over the same old questions: a change whose
+        # interval holds 0 is no evidence that the old sets got worse (or better)
+        "old_test_sets_change": {
+            name: {
+                s: {k: paired_difference(rows["parent"].get(s, []), rows[name].get(s, []), k) for k in keys}
+                for s in rows["parent"]
+                if s.startswith("old_")
+            }
+            for name in ("incremental", "full")
+        },
     }
 
 
 def _fmt(v) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def _fmt_change(d: dict | None) -> str:
+    """``-0.125 [-0.38, 0.12]``, starred when the interval excludes 0."""
+    if d is None:
+        return "-"
+    star = "*" if d["significant"] else ""
+    return f"{d['delta']:+.3f} [{d['low']:+.2f}, {d['high']:+.2f}]{star}"
 
 
 def print_table(r: dict) -> None:
@@ -220,6 +244,14 @@ def print_table(r: dict) -> None:
                 f"{name + ' / ' + s:40}{_fmt(m['key_fact_accuracy']):>10}{_fmt(m['token_f1']):>10}"
                 f"{_fmt(m['hallucination_rate']):>10}"
             )
+    print(f"\n{'change vs parent (95% paired interval)':40}{'key-fact':>22}{'token F1':>22}{'halluc.':>22}")
+    for name, sets in r["old_test_sets_change"].items():
+        for s, m in sets.items():
+            cells = "".join(
+                f"{_fmt_change(m.get(k)):>22}"
+                for k in ("key_fact_accuracy", "token_f1", "hallucination_rate")
+            )
+            print(f"{name + ' / ' + s:40}{cells}")
     print(f"\ngate passed: {inc['gate_passed']}; job state: {inc['state']}")
 
 

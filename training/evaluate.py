@@ -57,6 +57,9 @@ from training.rewards.evidence import context_clause, record_contexts
 
 log = structlog.get_logger(__name__)
 
+PREDICTIONS = "predictions.jsonl"
+"""The per-record rows :meth:`EvalRunner.run` writes beside ``metrics.json`` (one JSON object a line)."""
+
 TEST_FILES = {
     "paraphrase": "test_paraphrase.jsonl",
     "unseen": "test_unseen.jsonl",
@@ -323,7 +326,7 @@ class EvalRunner:
         }
         scorer = self._semantic_scorer()
         report["semantic_model"] = scorer.model_path if scorer else None
-        with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as fh:
+        with (out_dir / PREDICTIONS).open("w", encoding="utf-8") as fh:
             for name, records in sets.items():
                 records = list(records)[: self.config.limit] if self.config.limit else list(records)
                 rows = self._evaluate_set(name, records, scorer)
@@ -538,13 +541,37 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_predictions(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """The rows of an eval folder's ``predictions.jsonl`` by test set (empty when there is none).
+
+    Paired comparisons need them: two models' aggregates alone cannot tell a difference from the
+    noise of a few dozen questions (``training.metrics.bootstrap.paired_difference``).
+    """
+    path = Path(folder) / PREDICTIONS
+    if not path.is_file():
+        return {}
+    by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
+            by_set[str(row.get("test_set", "test"))].append(row)
+    return dict(by_set)
+
+
 __all__ = [
+    "PREDICTIONS",
     "EvalRunner",
     "aggregate",
     "composite",
     "evidence_of",
     "load_test_sets",
     "prompt_messages",
+    "read_predictions",
     "read_records",
     "reference_answer",
     "render_markdown",

@@ -28,7 +28,7 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,9 @@ from training.datagen.source import GraphSource
 from training.dataset import DatasetBuilder
 from training.dataset_config import DatasetConfig
 from training.eval_config import EvalConfig
-from training.evaluate import EvalRunner, read_records
+from training.evaluate import EvalRunner, read_predictions, read_records
 from training.generation import Generator
+from training.metrics.bootstrap import INTERVAL_METRICS, paired_difference
 from training.registration import register_run
 from training.retrain_config import RetrainConfig
 from training.retrain_data import (
@@ -66,6 +67,8 @@ JOB_KIND = "retrain"
 EVAL_METRICS = ["key_facts", "token_f1", "citations", "verification"]
 
 GeneratorFactory = Callable[[Path, Path | None, Any], Generator]
+RowsBySet = Mapping[str, Sequence[Mapping[str, Any]]]
+"""One model's evaluated rows by test set name (``read_predictions``)."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,23 @@ class RetrainPlan:
 
 
 def gate(
-    parent: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], config: RetrainConfig
+    parent: dict[str, dict[str, Any]],
+    new: dict[str, dict[str, Any]],
+    config: RetrainConfig,
+    rows: tuple[RowsBySet, RowsBySet] | None = None,
 ) -> dict[str, Any]:
     """The regression gate over the old test sets: every gated metric of the new model may be worse
     than the parent's by at most ``config.gate.margin``.
 
+    The decision reads the point estimates: on the few questions a job evaluates, a model is held
+    for an admin on a loss that may be noise rather than activated on one that may be real. So that
+    the admin can tell which, each check also carries the paired bootstrap interval of the change
+    (``difference``: new - parent over the questions both answered) when ``rows`` holds both
+    models' per-question rows (``read_predictions``).
+
     Args:
         parent, new: ``test set name -> aggregates`` of both models (only ``old_*`` sets are gated).
+        rows: ``(parent rows, new rows)``, each ``test set name -> rows``.
 
     Returns:
         ``{"passed": bool, "margin": m, "checks": [...], "failures": [...]}``; a metric missing on
@@ -108,16 +121,21 @@ def gate(
                 checks.append({"set": name, "metric": metric, "skipped": True})
                 continue
             loss = (before - after) if direction == "higher" else (after - before)
-            checks.append(
-                {
-                    "set": name,
-                    "metric": metric,
-                    "parent": before,
-                    "new": after,
-                    "loss": round(loss, 6),
-                    "ok": loss <= margin + 1e-12,
-                }
-            )
+            check = {
+                "set": name,
+                "metric": metric,
+                "parent": before,
+                "new": after,
+                "loss": round(loss, 6),
+                "ok": loss <= margin + 1e-12,
+            }
+            if rows is not None and metric in INTERVAL_METRICS:
+                found = paired_difference(rows[0].get(name, []), rows[1].get(name, []), metric)
+                if found is not None:
+                    check["difference"] = {
+                        k: round(v, 4) if isinstance(v, float) else v for k, v in found.items()
+                    }
+            checks.append(check)
     failures = [c for c in checks if c.get("ok") is False]
     return {"passed": not failures, "margin": margin, "checks": checks, "failures": failures}
 
@@ -451,7 +469,8 @@ class RetrainRunner:
         before = self.evaluate(base, Path(parent["adapter_path"]), data, folder / "eval" / "parent")
         self._check_cancel(job)
         after = self.evaluate(base, folder / "adapter", data, folder / "eval" / "new")
-        verdict = gate(before, after, self.config)
+        rows = (read_predictions(folder / "eval" / "parent"), read_predictions(folder / "eval" / "new"))
+        verdict = gate(before, after, self.config, rows)
         keep = (
             "n",
             "key_fact_accuracy",

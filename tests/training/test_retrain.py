@@ -64,6 +64,42 @@ def test_gate_compares_old_test_sets_within_the_margin():
     assert not worse["passed"] and [f["metric"] for f in worse["failures"]] == ["hallucination_rate"]
 
 
+def _row(i: int, *, key_fact: float, hallucinated: bool) -> dict:
+    return {
+        "id": f"q{i}",
+        "answerable": True,
+        "unsupported_count": int(hallucinated),
+        "metrics": {"key_fact_recall": key_fact},
+    }
+
+
+def test_gate_checks_carry_the_paired_interval_but_decide_on_the_point_estimates():
+    """Eight questions: one key fact lost is a 0.125 loss (over the margin) and no evidence of one."""
+    cfg = RetrainConfig(gate={"margin": 0.05, "metrics": {"key_fact_accuracy": "higher"}})
+    before = [_row(i, key_fact=1.0 if i < 4 else 0.0, hallucinated=False) for i in range(8)]
+    after = [_row(i, key_fact=1.0 if i < 3 else 0.0, hallucinated=False) for i in range(8)]
+    verdict = gate(
+        {"old_paraphrase": {"key_fact_accuracy": 0.5}},
+        {"old_paraphrase": {"key_fact_accuracy": 0.375}},
+        cfg,
+        ({"old_paraphrase": before}, {"old_paraphrase": after}),
+    )
+    assert not verdict["passed"]  # held for an admin ...
+    difference = verdict["checks"][0]["difference"]
+    assert difference["n"] == 8 and difference["delta"] == -0.125
+    assert (
+        difference["low"] < 0 <= difference["high"] and not difference["significant"]
+    )  # ... who sees it may be noise
+    lost_all = [_row(i, key_fact=0.0, hallucinated=False) for i in range(8)]
+    clear = gate(
+        {"old_paraphrase": {"key_fact_accuracy": 0.5}},
+        {"old_paraphrase": {"key_fact_accuracy": 0.0}},
+        cfg,
+        ({"old_paraphrase": before}, {"old_paraphrase": lost_all}),
+    )
+    assert clear["checks"][0]["difference"]["significant"] and clear["checks"][0]["difference"]["high"] < 0
+
+
 def test_dry_run_lists_the_delta_and_trains_nothing(world, runner):
     from kg.jobs import JobStore
 
@@ -150,6 +186,8 @@ def test_gate_failure_leaves_the_model_waiting_for_an_admin(world, tmp_path):
     job = runner.run(runner.create(None, "test").job_id)
     assert job.state is JobState.WAITING_APPROVAL, job.error
     assert not job.result["evaluate"]["gate"]["passed"] and job.result["activate"]["activated"] is None
+    failure = job.result["evaluate"]["gate"]["failures"][0]
+    assert failure["difference"]["n"] >= 1 and {"low", "high", "significant"} <= set(failure["difference"])
     assert registry.active().model_id == world["first"].model_id
     approved = runner.approve(job.job_id)
     assert approved.state is JobState.SUCCEEDED

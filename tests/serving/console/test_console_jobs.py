@@ -218,6 +218,7 @@ def test_admin_approves_a_job_the_gate_held_back(jobs_url, jobs_service, retrain
         "new": 0.3,
         "loss": 0.2,
         "ok": False,
+        "difference": {"n": 8, "delta": -0.2, "low": -0.45, "high": 0.05, "significant": False},
     }
     result = {
         "register": {"model_id": model_id},
@@ -232,6 +233,8 @@ def test_admin_approves_a_job_the_gate_held_back(jobs_url, jobs_service, retrain
             page = client.get(f"/console/jobs/{job.job_id}")
             assert page.status_code == 200
             assert "failed: old_paraphrase token_f1 lost 0.2" in page.text and model_id in page.text
+            # the admin sees whether the loss could be the noise of a few questions
+            assert "95% interval -0.450 to 0.050 over 8 questions: may be noise" in page.text
             assert "Approve" in page.text and 'hx-trigger="every 1s"' not in page.text  # nothing to poll
             done = client.post(f"/console/jobs/{job.job_id}/approve", data={"csrf_token": csrf_of(page.text)})
             assert done.status_code == 200 and 'id="job-state">succeeded' in done.text
