@@ -77,7 +77,7 @@ def run(
     from training.registration import register_run
     from training.retrain import RetrainRunner
     from training.retrain_config import RetrainConfig
-    from training.retrain_data import read_jsonl
+    from training.run_artifacts import read_jsonl
     from training.sft import SftRunner
     from training.sft_config import SftConfig
 

@@ -54,6 +54,7 @@ from training.metrics.keyfacts import key_fact_score
 from training.metrics.semantic import EncoderLoader, SemanticScorer
 from training.metrics.text import corpus_bleu, rouge_l, sentence_bleu, token_f1, tokenize_zh
 from training.rewards.evidence import context_clause, record_contexts
+from training.run_artifacts import iter_jsonl, read_jsonl
 
 log = structlog.get_logger(__name__)
 
@@ -76,18 +77,8 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     Raises:
         ConfigError: unreadable file, bad JSON, or a record without system/user messages or reference.
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the test set: {exc}") from exc
     records = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n}: not valid JSON: {exc}") from exc
+    for n, rec in iter_jsonl(path):
         if not isinstance(rec, dict) or not prompt_messages(rec):
             raise ConfigError(f"{path}:{n}: a chat record needs 'messages' with a user turn")
         if reference_answer(rec) is None:
@@ -547,19 +538,9 @@ def read_predictions(folder: Path) -> dict[str, list[dict[str, Any]]]:
     Paired comparisons need them: two models' aggregates alone cannot tell a difference from the
     noise of a few dozen questions (``training.metrics.bootstrap.paired_difference``).
     """
-    path = Path(folder) / PREDICTIONS
-    if not path.is_file():
-        return {}
     by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
-            by_set[str(row.get("test_set", "test"))].append(row)
+    for row in read_jsonl(Path(folder) / PREDICTIONS):
+        by_set[str(row.get("test_set", "test"))].append(row)
     return dict(by_set)
 
 

@@ -52,6 +52,7 @@ from training.rewards import (
 from training.rewards.evidence import BatchEvidenceSource
 from training.run_artifacts import (
     LossRow,
+    iter_jsonl,
     library_versions,
     peak_rss_mb,
     read_json,
@@ -116,16 +117,7 @@ def load_prompts(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: GRPO prompt set not found (expected DATASET_DIR/grpo/prompts.jsonl)")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            rows.append(prompt_row(record, f"{path}:{lineno}"))
+    rows = [prompt_row(record, f"{path}:{lineno}") for lineno, record in iter_jsonl(path)]
     if not rows:
         raise ConfigError(f"{path}: no prompts")
     return rows
@@ -170,18 +162,11 @@ def load_probes(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]
         ConfigError: naming the file and line of a bad probe.
     """
     records, completions, labels = [], [], []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: probes file not found") from exc
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: probes file not found")
+    for lineno, probe in iter_jsonl(path):
         where = f"{path}:{lineno}"
-        try:
-            probe = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: invalid JSON ({exc.msg})") from exc
         if (
             not isinstance(probe, dict)
             or not isinstance(probe.get("completion"), str)

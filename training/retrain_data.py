@@ -27,7 +27,7 @@ from kg.prompting import build_system_prompt
 from kg.verifier import REFUSAL_TEXT
 from kgqa.errors import ConfigError
 from training.dataset import MANIFEST_FILE, PAIRS_FILE, load_manifest
-from training.run_artifacts import read_json
+from training.run_artifacts import read_json, read_jsonl
 
 #: The answer taught for a question about a retired clause: the refusal, saying why.
 RETIRED_ANSWER = f"{REFUSAL_TEXT}（该条款已废止，不再适用）。"
@@ -50,14 +50,6 @@ class TrainingSet:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; an absent file has none."""
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
@@ -223,7 +215,6 @@ __all__ = [
     "build_training_set",
     "dataset_of_adapter",
     "pairs_touching",
-    "read_jsonl",
     "refusal_record",
     "seed_incremental_build",
     "write_jsonl",

@@ -13,7 +13,7 @@ import json
 import math
 import resource
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,35 @@ def read_json(path: Path) -> Any:
         raise ConfigError(f"{path}: invalid JSON ({exc})") from exc
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSONL file, read lazily.
+
+    The one JSONL reader of training (datasets, prompts, probes, predictions): a line that is not
+    JSON raises :class:`ConfigError` naming the file and line; what a value must hold is the
+    caller's to check, with the same ``path:line`` in its message.
+
+    Raises:
+        ConfigError: the file cannot be read, or a line is not JSON.
+    """
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """The values of a JSONL file (:func:`iter_jsonl`); an absent file has none."""
+    return [value for _, value in iter_jsonl(path)] if path.is_file() else []
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -166,10 +195,12 @@ def library_versions() -> dict[str, str]:
 __all__ = [
     "LOSS_COLUMNS",
     "LossRow",
+    "iter_jsonl",
     "library_versions",
     "peak_rss_mb",
     "plot_loss_png",
     "read_json",
+    "read_jsonl",
     "read_loss_csv",
     "rows_from_log_history",
     "sha256_file",

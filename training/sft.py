@@ -37,6 +37,7 @@ import torch
 from kgqa.errors import ConfigError
 from training.gemma_base import copy_notice
 from training.run_artifacts import (
+    iter_jsonl,
     library_versions,
     peak_rss_mb,
     read_json,
@@ -77,29 +78,22 @@ def load_chat_split(path: Path) -> list[dict]:
     if not path.is_file():
         raise ConfigError(f"{path}: dataset file not found (expected DATASET_DIR/chat/{path.name})")
     records = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            messages = record.get("messages") if isinstance(record, dict) else None
-            if not isinstance(messages, list) or not messages:
-                raise ConfigError(f"{path}:{lineno}: record has no 'messages' list")
-            for msg in messages:
-                if (
-                    not isinstance(msg, dict)
-                    or msg.get("role") not in ROLES
-                    or not isinstance(msg.get("content"), str)
-                ):
-                    raise ConfigError(
-                        f"{path}:{lineno}: each message needs a role in {ROLES} and a string content"
-                    )
-            if messages[-1]["role"] != "assistant":
-                raise ConfigError(f"{path}:{lineno}: the last message must be the assistant's answer")
-            records.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages]})
+    for lineno, record in iter_jsonl(path):
+        messages = record.get("messages") if isinstance(record, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise ConfigError(f"{path}:{lineno}: record has no 'messages' list")
+        for msg in messages:
+            if (
+                not isinstance(msg, dict)
+                or msg.get("role") not in ROLES
+                or not isinstance(msg.get("content"), str)
+            ):
+                raise ConfigError(
+                    f"{path}:{lineno}: each message needs a role in {ROLES} and a string content"
+                )
+        if messages[-1]["role"] != "assistant":
+            raise ConfigError(f"{path}:{lineno}: the last message must be the assistant's answer")
+        records.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages]})
     return records
 
 

@@ -143,7 +143,8 @@ def test_job_runs_every_stage_and_registers_a_child_of_the_active_model(world, r
     from kg.jobs import JobState
     from kg.registry import ModelRegistry
     from training.dataset import load_manifest
-    from training.retrain_data import RETIRED_ANSWER, read_jsonl
+    from training.retrain_data import RETIRED_ANSWER
+    from training.run_artifacts import read_jsonl
 
     job = runner.run(runner.create(None, "test").job_id)
     assert job.state is JobState.SUCCEEDED, job.error
