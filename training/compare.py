@@ -27,8 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kgqa.errors import ConfigError  # noqa: E402
-from training.evaluate import read_predictions  # noqa: E402
+from training.evaluate import PREDICTIONS  # noqa: E402
 from training.metrics.bootstrap import INTERVAL_METRICS, paired_difference  # noqa: E402
+from training.run_artifacts import read_jsonl  # noqa: E402
 
 #: (key in aggregates, label, higher is better)
 METRICS: tuple[tuple[str, str, bool], ...] = (
@@ -94,7 +95,7 @@ def load_run(path: Path, name: str | None = None) -> EvalRun:
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{metrics_file}: not valid JSON: {exc}") from exc
-    predictions = [row for rows in read_predictions(folder).values() for row in rows]
+    predictions = read_jsonl(folder / PREDICTIONS)
     label = name or str(metrics.get("model", {}).get("model_id") or path.name)
     return EvalRun(label, path, metrics, predictions)
 

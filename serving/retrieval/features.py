@@ -114,7 +114,7 @@ class Signals:
     rankings: dict[str, list[str]]
     direct: DirectMatch
     quote_scores: dict[str, float] = field(default_factory=dict)
-    dense_sims: dict[str, float] = field(default_factory=dict)
+    dense_sims: Mapping[str, float] = field(default_factory=dict)
     wants_quantity: bool = False
     quoted_terms: list[str] = field(default_factory=list)
 

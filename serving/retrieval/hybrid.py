@@ -20,6 +20,7 @@ The order of work for one question:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,7 +160,7 @@ class HybridRetriever:
         rankings["bm25_ask"] = list(
             best_by_clause(index.bm25.search(ask_terms, depth * 3), index.units, depth)
         )
-        dense_sims: dict[str, float] = {}
+        dense_sims: Mapping[str, float] = {}
         if index.dense is not None and index.vectors is not None and cfg.weight("dense") > 0:
             vector = self.store.encoder.encode_queries([_dense_query(parsed, cfg.dense_query_chars)])[0]
             sims = index.vectors @ vector

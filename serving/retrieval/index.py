@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,9 +116,8 @@ class RetrievalIndex:
         self._units_by_clause: dict[str, list[int]] = {}
         for i, u in enumerate(units):
             self._units_by_clause.setdefault(u.clause_id, []).append(i)
-        self._clause_order = list(self._units_by_clause)
-        position = {cid: k for k, cid in enumerate(self._clause_order)}
-        self._unit_clause = np.asarray([position[u.clause_id] for u in units], dtype=np.int64)
+        self._clause_position = {cid: k for k, cid in enumerate(self._units_by_clause)}
+        self._unit_clause = np.asarray([self._clause_position[u.clause_id] for u in units], dtype=np.int64)
         self.quotes = QuoteIndex([u.text for u in units])
         self.normalized = [fold(u.text) for u in units]
         """Each unit's text as questions are compared with it (``zhtext.fold``)."""
@@ -152,12 +152,13 @@ class RetrievalIndex:
         """Positions of the clause's own unit and of its chunks."""
         return self._units_by_clause.get(clause_id, [])
 
-    def best_per_clause(self, unit_values: np.ndarray) -> dict[str, float]:
+    def best_per_clause(self, unit_values: np.ndarray) -> ClauseValues:
         """Each clause's largest value over its units (``unit_values`` in unit order): a clause
-        is as close to a question as its closest chunk. Vectorized: it runs on every question."""
-        best = np.full(len(self._clause_order), -np.inf)
+        is as close to a question as its closest chunk. Vectorized, and read by clause id without
+        a dict of every clause: it runs on every question, which reads a few dozen of them."""
+        best = np.full(len(self._clause_position), -np.inf)
         np.maximum.at(best, self._unit_clause, unit_values)
-        return dict(zip(self._clause_order, best.tolist(), strict=True))
+        return ClauseValues(self._clause_position, best)
 
     def term_docs(self, term: str) -> set[str]:
         """Documents that use ``term`` as a word."""
@@ -173,6 +174,23 @@ class RetrievalIndex:
     @property
     def clause_count(self) -> int:
         return len(self.clause_docs)
+
+
+class ClauseValues(Mapping[str, float]):
+    """One value per clause of a snapshot, kept as an array and read by clause id."""
+
+    def __init__(self, position: Mapping[str, int], values: np.ndarray) -> None:
+        self._position = position
+        self._values = values
+
+    def __getitem__(self, clause_id: str) -> float:
+        return float(self._values[self._position[clause_id]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
 
 
 def units_of(clauses: list[ClauseRecord]) -> list[Unit]:

@@ -274,3 +274,22 @@ def test_calibrate_model_fits_refusal_and_dense_prior_on_labelled_letters(store)
         calibrate_model(retriever, questions[:2], labels[:1], answers[:2])
     with pytest.raises(ConfigError, match="at least 5 questions with known answers"):
         calibrate_model(retriever, questions, labels, [[]] + answers[1:2] + [[] for _ in questions[2:]])
+
+
+def test_best_per_clause_is_each_clauses_best_unit(store):
+    """A clause is as close as its closest chunk; every clause reads its own maximum by id."""
+    import numpy as np
+
+    index = store.current()
+    values = np.random.default_rng(0).normal(size=len(index.units))
+    expected: dict[str, float] = {}
+    for u, unit in enumerate(index.units):
+        expected[unit.clause_id] = max(expected.get(unit.clause_id, -np.inf), float(values[u]))
+    best = index.best_per_clause(values)
+    assert len(best) == len(expected) and set(best) == set(expected)
+    assert all(best[c] == v for c, v in expected.items())
+    chunked = next(
+        c for c in expected if len(index.units_of(c)) > 1
+    )  # the module's documents have long clauses
+    assert best[chunked] == max(float(values[u]) for u in index.units_of(chunked))
+    assert best.get("no such clause", 0.0) == 0.0
