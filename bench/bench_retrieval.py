@@ -7,7 +7,9 @@ Starts its own Neo4j (own data dir, free port) and, in two phases:
    two 实施问答 pages) and eval/unanswerable_letters.jsonl. Rows: plain BM25 over clauses (jieba
    tokens, no stop words: the floor), kgqa's first stage (the fused pool's order), the reranked
    order without refusal, the full pipeline with refusal, and the answers of the service (the
-   citations an extractive answer carries, as ``kgqa ask --batch`` returns them);
+   citations an extractive answer carries, as ``kgqa ask --batch`` returns them); then the same
+   rows for eval/heldout_letters.jsonl, letters written after the packaged model was frozen, which
+   ``--train`` and ``--calibrate`` never see;
 2. ingests the laws and standards of ../shared/corpus and asks eval/questions.jsonl (76 short
    questions written here) through the full pipeline.
 
@@ -43,6 +45,7 @@ from devsets import (  # noqa: E402
     Item,
     answer_sets,
     hits,
+    load_heldout,
     load_letters,
     load_tidy,
     load_unanswerable,
@@ -248,6 +251,12 @@ def main() -> None:
         }
         dev31 = [i for i in items if i.source in ("letters", "unanswerable")]
         result["letters"]["rows_dev31"] = _evaluate(retriever, index, dev31)[0]
+        heldout = load_heldout()
+        result["heldout"] = {
+            "answerable": sum(i.answerable for i in heldout),
+            "unanswerable": sum(not i.answerable for i in heldout),
+            "rows": _evaluate(retriever, index, heldout)[0],
+        }
     finally:
         service.close()  # its background threads use the driver: stop them before closing it
         driver.close()
@@ -290,6 +299,13 @@ def print_tables(result: dict) -> None:
         letters["rows"],
     )
     table("The 31 letters of citation_dev.jsonl alone (+ the unanswerable set)", letters["rows_dev31"])
+    if "heldout" in result:
+        held = result["heldout"]
+        table(
+            f"eval/heldout_letters.jsonl: {held['answerable']} answerable, {held['unanswerable']} unanswerable "
+            "(written after the model was frozen; never trained or calibrated on)",
+            held["rows"],
+        )
     if "calibration" in result:
         print(f"calibration: {result['calibration']}")
     if "tidy" in result:

@@ -5,6 +5,8 @@
   articles are read from the official answers (the standards and articles each answer cites);
 - ``unanswerable``: eval/unanswerable_letters.jsonl, letters in the same style about what the
   accounting standards do not regulate (tax rates, labour law, registrations, social insurance);
+- ``heldout``: eval/heldout_letters.jsonl, answerable and unanswerable letters written after the
+  packaged model was frozen; never used to train or calibrate;
 - ``tidy``: eval/questions.jsonl, the 76 short questions written here (clause-level gold over the
   laws and standards of ../shared/corpus).
 
@@ -106,6 +108,27 @@ def _qa_page(path: Path, page: str, documents: Sequence[tuple[str, str]]) -> lis
 def load_unanswerable(path: Path = REPO / "eval" / "unanswerable_letters.jsonl") -> list[Item]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [Item(r["id"], r["question"], False, source="unanswerable") for r in rows]
+
+
+def load_heldout(path: Path = REPO / "eval" / "heldout_letters.jsonl") -> list[Item]:
+    """Letters written after the packaged model was frozen, to check it on what it never saw.
+
+    Answerable ones carry ``gold_standards`` (and ``gold_articles``); unanswerable ones do not.
+    Nothing learns or calibrates on them: a figure on this set is the one the dev set cannot give,
+    how the method does on letters that did not shape it.
+    """
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Item(
+            r["id"],
+            r["question"],
+            bool(r["answerable"]),
+            list(r.get("gold_standards") or []),
+            [(int(n), a) for n, a in r.get("gold_articles") or []],
+            source="heldout",
+        )
+        for r in rows
+    ]
 
 
 def load_tidy(path: Path = REPO / "eval" / "questions.jsonl") -> list[Item]:
