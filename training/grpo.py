@@ -123,6 +123,29 @@ def load_prompts(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def balance_unanswerable(rows: Sequence[dict[str, Any]], share: float | None) -> list[dict[str, Any]]:
+    """``rows`` with the unanswerable ones repeated until they are about ``share`` of the draws.
+
+    GRPO learns only from differences inside a group. Refusal is rewarded only on unanswerable
+    prompts and punished on every answerable prompt whose sample refuses, so a prompt set that is
+    mostly answerable teaches the policy to stop refusing (measured: 3 of 24 prompts drawn were
+    unanswerable, correct refusals .56 -> 0). Repeating the unanswerable prompts, not taking more
+    of them out of the SFT split, keeps the two sets apart. Answerable rows keep their order and
+    each repeat follows its original; ``None``, or a set without one kind, is returned as is.
+    """
+    rows = list(rows)
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answerable = len(rows) - len(unanswerable)
+    if share is None or not unanswerable or not answerable:
+        return rows
+    wanted = share * answerable / (1 - share)
+    copies = max(1, round(wanted / len(unanswerable)))
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        out.extend([row] * (copies if not row["answerable"] else 1))
+    return out
+
+
 def prompt_row(record: Mapping[str, Any], where: str = "record") -> dict[str, Any]:
     """One GRPO record as a trainer row (checked; see :func:`load_prompts`)."""
     if not isinstance(record, Mapping):
@@ -389,7 +412,7 @@ class GrpoRunner:
         if (out_dir / "metrics.json").exists():
             raise ConfigError(f"{out_dir}: already holds a finished run; choose a new output folder")
         adapter_dir = resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
-        rows = load_prompts(prompts_path)
+        rows = balance_unanswerable(load_prompts(prompts_path), self.config.unanswerable_draw_share)
         eval_rows = load_prompts(eval_prompts)[: self.config.eval_limit] if eval_prompts is not None else None
         probes = load_probes(self.config.probes) if self.config.probes else None
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -422,6 +445,7 @@ class GrpoRunner:
         self.trainer = trainer
         log.info(
             "grpo.start", base=str(base_dir), adapter=str(adapter_dir), prompts=str(prompts_path), n=len(rows),
+            unanswerable=sum(not r["answerable"] for r in rows),
             out=str(out_dir), device=self.device, use_vllm=c.use_vllm, evidence=evidence_name,
         )  # fmt: skip
         if self.device.startswith("cuda"):

@@ -49,6 +49,17 @@ class GrpoConfig(BaseModel):
     scale_rewards: Literal["group", "batch", "none"] = Field(
         "group", description="Advantage scaling: by the group's std (GRPO), the batch's, or none (Dr. GRPO)."
     )
+    unanswerable_draw_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of the prompts drawn for training that are unanswerable: the prompt set's few "
+            "unanswerable records are repeated to reach it (None: the set as exported). At the "
+            "export's 20% and 4 samples a prompt, refusing became what answerable prompts punish "
+            "and almost nothing rewards, and the policy stopped refusing."
+        ),
+    )
     num_iterations: int = Field(1, ge=1, description="Optimisation passes per generated batch (mu).")
     epsilon: float = Field(0.2, gt=0, description="PPO-style clipping of the probability ratio.")
     per_device_train_batch_size: int = Field(8, ge=1, description="Completions per device per micro-step.")

@@ -21,7 +21,7 @@ from test_metrics import VAT, read_context
 
 from kg.prompting import REFUSAL_ANSWER, ContextClause, build_messages
 from kgqa.errors import ConfigError
-from training.grpo import GrpoRunner, load_prompts
+from training.grpo import GrpoRunner, balance_unanswerable, load_prompts
 from training.grpo_config import GrpoConfig
 from training.rewards import COMPONENTS
 
@@ -255,6 +255,22 @@ def test_prompt_set_errors_name_file_and_line(tmp_path):
         load_prompts(path)
     with pytest.raises(ConfigError, match="not found"):
         load_prompts(tmp_path / "missing.jsonl")
+
+
+def test_unanswerable_prompts_are_repeated_to_the_asked_share():
+    rows = [{"id": f"a{i}", "answerable": True} for i in range(29)]
+    rows[3:3] = [{"id": f"u{i}", "answerable": False} for i in range(7)]  # the export's ~20%
+    drawn = balance_unanswerable(rows, 0.5)
+    refusals = [r["id"] for r in drawn if not r["answerable"]]
+    assert len(refusals) == 28 and set(refusals) == {f"u{i}" for i in range(7)}  # each 4 times
+    assert [r["id"] for r in drawn if r["answerable"]] == [f"a{i}" for i in range(29)]
+    assert [r["id"] for r in drawn[3:7]] == ["u0"] * 4  # a repeat follows its original
+    assert balance_unanswerable(rows, 0.2) == rows  # already at the share: one copy each
+    assert balance_unanswerable(rows, None) == rows
+    only = [r for r in rows if r["answerable"]]
+    assert balance_unanswerable(only, 0.5) == only  # nothing to repeat
+    with pytest.raises(ConfigError, match="unanswerable_draw_share"):
+        GrpoConfig().with_overrides(unanswerable_draw_share=1.0)
 
 
 def test_cli_wires_options_and_reports_a_missing_adapter(tmp_path, tiny_model_dir, dataset_dir):
