@@ -124,25 +124,38 @@ def load_prompts(path: Path) -> list[dict[str, Any]]:
 
 
 def balance_unanswerable(rows: Sequence[dict[str, Any]], share: float | None) -> list[dict[str, Any]]:
-    """``rows`` with the unanswerable ones repeated until they are about ``share`` of the draws.
+    """``rows`` with the unanswerable ones repeated until they are ``share`` of the rows, or nearly.
 
     GRPO learns only from differences inside a group. Refusal is rewarded only on unanswerable
     prompts and punished on every answerable prompt whose sample refuses, so a prompt set that is
     mostly answerable teaches the policy to stop refusing (measured: 3 of 24 prompts drawn were
     unanswerable, correct refusals .56 -> 0). Repeating the unanswerable prompts, not taking more
-    of them out of the SFT split, keeps the two sets apart. Answerable rows keep their order and
-    each repeat follows its original; ``None``, or a set without one kind, is returned as is.
+    of them out of the SFT split, keeps the two sets apart. Every unanswerable row stays once;
+    the extra copies go one each to the first ones, so the share is as close as whole rows allow.
+    Rows are never dropped: a share below the set's own leaves it as is (and says so), as does
+    ``None`` or a set without one of the two kinds.
     """
     rows = list(rows)
-    unanswerable = [r for r in rows if not r["answerable"]]
-    answerable = len(rows) - len(unanswerable)
+    unanswerable = sum(not r["answerable"] for r in rows)
+    answerable = len(rows) - unanswerable
     if share is None or not unanswerable or not answerable:
         return rows
-    wanted = share * answerable / (1 - share)
-    copies = max(1, round(wanted / len(unanswerable)))
+    total = round(share * answerable / (1 - share))
+    if total < unanswerable:
+        log.warning(
+            "grpo.unanswerable_share_not_reached", asked=share, in_set=round(unanswerable / len(rows), 3),
+            reason="repeating rows can only raise the share",
+        )  # fmt: skip
+        return rows
+    copies, extra = divmod(total, unanswerable)
     out: list[dict[str, Any]] = []
+    seen = 0
     for row in rows:
-        out.extend([row] * (copies if not row["answerable"] else 1))
+        if row["answerable"]:
+            out.append(row)
+            continue
+        out.extend([row] * (copies + (seen < extra)))
+        seen += 1
     return out
 
 
@@ -412,7 +425,8 @@ class GrpoRunner:
         if (out_dir / "metrics.json").exists():
             raise ConfigError(f"{out_dir}: already holds a finished run; choose a new output folder")
         adapter_dir = resolve_adapter(sft_run_dir) if sft_run_dir is not None else None
-        rows = balance_unanswerable(load_prompts(prompts_path), self.config.unanswerable_draw_share)
+        prompt_set = load_prompts(prompts_path)
+        rows = balance_unanswerable(prompt_set, self.config.unanswerable_draw_share)
         eval_rows = load_prompts(eval_prompts)[: self.config.eval_limit] if eval_prompts is not None else None
         probes = load_probes(self.config.probes) if self.config.probes else None
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -462,7 +476,7 @@ class GrpoRunner:
         (out_dir / "grpo_config.yaml").write_text(c.to_yaml(), encoding="utf-8")
         write_json(
             out_dir / "provenance.json",
-            self._provenance(base_dir, adapter_dir, prompts_path, len(rows), evidence_name),
+            self._provenance(base_dir, adapter_dir, prompts_path, len(prompt_set), len(rows), evidence_name),
         )
         metrics = self._metrics(trainer, output, seconds, suite, evidence_name)
         if eval_rows:
@@ -606,7 +620,13 @@ class GrpoRunner:
         }
 
     def _provenance(
-        self, base_dir: Path, adapter_dir: Path | None, prompts: Path, n_prompts: int, evidence: str
+        self,
+        base_dir: Path,
+        adapter_dir: Path | None,
+        prompts: Path,
+        n_prompts: int,
+        n_drawn: int,
+        evidence: str,
     ) -> dict[str, Any]:
         manifest_path = prompts.resolve().parent.parent / "manifest.json"
         manifest = read_json(manifest_path) if manifest_path.is_file() else {}
@@ -631,6 +651,8 @@ class GrpoRunner:
                 "path": str(prompts.resolve()),
                 "sha256": sha256_file(prompts),
                 "records": n_prompts,
+                "unanswerable_draw_share": self.config.unanswerable_draw_share,
+                "rows_drawn_from": n_drawn,  # records plus the repeated unanswerable ones
                 "dataset_dir": str(manifest_path.parent) if manifest else None,
             },
             "dataset": {
@@ -660,6 +682,7 @@ __all__ = [
     "GrpoRunner",
     "RewardCurves",
     "RewardProbes",
+    "balance_unanswerable",
     "load_probes",
     "load_prompts",
     "plot_rewards_png",

@@ -54,10 +54,9 @@ class GrpoConfig(BaseModel):
         gt=0,
         lt=1,
         description=(
-            "Share of the prompts drawn for training that are unanswerable: the prompt set's few "
-            "unanswerable records are repeated to reach it (None: the set as exported). At the "
-            "export's 20% and 4 samples a prompt, refusing became what answerable prompts punish "
-            "and almost nothing rewards, and the policy stopped refusing."
+            "Share of the rows GRPO draws from that are unanswerable: the prompt set's unanswerable "
+            "records are repeated to reach it (None: the set as exported, 20% unanswerable). The "
+            "mix decides whether the policy keeps refusing; grpo-gemma.yaml records what it measured."
         ),
     )
     num_iterations: int = Field(1, ge=1, description="Optimisation passes per generated batch (mu).")

@@ -260,15 +260,21 @@ def test_prompt_set_errors_name_file_and_line(tmp_path):
 def test_unanswerable_prompts_are_repeated_to_the_asked_share():
     rows = [{"id": f"a{i}", "answerable": True} for i in range(29)]
     rows[3:3] = [{"id": f"u{i}", "answerable": False} for i in range(7)]  # the export's ~20%
-    drawn = balance_unanswerable(rows, 0.5)
-    refusals = [r["id"] for r in drawn if not r["answerable"]]
-    assert len(refusals) == 28 and set(refusals) == {f"u{i}" for i in range(7)}  # each 4 times
-    assert [r["id"] for r in drawn if r["answerable"]] == [f"a{i}" for i in range(29)]
-    assert [r["id"] for r in drawn[3:7]] == ["u0"] * 4  # a repeat follows its original
-    assert balance_unanswerable(rows, 0.2) == rows  # already at the share: one copy each
+
+    def drawn_share(share):
+        drawn = balance_unanswerable(rows, share)
+        assert [r["id"] for r in drawn if r["answerable"]] == [f"a{i}" for i in range(29)]
+        assert {r["id"] for r in drawn if not r["answerable"]} == {f"u{i}" for i in range(7)}
+        return sum(not r["answerable"] for r in drawn) / len(drawn)
+
+    for share in (0.25, 0.33, 0.4, 0.5, 0.75):  # not only multiples of the set's own mix
+        assert abs(drawn_share(share) - share) < 0.02, share
     assert balance_unanswerable(rows, None) == rows
+    assert balance_unanswerable(rows, 0.1) == rows  # below the set's own: rows are never dropped
     only = [r for r in rows if r["answerable"]]
     assert balance_unanswerable(only, 0.5) == only  # nothing to repeat
+    refusals = [r for r in rows if not r["answerable"]]
+    assert balance_unanswerable(refusals, 0.5) == refusals  # nothing to balance against
     with pytest.raises(ConfigError, match="unanswerable_draw_share"):
         GrpoConfig().with_overrides(unanswerable_draw_share=1.0)
 
