@@ -255,7 +255,7 @@ def main() -> None:
         result["heldout"] = {
             "answerable": sum(i.answerable for i in heldout),
             "unanswerable": sum(not i.answerable for i in heldout),
-            "rows": _evaluate(retriever, index, heldout)[0],
+            "rows": _evaluate(retriever, index, heldout, None if args.no_answers else service)[0],
         }
     finally:
         service.close()  # its background threads use the driver: stop them before closing it

@@ -58,17 +58,7 @@ def load_letters(documents: Sequence[tuple[str, str]]) -> list[Item]:
     items = []
     for line in (dev / "citation_dev.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
-            row = json.loads(line)
-            items.append(
-                Item(
-                    row["id"],
-                    row["question"],
-                    True,
-                    list(row["gold_standards"]),
-                    [(int(n), a) for n, a in row.get("gold_articles") or []],
-                    source="letters",
-                )
-            )
+            items.append(_letter(json.loads(line), "letters"))
     for page in ("145", "151"):
         items.extend(_qa_page(dev / f"{page}.md", page, documents))
     return items
@@ -118,17 +108,20 @@ def load_heldout(path: Path = REPO / "eval" / "heldout_letters.jsonl") -> list[I
     how the method does on letters that did not shape it.
     """
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [
-        Item(
-            r["id"],
-            r["question"],
-            bool(r["answerable"]),
-            list(r.get("gold_standards") or []),
-            [(int(n), a) for n, a in r.get("gold_articles") or []],
-            source="heldout",
-        )
-        for r in rows
-    ]
+    return [_letter(r, "heldout") for r in rows]
+
+
+def _letter(row: dict, source: str) -> Item:
+    """A letter's row (``id``, ``question``, ``gold_standards``, ``gold_articles``; ``answerable``
+    defaults to true, as in citation_dev.jsonl) as an Item."""
+    return Item(
+        row["id"],
+        row["question"],
+        bool(row.get("answerable", True)),
+        list(row.get("gold_standards") or []),
+        [(int(n), a) for n, a in row.get("gold_articles") or []],
+        source=source,
+    )
 
 
 def load_tidy(path: Path = REPO / "eval" / "questions.jsonl") -> list[Item]:
@@ -207,6 +200,7 @@ __all__ = [
     "answer_sets",
     "Item",
     "hits",
+    "load_heldout",
     "load_letters",
     "load_tidy",
     "load_unanswerable",
