@@ -6,7 +6,8 @@ activated). Then one clause changes (三十日 -> 十五日 in the expense guide
 same corpus is retrained twice:
 
 * incremental: the retrain job (training/retrain.py): pairs regenerated for the changed clause
-  only, replay of old pairs, LoRA continued from the parent, evaluation and gate included;
+  only, replay of old pairs, LoRA continued from the parent, evaluation and gate included (the
+  parent's and the new adapter's evaluations are the job's own, read from its folder);
 * full: a fresh dataset build of the whole graph and a fresh LoRA SFT from the base.
 
 Both train for the same number of epochs over their own training set with the same SFT config.
@@ -142,19 +143,20 @@ def run(
         log(f"full retrain: dataset {full_data_s:.0f} s, training {full_train_s:.0f} s")
         full_records = len(read_jsonl(work / "ds_full" / "chat" / "train.jsonl"))
 
-        evals = {}
-        for name, adapter in (
-            ("parent", work / "parent"),
-            ("incremental", folder / "adapter"),
-            ("full", work / "full"),
-        ):
-            out = work / "eval" / name
-            evals[name] = runner.evaluate(work / "base", adapter, data, out)
+        # The job's evaluate stage already scored the parent and the new adapter on these test
+        # sets (same base, data and eval config): read them; only the full retrain is scored here.
+        inc = job.result
+        dirs = {"parent": folder / "eval" / "parent", "incremental": folder / "eval" / "new"}
+        evals = {"parent": dict(inc["evaluate"]["parent"]), "incremental": dict(inc["evaluate"]["new"])}
+        dirs["full"] = work / "eval" / "full"
+        t = time.perf_counter()
+        evals["full"] = runner.evaluate(work / "base", work / "full", data, dirs["full"])
+        log(f"evaluated the full retrain in {time.perf_counter() - t:.0f} s")
+        for name, out in dirs.items():
             evals[name]["states_new_value"] = _states_new_value(out / "predictions.jsonl")
 
-        rows = {name: read_predictions(work / "eval" / name) for name in evals}
+        rows = {name: read_predictions(out) for name, out in dirs.items()}
 
-    inc = job.result
     keys = ("key_fact_accuracy", "token_f1", "hallucination_rate")
     return {
         "corpus": {"clauses_changed": plan.changed, "graph_version": plan.graph_version},
