@@ -21,8 +21,9 @@ from test_metrics import VAT, read_context
 
 from kg.prompting import REFUSAL_ANSWER, ContextClause, build_messages
 from kgqa.errors import ConfigError
-from training.grpo import GrpoRunner, balance_unanswerable, load_prompts
+from training.grpo import GrpoRunner
 from training.grpo_config import GrpoConfig
+from training.grpo_prompts import balance_unanswerable, load_prompts
 from training.rewards import COMPONENTS
 
 TINY_CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "grpo-tiny.yaml"

@@ -6,7 +6,7 @@ import pytest
 
 from kgqa.errors import ConfigError
 from training.evaluate import read_predictions, read_records
-from training.grpo import load_prompts
+from training.grpo_prompts import load_prompts
 from training.run_artifacts import iter_jsonl, read_jsonl
 from training.sft import load_chat_split
 
