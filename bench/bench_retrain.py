@@ -46,10 +46,10 @@ def _ingest(settings, driver, folder: Path) -> None:
         raise SystemExit(f"ingest failed: {report.failed}")
 
 
-def _states_new_value(predictions: Path) -> float | None:
-    """Share of changed-clause answers that state 十五日 (or 15日) where the reference does."""
-    rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("test_set") == "changed" and "十五日" in (r.get("reference") or "")]
+def _states_new_value(rows: list[dict]) -> float | None:
+    """Share of changed-clause answers (``rows`` of the ``changed`` test set) that state 十五日 (or
+    15日) where the reference does."""
+    rows = [r for r in rows if "十五日" in (r.get("reference") or "")]
     if not rows:
         return None
     return round(sum(("十五日" in r["prediction"] or "15日" in r["prediction"]) for r in rows) / len(rows), 4)
@@ -152,10 +152,9 @@ def run(
         t = time.perf_counter()
         evals["full"] = runner.evaluate(work / "base", work / "full", data, dirs["full"])
         log(f"evaluated the full retrain in {time.perf_counter() - t:.0f} s")
-        for name, out in dirs.items():
-            evals[name]["states_new_value"] = _states_new_value(out / "predictions.jsonl")
-
         rows = {name: read_predictions(out) for name, out in dirs.items()}
+        for name in dirs:
+            evals[name]["states_new_value"] = _states_new_value(rows[name].get("changed", []))
 
     keys = ("key_fact_accuracy", "token_f1", "hallucination_rate")
     return {

@@ -17,12 +17,13 @@ counts through its title's 第N号 (application guides never count), an article 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from training.run_artifacts import iter_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,10 +56,7 @@ def standard_number(title: str) -> int | None:
 def load_letters(documents: Sequence[tuple[str, str]]) -> list[Item]:
     """The dev letters and the 实施问答 questions (gold read from the official answers)."""
     dev = shared_dir() / "eval" / "dev"
-    items = []
-    for line in (dev / "citation_dev.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            items.append(_letter(json.loads(line), "letters"))
+    items = [_letter(row, "letters") for row in _rows(dev / "citation_dev.jsonl")]
     for page in ("145", "151"):
         items.extend(_qa_page(dev / f"{page}.md", page, documents))
     return items
@@ -95,8 +93,13 @@ def _qa_page(path: Path, page: str, documents: Sequence[tuple[str, str]]) -> lis
     return items
 
 
+def _rows(path: Path) -> list[dict]:
+    """A question set's rows; a missing set is an error naming it (``iter_jsonl``), not no rows."""
+    return [row for _, row in iter_jsonl(path)]
+
+
 def load_unanswerable(path: Path = REPO / "eval" / "unanswerable_letters.jsonl") -> list[Item]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(path)
     return [Item(r["id"], r["question"], False, source="unanswerable") for r in rows]
 
 
@@ -107,7 +110,7 @@ def load_heldout(path: Path = REPO / "eval" / "heldout_letters.jsonl") -> list[I
     Nothing learns or calibrates on them: a figure on this set is the one the dev set cannot give,
     how the method does on letters that did not shape it.
     """
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(path)
     return [_letter(r, "heldout") for r in rows]
 
 
@@ -125,7 +128,7 @@ def _letter(row: dict, source: str) -> Item:
 
 
 def load_tidy(path: Path = REPO / "eval" / "questions.jsonl") -> list[Item]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(path)
     return [
         Item(r["id"], r["question"], bool(r["gold"]), clauses=list(r["gold"]), source="tidy") for r in rows
     ]
