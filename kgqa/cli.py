@@ -341,6 +341,25 @@ def _answer_dict(result) -> dict:
     return payload
 
 
+class BadBatchLine(ValueError):
+    """A ``kgqa ask --batch`` line that is not a question object; the message says why."""
+
+
+def _batch_object(line: str) -> dict:
+    """One --batch line as its JSON object (the service checks the values it holds).
+
+    The error says what is wrong in words: a bare ``KeyError: 'question'`` or ``list indices must
+    be integers`` made the user guess.
+    """
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadBatchLine(f"bad input line: not JSON ({exc})") from exc
+    if not isinstance(item, dict):
+        raise BadBatchLine(f"bad input line: a JSON object is expected, not {type(item).__name__}")
+    return item
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question (omit with --batch).")] = None,
@@ -386,14 +405,14 @@ def ask(
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            item: dict = {}
             try:
-                item = json.loads(line)
+                item = _batch_object(line)
+                if "question" not in item:  # the line's id is kept in the error row
+                    raise BadBatchLine('bad input line: no "question" field')
                 result = service.ask(item["question"], item.get("k", k), caller)
                 row = {"id": item.get("id"), **_answer_dict(result)}
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                failures += 1
-                row = {"id": None, "line": n, "error": f"bad input line: {exc}"}
-            except KgqaError as exc:
+            except (BadBatchLine, KgqaError) as exc:
                 if isinstance(exc, GraphUnavailable):
                     raise
                 failures += 1

@@ -37,7 +37,13 @@ def validate_question(question: object, max_chars: int, field: str = "question")
 
 
 def validate_k(k: int | None, default: int, maximum: int) -> int:
-    if k is None or k == 0:
+    """``k`` clauses to retrieve: ``default`` for None or 0. gRPC and HTTP type it, but a
+    ``kgqa ask --batch`` line is raw JSON (``"k": "5"``, ``2.5``, ``true``)."""
+    if k is None:
+        return default
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise InvalidArgument(f"k must be a whole number, got {k!r}")
+    if k == 0:
         return default
     if k < 0 or k > maximum:
         raise InvalidArgument(f"k must be between 1 and {maximum}, got {k}")

@@ -42,17 +42,25 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
                 json.dumps({"id": "b", "question": ""}),
                 "not json",
                 json.dumps({"id": "c", "question": "员工试用期最长可以约定几个月？"}, ensure_ascii=False),
+                json.dumps({"id": "d", "text": "存货的采购成本包括哪些？"}, ensure_ascii=False),
+                json.dumps(["存货的采购成本包括哪些？"], ensure_ascii=False),
+                json.dumps({"id": "e", "question": "存货的采购成本包括哪些？", "k": "5"}, ensure_ascii=False),
+                json.dumps({"id": "f", "question": "存货的加工成本包括什么？", "k": 2}, ensure_ascii=False),
             ]
         ),
         encoding="utf-8",
     )
     run = kgqa(["ask", "--batch", str(batch), "--json"], graph)
-    assert run.returncode == 3  # some lines failed
+    assert run.returncode == 3  # some lines failed; each bad line is reported and the rest answered
     rows = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [r.get("id") for r in rows] == ["a", "b", None, "c"]
+    assert [r.get("id") for r in rows] == ["a", "b", None, "c", "d", None, "e", "f"]
     assert rows[0]["status"] == "VERIFIED" and rows[0]["citations"]
-    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3
+    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3 and "not JSON" in rows[2]["error"]
     assert rows[3]["status"] == "NO_EVIDENCE" and not rows[3]["citations"]
+    assert rows[4]["line"] == 5 and 'no "question" field' in rows[4]["error"]  # its id is kept
+    assert rows[5]["line"] == 6 and "JSON object is expected, not list" in rows[5]["error"]
+    assert rows[6]["error"] == "k must be a whole number, got '5'"
+    assert rows[7]["status"] == "VERIFIED" and 1 <= len(rows[7]["citations"]) <= 2
 
 
 def test_audit_verify_detects_tampering(graph, clean_graph):

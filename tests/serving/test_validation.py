@@ -1,0 +1,40 @@
+"""The request checks every transport shares (serving/validation.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgqa.errors import InvalidArgument
+from serving.validation import validate_k, validate_question
+
+
+@pytest.mark.parametrize(("k", "expected"), [(None, 5), (0, 5), (1, 1), (20, 20)])
+def test_k_defaults_and_bounds(k, expected):
+    assert validate_k(k, 5, 20) == expected
+
+
+@pytest.mark.parametrize("k", [-1, 21])
+def test_k_out_of_range_names_the_range(k):
+    with pytest.raises(InvalidArgument, match=f"between 1 and 20, got {k}"):
+        validate_k(k, 5, 20)
+
+
+@pytest.mark.parametrize("k", ["5", 2.5, True, [3]])
+def test_k_of_another_type_is_refused_with_its_value(k):
+    """A `kgqa ask --batch` line is raw JSON: "k": "5" raised a bare TypeError from `<`."""
+    with pytest.raises(InvalidArgument, match="k must be a whole number, got"):
+        validate_k(k, 5, 20)
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        (123, "must be a string"),
+        ("  ", "is empty"),
+        ("？！", "no letters or digits"),
+        ("问" * 11, "11 characters"),
+    ],
+)
+def test_question_refusals_name_the_reason(question, reason):
+    with pytest.raises(InvalidArgument, match=reason):
+        validate_question(question, 10)
