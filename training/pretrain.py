@@ -113,7 +113,7 @@ def build_pretrained_base(
     out_dir = Path(out_dir)
     build_tiny_base(
         out_dir,
-        [*texts, *prompt_texts()],
+        tokenizer_texts(texts),
         seed=config.seed,
         vocab_size=effective_vocab_size(texts, config),
         hidden_size=config.hidden_size,
@@ -122,7 +122,7 @@ def build_pretrained_base(
         num_kv_heads=config.num_kv_heads,
         intermediate_size=config.intermediate_size,
     )
-    result = pretrain(out_dir, texts, config, progress=progress)
+    result = pretrain(out_dir, texts, config, prompts=prompt_texts(), progress=progress)
     result = PretrainResult(
         **{**asdict(result), "corpus_files": [name for name, _ in named], "corpus_sha256": sha256_texts(named)}
     )
@@ -130,8 +130,22 @@ def build_pretrained_base(
     return result
 
 
+PROMPT_WEIGHT = 8
+"""How often the prompts' fixed wording counts in the tokenizer's training text. Every SFT
+conversation repeats it, so it should cost a few dozen tokens, not ~180 corpus-sized pieces. At 1
+the sample manuals' conversations averaged 342 tokens; at 8 (or more) they average 202, with the
+answers as long as before (29 tokens against 28) and the rules 45 tokens instead of 178. Measured
+on the training loop test's configuration (one thread beside another run): SFT 313 -> 227 s, and
+paraphrase token F1 / key-fact accuracy over the base +0.12 / +0.12 -> +0.20 / +0.23."""
+
+
+def tokenizer_texts(texts: Sequence[str]) -> list[str]:
+    """What the tiny base's tokenizer learns from: the corpus, and the prompts' wording ``PROMPT_WEIGHT`` times."""
+    return [*texts, *prompt_texts() * PROMPT_WEIGHT]
+
+
 def prompt_texts() -> list[str]:
-    """The fixed wording of every chat prompt (rules, headers, refusal), for the tokenizer only.
+    """The fixed wording of every chat prompt (rules, headers, refusal), for the tokenizer and pretraining.
 
     Without it the ~300-character rules never seen in the corpus tokenize byte by byte (~900
     tokens), and a max_length=1024 conversation has no room left for the clauses and the answer.
@@ -150,23 +164,41 @@ def effective_vocab_size(texts: Sequence[str], config: TinyBaseConfig) -> int:
     return max(259, min(config.vocab_size, 259 + int(chars / 1000 * config.vocab_per_kchar)))
 
 
-def pretrain(model_dir: Path, texts: Sequence[str], config: TinyBaseConfig, *, progress: bool = True) -> PretrainResult:
-    """Full-parameter causal-LM training of the model in ``model_dir`` on ``texts``; saves it back in place."""
+def pretrain(
+    model_dir: Path,
+    texts: Sequence[str],
+    config: TinyBaseConfig,
+    *,
+    prompts: Sequence[str] = (),
+    progress: bool = True,
+) -> PretrainResult:
+    """Full-parameter causal-LM training of the model in ``model_dir`` on ``texts``; saves it back in place.
+
+    ``prompts`` (the chat prompts' fixed wording) are trained on after the corpus: the tokenizer
+    gives them tokens of their own, whose embeddings would otherwise stay as initialised (LoRA
+    does not train embeddings). They count neither towards the corpus's one-block minimum nor in
+    the corpus loss probe.
+    """
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
     sep = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    ids: list[int] = []
-    for text in texts:
-        ids.extend(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-        ids.append(sep)
-    stream = torch.tensor(ids, dtype=torch.long)
-    if len(stream) < config.seq_len + 1:
+
+    def token_ids(parts: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for text in parts:
+            ids.extend(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+            ids.append(sep)
+        return ids
+
+    corpus = torch.tensor(token_ids(texts), dtype=torch.long)
+    if len(corpus) < config.seq_len + 1:
         raise ConfigError(
-            f"the corpus has {len(stream)} tokens, fewer than one block of seq_len={config.seq_len}: add text"
+            f"the corpus has {len(corpus)} tokens, fewer than one block of seq_len={config.seq_len}: add text"
         )
+    stream = torch.cat([corpus, torch.tensor(token_ids(prompts), dtype=torch.long)])
     gen = torch.Generator().manual_seed(config.seed)
-    probe = _blocks(stream, config.seq_len, 0)[:64]
+    probe = _blocks(corpus, config.seq_len, 0)[:64]
     before = _mean_loss(model, probe)
     started = time.perf_counter()
     losses, rows = _train(model, stream, config, gen, progress)
@@ -257,4 +289,4 @@ def _mean_loss(model: PreTrainedModel, blocks: torch.Tensor) -> float:
     return total / len(blocks)
 
 
-__all__ = ["PRETRAIN_RECORD", "PretrainResult", "TinyBaseConfig", "build_pretrained_base", "effective_vocab_size", "pretrain", "prompt_texts"]
+__all__ = ["PRETRAIN_RECORD", "PretrainResult", "TinyBaseConfig", "build_pretrained_base", "effective_vocab_size", "pretrain", "prompt_texts", "tokenizer_texts"]
