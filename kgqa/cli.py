@@ -38,7 +38,7 @@ from kgqa.commands.models import models_app
 from kgqa.commands.report import report_app
 from kgqa.commands.retrain import jobs_app, retrain_command
 from kgqa.commands.train import train_app
-from kgqa.errors import GraphUnavailable, KgqaError, StaleEdit
+from kgqa.errors import GraphUnavailable, InvalidArgument, KgqaError, StaleEdit
 
 app = typer.Typer(help="Knowledge-graph-augmented QA for finance compliance manuals.", no_args_is_help=True)
 neo4j_app = typer.Typer(help="Run the local development Neo4j.", no_args_is_help=True)
@@ -341,25 +341,6 @@ def _answer_dict(result) -> dict:
     return payload
 
 
-class BadBatchLine(ValueError):
-    """A ``kgqa ask --batch`` line that is not a question object; the message says why."""
-
-
-def _batch_object(line: str) -> dict:
-    """One --batch line as its JSON object (the service checks the values it holds).
-
-    The error says what is wrong in words: a bare ``KeyError: 'question'`` or ``list indices must
-    be integers`` made the user guess.
-    """
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadBatchLine(f"bad input line: not JSON ({exc})") from exc
-    if not isinstance(item, dict):
-        raise BadBatchLine(f"bad input line: a JSON object is expected, not {type(item).__name__}")
-    return item
-
-
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question (omit with --batch).")] = None,
@@ -372,6 +353,7 @@ def ask(
     """Answer in-process (no server): text with verified citations, or JSON lines with --batch."""
     from kgqa.wiring import build_driver, build_qa_service, limit_native_threads
     from serving.service import plain_text
+    from serving.validation import json_object
 
     if (question is None) == (batch is None):
         raise typer.BadParameter("give either a QUESTION or --batch FILE")
@@ -407,12 +389,12 @@ def ask(
                 continue
             item: dict = {}
             try:
-                item = _batch_object(line)
+                item = json_object(line, f"line {n}")
                 if "question" not in item:  # the line's id is kept in the error row
-                    raise BadBatchLine('bad input line: no "question" field')
+                    raise InvalidArgument(f'line {n} has no "question" field')
                 result = service.ask(item["question"], item.get("k", k), caller)
                 row = {"id": item.get("id"), **_answer_dict(result)}
-            except (BadBatchLine, KgqaError) as exc:
+            except KgqaError as exc:
                 if isinstance(exc, GraphUnavailable):
                     raise
                 failures += 1

@@ -8,7 +8,6 @@ The caller's key id and role are what the Change records as actor and role.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kg.edits import ChangeRecord, Editor, EditResult, GraphEditor, TripleValues
@@ -16,6 +15,7 @@ from kgqa.errors import InvalidArgument
 from serving.impact import ImpactAnalyzer, ImpactReport
 from serving.service import require
 from serving.types import Caller, Role
+from serving.validation import json_object
 
 MAX_TEXT_CHARS = 20_000
 MAX_REASON_CHARS = 2_000
@@ -184,15 +184,7 @@ def qualifiers_from_json(text: str, name: str) -> dict[str, Any]:
     Raises:
         InvalidArgument: ``text`` is not JSON, or not a JSON object.
     """
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"{name} is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"{name} must be a JSON object")
-    return value
+    return json_object(text, name) if text else {}
 
 
 __all__ = ["EditService", "qualifiers_from_json", "triple_values"]

@@ -6,7 +6,9 @@ a long request knows what to fix.
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from typing import Any
 
 from kgqa.errors import InvalidArgument
 
@@ -60,3 +62,16 @@ def validate_chain_position(after: int, prev: str) -> tuple[int, str]:
     if prev and (len(prev) != 64 or any(ch not in "0123456789abcdef" for ch in prev)):
         raise InvalidArgument("prev must be a record hash: 64 hexadecimal digits")
     return after, prev
+
+
+def json_object(text: str, name: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; InvalidArgument naming ``name`` when it is not JSON or
+    not an object (a bare ``KeyError`` or ``list indices must be integers`` leaves the caller
+    guessing)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{name} must be a JSON object, not {type(value).__name__}")
+    return value

@@ -55,10 +55,10 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r.get("id") for r in rows] == ["a", "b", None, "c", "d", None, "e", "f"]
     assert rows[0]["status"] == "VERIFIED" and rows[0]["citations"]
-    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3 and "not JSON" in rows[2]["error"]
+    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3 and "line 3 is not JSON" in rows[2]["error"]
     assert rows[3]["status"] == "NO_EVIDENCE" and not rows[3]["citations"]
-    assert rows[4]["line"] == 5 and 'no "question" field' in rows[4]["error"]  # its id is kept
-    assert rows[5]["line"] == 6 and "JSON object is expected, not list" in rows[5]["error"]
+    assert rows[4]["error"] == 'line 5 has no "question" field'  # its id is kept
+    assert rows[5]["error"] == "line 6 must be a JSON object, not list"
     assert rows[6]["error"] == "k must be a whole number, got '5'"
     assert rows[7]["status"] == "VERIFIED" and 1 <= len(rows[7]["citations"]) <= 2
 

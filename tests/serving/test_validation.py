@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kgqa.errors import InvalidArgument
-from serving.validation import validate_k, validate_question
+from serving.validation import json_object, validate_k, validate_question
 
 
 @pytest.mark.parametrize(("k", "expected"), [(None, 5), (0, 5), (1, 1), (20, 20)])
@@ -38,3 +38,13 @@ def test_k_of_another_type_is_refused_with_its_value(k):
 def test_question_refusals_name_the_reason(question, reason):
     with pytest.raises(InvalidArgument, match=reason):
         validate_question(question, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("{bad", "line 3 is not JSON"), ('["a"]', "line 3 must be a JSON object, not list"), ("7", "not int")],
+)
+def test_json_object_names_the_input_and_the_reason(text, reason):
+    with pytest.raises(InvalidArgument, match=reason):
+        json_object(text, "line 3")
+    assert json_object('{"id": "a"}', "line 3") == {"id": "a"}
