@@ -341,6 +341,26 @@ def _answer_dict(result) -> dict:
     return payload
 
 
+def _batch_line(chunk: bytes, n: int) -> str:
+    """Line ``n`` of a --batch file as text: one line that is not UTF-8 is that line's error, not
+    the whole batch's (a BOM, as Windows editors write, is dropped)."""
+    try:
+        return chunk.decode("utf-8-sig" if n == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"line {n} is not UTF-8 (byte {exc.start})") from exc
+
+
+def _json_line(row: dict) -> str:
+    """One JSON line of output; escaped where the text cannot be written as UTF-8 (a lone surrogate
+    from ``"\\ud800"`` in an id would otherwise stop the batch)."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(row, default=str)
+    return text + "\n"
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question (omit with --batch).")] = None,
@@ -381,25 +401,27 @@ def ask(
             return
         failures = 0
         try:
-            lines = batch.read_text(encoding="utf-8").splitlines()
+            raw = batch.read_bytes()
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {batch}: {exc}") from exc
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
+        for n, chunk in enumerate(raw.splitlines(), start=1):
             item: dict = {}
             try:
+                line = _batch_line(chunk, n)
+                if not line.strip():
+                    continue
                 item = json_object(line, f"line {n}")
                 if "question" not in item:  # the line's id is kept in the error row
                     raise InvalidArgument(f'line {n} has no "question" field')
-                result = service.ask(item["question"], item.get("k", k), caller)
+                line_k = item.get("k")
+                result = service.ask(item["question"], k if line_k is None else line_k, caller)
                 row = {"id": item.get("id"), **_answer_dict(result)}
             except KgqaError as exc:
                 if isinstance(exc, GraphUnavailable):
                     raise
                 failures += 1
                 row = {"id": item.get("id"), "line": n, "error": str(exc)}
-            sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(_json_line(row))
             sys.stdout.flush()
         if failures:
             raise typer.Exit(EXIT_FAILED_FILES)

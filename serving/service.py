@@ -532,7 +532,7 @@ class QAService:
 
     def list_answers_citing(self, clause_id: str, caller: Caller, limit: int = 50) -> list[AnswerSummary]:
         self._audit_read(caller)
-        limit = validate_k(limit, 50, 1000)
+        limit = validate_k(limit, 50, 1000, "limit")
         with self._graph_budget(None):
             rows = self._audit.citing(clause_id, limit)
         return [
@@ -553,7 +553,7 @@ class QAService:
     ) -> list[AnswerListing]:
         """The audit trail narrowed by ``where``, newest first (role auditor); page on with ``before_seq``."""
         self._audit_read(caller)
-        limit = validate_k(limit, 50, 10_000)
+        limit = validate_k(limit, 50, 10_000, "limit")
         with self._graph_budget(None):
             return self._audit.search(where, limit, before_seq)
 

@@ -38,17 +38,17 @@ def validate_question(question: object, max_chars: int, field: str = "question")
     return text
 
 
-def validate_k(k: int | None, default: int, maximum: int) -> int:
-    """``k`` clauses to retrieve: ``default`` for None or 0. gRPC and HTTP type it, but a
-    ``kgqa ask --batch`` line is raw JSON (``"k": "5"``, ``2.5``, ``true``)."""
+def validate_k(k: object, default: int, maximum: int, field: str = "k") -> int:
+    """A count (``k`` clauses, an audit page's ``limit``): ``default`` for None or 0. gRPC and HTTP
+    type it, but a ``kgqa ask --batch`` line is raw JSON (``"k": "5"``, ``2.5``, ``true``)."""
     if k is None:
         return default
     if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidArgument(f"k must be a whole number, got {k!r}")
+        raise InvalidArgument(f"{field} must be a whole number, got {_json_type(k)} {_shown(k)}")
     if k == 0:
         return default
     if k < 0 or k > maximum:
-        raise InvalidArgument(f"k must be between 1 and {maximum}, got {k}")
+        raise InvalidArgument(f"{field} must be between 1 and {maximum}, got {k}")
     return k
 
 
@@ -67,11 +67,29 @@ def validate_chain_position(after: int, prev: str) -> tuple[int, str]:
 def json_object(text: str, name: str) -> dict[str, Any]:
     """``text`` parsed as a JSON object; InvalidArgument naming ``name`` when it is not JSON or
     not an object (a bare ``KeyError`` or ``list indices must be integers`` leaves the caller
-    guessing)."""
+    guessing). Integers of over 4,300 digits and deep nesting are refused the same way: they raise
+    ValueError and RecursionError, not JSONDecodeError."""
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"{name} is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        reason = str(exc)
+        raise InvalidArgument(f"{name} is not JSON: {reason[:120]}") from exc
     if not isinstance(value, dict):
-        raise InvalidArgument(f"{name} must be a JSON object, not {type(value).__name__}")
+        raise InvalidArgument(f"{name} must be a JSON object, not {_json_type(value)}")
     return value
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
+def _json_type(value: object) -> str:
+    """What JSON calls ``value``'s type (an error names ``array``, not Python's ``list``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``value`` as JSON writes it, cut short: an error quotes what the client sent, not all of it."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -34,33 +34,44 @@ def test_ask_json_has_verified_citations(graph):
 
 
 def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
+    """One bad line is that line's error row (with its id where it has one); the rest are answered."""
+
+    def line(obj) -> bytes:
+        return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
     batch = tmp_path / "q.jsonl"
-    batch.write_text(
-        "\n".join(
+    batch.write_bytes(
+        b"\n".join(
             [
-                json.dumps({"id": "a", "question": "存货的采购成本包括哪些？"}, ensure_ascii=False),
-                json.dumps({"id": "b", "question": ""}),
-                "not json",
-                json.dumps({"id": "c", "question": "员工试用期最长可以约定几个月？"}, ensure_ascii=False),
-                json.dumps({"id": "d", "text": "存货的采购成本包括哪些？"}, ensure_ascii=False),
-                json.dumps(["存货的采购成本包括哪些？"], ensure_ascii=False),
-                json.dumps({"id": "e", "question": "存货的采购成本包括哪些？", "k": "5"}, ensure_ascii=False),
-                json.dumps({"id": "f", "question": "存货的加工成本包括什么？", "k": 2}, ensure_ascii=False),
+                b"\xef\xbb\xbf" + line({"id": "a", "question": "存货的采购成本包括哪些？"}),  # a BOM
+                line({"id": "b", "question": ""}),
+                b"not json",
+                line({"id": "c", "question": "员工试用期最长可以约定几个月？"}),
+                line({"id": "d", "text": "存货的采购成本包括哪些？"}),
+                line(["存货的采购成本包括哪些？"]),
+                line({"id": "e", "question": "存货的采购成本包括哪些？", "k": "5"}),
+                line({"id": "f", "question": "存货的加工成本包括什么？", "k": 1}),
+                b'{"id": "g", "question": "\xff\xfe"}',
+                json.dumps({"id": "\ud800", "question": "存货的加工成本包括什么？", "k": None}).encode(),
             ]
-        ),
-        encoding="utf-8",
+        )
     )
-    run = kgqa(["ask", "--batch", str(batch), "--json"], graph)
-    assert run.returncode == 3  # some lines failed; each bad line is reported and the rest answered
-    rows = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [r.get("id") for r in rows] == ["a", "b", None, "c", "d", None, "e", "f"]
+    run = kgqa(["ask", "--batch", str(batch), "--json", "--k", "1"], graph)
+    assert run.returncode == 3  # some lines failed
+    rows = [json.loads(text) for text in run.stdout.splitlines()]
+    assert [r.get("id") for r in rows] == ["a", "b", None, "c", "d", None, "e", "f", None, "\ud800"]
     assert rows[0]["status"] == "VERIFIED" and rows[0]["citations"]
-    assert "empty" in rows[1]["error"] and rows[2]["line"] == 3 and "line 3 is not JSON" in rows[2]["error"]
+    errors = {r["line"]: r["error"] for r in rows if "error" in r}
+    assert errors[2] == "question is empty" and errors[3].startswith("line 3 is not JSON: ")
+    assert errors[5] == 'line 5 has no "question" field'  # its id is kept (rows[4])
+    assert errors[6] == "line 6 must be a JSON object, not an array"
+    assert errors[7] == 'k must be a whole number, got a string "5"'
+    assert errors[9] == "line 9 is not UTF-8 (byte 25)"
+    assert sorted(errors) == [2, 3, 5, 6, 7, 9]
     assert rows[3]["status"] == "NO_EVIDENCE" and not rows[3]["citations"]
-    assert rows[4]["error"] == 'line 5 has no "question" field'  # its id is kept
-    assert rows[5]["error"] == "line 6 must be a JSON object, not list"
-    assert rows[6]["error"] == "k must be a whole number, got '5'"
-    assert rows[7]["status"] == "VERIFIED" and 1 <= len(rows[7]["citations"]) <= 2
+    for answered in (rows[7], rows[9]):  # "k": 1 and "k": null (the --k given) retrieve one clause
+        assert answered["status"] == "VERIFIED"
+        assert len({c["clause_id"] for c in answered["citations"]}) == 1
 
 
 def test_audit_verify_detects_tampering(graph, clean_graph):

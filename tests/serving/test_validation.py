@@ -19,11 +19,22 @@ def test_k_out_of_range_names_the_range(k):
         validate_k(k, 5, 20)
 
 
-@pytest.mark.parametrize("k", ["5", 2.5, True, [3]])
-def test_k_of_another_type_is_refused_with_its_value(k):
+@pytest.mark.parametrize(
+    ("k", "shown"),
+    [("5", 'a string "5"'), (2.5, "a number 2.5"), (True, "a boolean true"), ([3], "an array [3]")],
+)
+def test_k_of_another_type_is_refused_with_its_value(k, shown):
     """A `kgqa ask --batch` line is raw JSON: "k": "5" raised a bare TypeError from `<`."""
-    with pytest.raises(InvalidArgument, match="k must be a whole number, got"):
+    with pytest.raises(InvalidArgument) as refused:
         validate_k(k, 5, 20)
+    assert str(refused.value) == f"k must be a whole number, got {shown}"
+
+
+def test_a_count_error_names_its_field_and_quotes_the_value_short():
+    with pytest.raises(InvalidArgument) as refused:
+        validate_k("9" * 500, 50, 1000, "limit")
+    assert str(refused.value).startswith('limit must be a whole number, got a string "999')
+    assert len(str(refused.value)) < 120
 
 
 @pytest.mark.parametrize(
@@ -42,7 +53,13 @@ def test_question_refusals_name_the_reason(question, reason):
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("{bad", "line 3 is not JSON"), ('["a"]', "line 3 must be a JSON object, not list"), ("7", "not int")],
+    [
+        ("[" * 100_000, "line 3 is not JSON: maximum recursion"),
+        ('{"k": 1' + "0" * 5000 + "}", "line 3 is not JSON"),
+        ("{bad", "line 3 is not JSON"),
+        ('["a"]', "line 3 must be a JSON object, not an array"),
+        ("7", "not a number"),
+    ],
 )
 def test_json_object_names_the_input_and_the_reason(text, reason):
     with pytest.raises(InvalidArgument, match=reason):
