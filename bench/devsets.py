@@ -99,8 +99,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def load_unanswerable(path: Path = REPO / "eval" / "unanswerable_letters.jsonl") -> list[Item]:
-    rows = _rows(path)
-    return [Item(r["id"], r["question"], False, source="unanswerable") for r in rows]
+    return [_unanswerable(r, "unanswerable") for r in _rows(path)]
 
 
 def load_heldout(path: Path = REPO / "eval" / "heldout_letters.jsonl") -> list[Item]:
@@ -127,11 +126,32 @@ def _letter(row: dict, source: str) -> Item:
     )
 
 
+def load_any(path: Path) -> list[Item]:
+    """Any of the sets above by its rows' shape, as ``bench/score_answers.py`` reads them: a row
+    with ``gold`` is a short question (clause ids), one with ``gold_standards`` a letter, one with
+    neither (unanswerable_letters.jsonl) a letter the standards do not answer."""
+    items = []
+    for r in _rows(path):
+        if "gold" in r:
+            items.append(_tidy(r, path.stem))
+        elif "gold_standards" in r or "answerable" in r:
+            items.append(_letter(r, path.stem))
+        else:
+            items.append(_unanswerable(r, path.stem))
+    return items
+
+
 def load_tidy(path: Path = REPO / "eval" / "questions.jsonl") -> list[Item]:
-    rows = _rows(path)
-    return [
-        Item(r["id"], r["question"], bool(r["gold"]), clauses=list(r["gold"]), source="tidy") for r in rows
-    ]
+    return [_tidy(r, "tidy") for r in _rows(path)]
+
+
+def _tidy(row: dict, source: str) -> Item:
+    """A short question's row (``gold``: clause ids; empty for unanswerable ones) as an Item."""
+    return Item(row["id"], row["question"], bool(row["gold"]), clauses=list(row["gold"]), source=source)
+
+
+def _unanswerable(row: dict, source: str) -> Item:
+    return Item(row["id"], row["question"], False, source=source)
 
 
 @dataclass

@@ -1,11 +1,21 @@
-"""Score `kgqa ask --batch` output against the gold clause ids of eval/questions.jsonl.
+"""Score `kgqa ask --batch` output as the checkers do: the citations each answer carries.
 
-    .venv/bin/kgqa ingest ../shared/corpus/laws ../shared/corpus/standards
-    .venv/bin/kgqa ask --batch eval/questions.jsonl --json > /tmp/answers.jsonl
-    .venv/bin/python bench/score_answers.py eval/questions.jsonl /tmp/answers.jsonl [--json]
+Any question set of eval/ or ../shared/eval/dev (several at once): the short questions of
+eval/questions.jsonl (gold clause ids), the real letters of citation_dev.jsonl and
+eval/heldout_letters.jsonl (gold standards and articles), eval/unanswerable_letters.jsonl (no
+gold: the answer should be NO_EVIDENCE). Hits are counted as ``bench/bench_retrieval.py`` counts
+them (``devsets.hits``: a standard by its 第N号, an article by (standard, 第X条); clause ids for the
+short questions). Lines that are errors (no ``status``) are counted, not scored.
+
+    .venv/bin/kgqa ingest ../shared/corpus/cas-all
+    cat ../shared/eval/dev/citation_dev.jsonl eval/unanswerable_letters.jsonl > /tmp/letters.jsonl
+    .venv/bin/kgqa ask --batch /tmp/letters.jsonl --json > /tmp/answers.jsonl
+    .venv/bin/python bench/score_answers.py /tmp/answers.jsonl ../shared/eval/dev/citation_dev.jsonl \
+        eval/unanswerable_letters.jsonl [--json]
 
 Prints the share of VERIFIED answers, citation hit@1/hit@5 at document and article level (the
-citations of the answer, in order), correct NO_EVIDENCE on unanswerable questions and latency.
+citations of the answer, in order; article rows over the questions whose gold names articles),
+the share of answerable questions refused and of unanswerable ones refused, and latency.
 """
 
 from __future__ import annotations
@@ -13,48 +23,51 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from devsets import Cited, Item, hits, load_any, mean  # noqa: E402
 
-def score(questions: Path, answers: Path) -> dict[str, float | int]:
-    gold = {q["id"]: q for q in map(json.loads, questions.read_text(encoding="utf-8").splitlines()) if q}
+
+def score(answers: Path, question_sets: list[Path]) -> dict[str, float | int | None]:
+    items: dict[str, Item] = {i.id: i for path in question_sets for i in load_any(path)}
     rows = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("id") in gold and "status" in r]
-    answerable = [r for r in rows if gold[r["id"]]["gold"]]
-    unanswerable = [r for r in rows if not gold[r["id"]]["gold"]]
+    errors = sum(1 for r in rows if "status" not in r)
+    rows = [r for r in rows if r.get("id") in items and "status" in r]
+    answerable = [r for r in rows if items[r["id"]].answerable]
+    unanswerable = [r for r in rows if not items[r["id"]].answerable]
 
-    def hit(r: dict, n: int, level: str) -> bool:
-        ids = gold[r["id"]]["gold"]
-        if level == "doc":
-            want, got = {g.split("/")[0] for g in ids}, [c["document_id"] for c in r["citations"]]
-        else:
-            want, got = set(ids), [c["clause_id"] for c in r["citations"]]
-        return bool(want & set(got[:n]))
+    def cited(r: dict) -> list[Cited]:
+        return [Cited(c["clause_id"], c["document_title"], c["clause_number"]) for c in r["citations"]]
 
-    def share(flags: list[bool]) -> float:
-        return round(sum(flags) / len(flags), 3) if flags else 0.0
+    def rate(r: dict, n: int, level: str) -> float | None:
+        return hits(items[r["id"]], cited(r), n)[level]
 
     latencies = [r["timings"]["total_ms"] for r in rows]
     return {
         "questions": len(rows),
-        "verified_share_answerable": share([r["status"] == "VERIFIED" for r in answerable]),
-        "verified_share_all": share([r["status"] == "VERIFIED" for r in rows]),
-        "doc_hit@1": share([hit(r, 1, "doc") for r in answerable]),
-        "doc_hit@5": share([hit(r, 5, "doc") for r in answerable]),
-        "article_hit@1": share([hit(r, 1, "article") for r in answerable]),
-        "article_hit@5": share([hit(r, 5, "article") for r in answerable]),
-        "unanswerable_no_evidence": share([r["status"] == "NO_EVIDENCE" for r in unanswerable]),
-        "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else 0.0,
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "error_lines": errors,
+        "verified_share_answerable": mean(float(r["status"] == "VERIFIED") for r in answerable),
+        "doc_hit@1": mean(rate(r, 1, "doc") for r in answerable),
+        "doc_hit@5": mean(rate(r, 5, "doc") for r in answerable),
+        "article_hit@1": mean(rate(r, 1, "article") for r in answerable),
+        "article_hit@5": mean(rate(r, 5, "article") for r in answerable),
+        "refused_answerable": mean(float(r["status"] == "NO_EVIDENCE") for r in answerable),
+        "refused_unanswerable": mean(float(r["status"] == "NO_EVIDENCE") for r in unanswerable),
+        "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("questions", type=Path)
-    ap.add_argument("answers", type=Path)
+    ap.add_argument("answers", type=Path, help="the JSON lines of kgqa ask --batch --json")
+    ap.add_argument("questions", type=Path, nargs="+", help="the question sets the batch was made of")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    result = score(args.questions, args.answers)
+    result = score(args.answers, args.questions)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
