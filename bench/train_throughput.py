@@ -1,6 +1,6 @@
 """Throughput and peak memory of LoRA SFT (TRL + PEFT) on the tiny Qwen base, CPU or GPU.
 
-Builds the tiny base (tokenizer trained on the corpus; pretraining is skipped unless asked,
+Builds the tiny base (tokenizer trained on the corpus and the prompts' wording; pretraining is skipped unless asked,
 since it does not change the step cost), a chat dataset shaped like the generator's — the
 system prompt with real corpus clauses (``kg.prompting.build_system_prompt``), a question, and
 an answer quoting the clause with its ``[[ID]]`` marker — then runs ``--steps`` SFT steps through

@@ -7,9 +7,14 @@ training on the corpus Markdown give the base the corpus' vocabulary and phrasin
 has to teach the answer format (quote the clause, cite it with ``[[ID]]``), which is what LoRA is
 for. Real Qwen bases skip this module entirely.
 
+The tokenizer also learns the chat prompts' fixed wording (``prompt_texts``, weighted by
+``PROMPT_WEIGHT``), and the pass trains on it once per epoch, so that the rules every SFT
+conversation repeats cost a few dozen tokens with trained embeddings.
+
 The pass is a plain torch loop (fp32, CPU by default): the corpus is tokenized once, split into
 fixed-length blocks, and visited in an order drawn from ``torch.Generator(seed)``; with
-``torch.manual_seed(seed)`` for the weights, the same corpus and seed give byte-identical weights.
+``torch.manual_seed(seed)`` for the weights, the same corpus, prompt wording and seed give
+byte-identical weights (``pretrain.json`` records the hashes of both).
 
 Example::
 
@@ -81,6 +86,7 @@ class PretrainResult:
     seed: int
     steps: int
     tokens: int
+    """Corpus tokens (the prompts' are ``prompt_tokens``)."""
     blocks: int
     initial_loss: float
     final_loss: float
@@ -90,6 +96,10 @@ class PretrainResult:
     corpus_files: list[str]
     corpus_sha256: str
     config: dict
+    prompt_tokens: int = 0
+    prompt_weight: int = 0
+    """How often the prompts counted in the tokenizer's text (``PROMPT_WEIGHT``)."""
+    prompts_sha256: str = ""
 
 
 def build_pretrained_base(
@@ -99,7 +109,8 @@ def build_pretrained_base(
     *,
     progress: bool = True,
 ) -> PretrainResult:
-    """Build the tiny base (tokenizer trained on ``corpus``) and pretrain it on the same text.
+    """Build the tiny base (tokenizer trained on ``corpus`` and the prompts' wording,
+    ``tokenizer_texts``) and pretrain it on the same text.
 
     Writes the model, the tokenizer, ``pretrain.json`` and the pretraining ``loss.csv``/``loss.png``
     into ``out_dir``.
@@ -122,9 +133,16 @@ def build_pretrained_base(
         num_kv_heads=config.num_kv_heads,
         intermediate_size=config.intermediate_size,
     )
-    result = pretrain(out_dir, texts, config, prompts=prompt_texts(), progress=progress)
+    prompts = prompt_texts()
+    result = pretrain(out_dir, texts, config, prompts=prompts, progress=progress)
     result = PretrainResult(
-        **{**asdict(result), "corpus_files": [name for name, _ in named], "corpus_sha256": sha256_texts(named)}
+        **{
+            **asdict(result),
+            "corpus_files": [name for name, _ in named],
+            "corpus_sha256": sha256_texts(named),
+            "prompt_weight": PROMPT_WEIGHT,
+            "prompts_sha256": sha256_texts((f"prompt{i}", t) for i, t in enumerate(prompts)),
+        }
     )
     write_json(out_dir / PRETRAIN_RECORD, asdict(result))
     return result
@@ -134,9 +152,11 @@ PROMPT_WEIGHT = 8
 """How often the prompts' fixed wording counts in the tokenizer's training text. Every SFT
 conversation repeats it, so it should cost a few dozen tokens, not ~180 corpus-sized pieces. At 1
 the sample manuals' conversations averaged 342 tokens; at 8 (or more) they average 202, with the
-answers as long as before (29 tokens against 28) and the rules 45 tokens instead of 178. Measured
-on the training loop test's configuration (one thread beside another run): SFT 313 -> 227 s, and
-paraphrase token F1 / key-fact accuracy over the base +0.12 / +0.12 -> +0.20 / +0.23."""
+answers as long as before (29 tokens against 28) and the rules 45 tokens instead of 178.
+Measured on the training loop test's configuration (2026-12-07, one thread beside another run,
+the test's 24 paraphrase questions, gains over each run's own base): SFT 313 s -> 238-241 s;
+token F1 / key-fact gains +0.12 / +0.12 before, +0.12 / +0.08 and +0.26 / +0.23 after (SFT seeds
+42 and 7; 13 key facts are scored, so one fact is 0.077)."""
 
 
 def tokenizer_texts(texts: Sequence[str]) -> list[str]:
@@ -147,7 +167,7 @@ def tokenizer_texts(texts: Sequence[str]) -> list[str]:
 def prompt_texts() -> list[str]:
     """The fixed wording of every chat prompt (rules, headers, refusal), for the tokenizer and pretraining.
 
-    Without it the ~300-character rules never seen in the corpus tokenize byte by byte (~900
+    Without it the ~250-character rules never seen in the corpus tokenize byte by byte (~900
     tokens), and a max_length=1024 conversation has no room left for the clauses and the answer.
     """
     from kg.prompting import CONTEXT_HEADER, REFUSAL_ANSWER, SYSTEM_PROMPT, ContextClause, render_context
@@ -174,10 +194,12 @@ def pretrain(
 ) -> PretrainResult:
     """Full-parameter causal-LM training of the model in ``model_dir`` on ``texts``; saves it back in place.
 
-    ``prompts`` (the chat prompts' fixed wording) are trained on after the corpus: the tokenizer
-    gives them tokens of their own, whose embeddings would otherwise stay as initialised (LoRA
-    does not train embeddings). They count neither towards the corpus's one-block minimum nor in
-    the corpus loss probe.
+    ``prompts`` (the chat prompts' fixed wording) are trained on too: the tokenizer gives them
+    tokens of their own, whose embeddings would otherwise stay as initialised (LoRA does not train
+    embeddings). They sit in the middle of the token stream, because each epoch's blocks drop a
+    random head and the tail remainder; at the end they were seen a quarter as often as the
+    corpus, their last token never. They count neither towards the corpus's one-block minimum nor
+    in the corpus loss probe.
     """
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     torch.manual_seed(config.seed)
@@ -196,7 +218,9 @@ def pretrain(
         raise ConfigError(
             f"the corpus has {len(corpus)} tokens, fewer than one block of seq_len={config.seq_len}: add text"
         )
-    stream = torch.cat([corpus, torch.tensor(token_ids(prompts), dtype=torch.long)])
+    extra = torch.tensor([sep, *token_ids(prompts)] if prompts else [], dtype=torch.long)
+    middle = len(corpus) // 2
+    stream = torch.cat([corpus[:middle], extra, corpus[middle:]])
     gen = torch.Generator().manual_seed(config.seed)
     probe = _blocks(corpus, config.seq_len, 0)[:64]
     before = _mean_loss(model, probe)
@@ -216,8 +240,8 @@ def pretrain(
         model_dir=str(model_dir),
         seed=config.seed,
         steps=config.steps,
-        tokens=len(stream),
-        blocks=len(stream) // config.seq_len,
+        tokens=len(corpus),
+        blocks=len(corpus) // config.seq_len,
         initial_loss=round(losses[0] if losses else before, 4),
         final_loss=round(sum(tail) / len(tail), 4),
         corpus_loss_before=round(before, 4),
@@ -226,6 +250,7 @@ def pretrain(
         corpus_files=[],
         corpus_sha256="",
         config=config.model_dump(),
+        prompt_tokens=len(extra),
     )
 
 

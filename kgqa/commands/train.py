@@ -25,7 +25,7 @@ def base_tiny(
     steps: Annotated[int | None, typer.Option(help="Pretraining steps (default 200; 0: random weights).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build a tiny Qwen2 (tokenizer trained on the corpus) and pretrain it on the corpus text."""
+    """Build a tiny Qwen2 (tokenizer trained on the corpus and the prompts' wording) and pretrain it on that text."""
     from training.pretrain import TinyBaseConfig, build_pretrained_base
     from training.tiny_base import DEFAULT_CORPUS
 

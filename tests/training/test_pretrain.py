@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from kgqa.commands.train import train_app
 from kgqa.errors import ConfigError
-from training.pretrain import TinyBaseConfig, build_pretrained_base, effective_vocab_size
+from training.pretrain import PROMPT_WEIGHT, TinyBaseConfig, build_pretrained_base, effective_vocab_size
 from training.run_artifacts import read_loss_csv
 from training.tiny_base import read_corpus
 
@@ -44,6 +44,9 @@ def test_pretraining_lowers_the_loss_and_records_it(built, corpus_file):
     record = json.loads((out / "pretrain.json").read_text(encoding="utf-8"))
     assert record["steps"] == 40 and record["seed"] == 5 and record["corpus_files"] == [str(corpus_file)]
     assert len(record["corpus_sha256"]) == 64 and record["final_loss"] == result.final_loss
+    # the prompts' wording is trained on too, and recorded apart from the corpus
+    assert record["prompt_weight"] == PROMPT_WEIGHT and len(record["prompts_sha256"]) == 64
+    assert record["prompt_tokens"] > 0 and record["blocks"] == record["tokens"] // SMALL["seq_len"]
     rows = read_loss_csv(out / "loss.csv")
     assert [r.step for r in rows] == list(range(5, 45, 5))
     assert rows[-1].values["train_loss"] < rows[0].values["train_loss"]
@@ -102,11 +105,10 @@ def test_cli_base_tiny_json(tmp_path, corpus_file):
     assert missing.exit_code != 0 and isinstance(missing.exception, ConfigError)
 
 
-
 def test_the_prompts_fixed_wording_costs_few_tokens(samples_dir):
     """Every SFT conversation repeats the rules: on the sample manuals the tokenizer learns them as
-    a few dozen tokens (PROMPT_WEIGHT), not as the ~180 corpus-sized pieces that made every
-    conversation 40% longer."""
+    a few dozen tokens (PROMPT_WEIGHT), not as the ~180 corpus-sized pieces that made a
+    conversation 342 tokens instead of 202."""
     from kg.prompting import SYSTEM_PROMPT
     from training.pretrain import prompt_texts, tokenizer_texts
     from training.tiny_base import train_tokenizer
