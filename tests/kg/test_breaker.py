@@ -47,7 +47,8 @@ def test_a_failure_opens_it_and_calls_are_refused_until_a_probe_succeeds():
     assert _wait_for(lambda: graph.probes >= 3)  # probes keep failing: still refused
     assert not breaker.closed
     graph.up = True
-    assert _wait_for(lambda: breaker.closed)
+    # listeners hear of a change after it is made, from the probe's thread: wait for both
+    assert _wait_for(lambda: breaker.closed and seen[-1] is BreakerState.CLOSED)
     breaker.check()
     assert seen[0] is BreakerState.OPEN and BreakerState.HALF_OPEN in seen and seen[-1] is BreakerState.CLOSED
     probes = graph.probes
