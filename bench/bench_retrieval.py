@@ -44,12 +44,11 @@ from devsets import (  # noqa: E402
     Cited,
     Item,
     answer_sets,
-    hits,
     load_heldout,
     load_letters,
     load_tidy,
     load_unanswerable,
-    mean,
+    score_rows,
     shared_dir,
 )
 
@@ -92,21 +91,6 @@ def _cited(index, clause_ids: list[str]) -> list[Cited]:
     return out
 
 
-def _score(items: list[Item], ranked: dict[str, list[Cited]], refused: dict[str, bool]) -> dict:
-    answerable = [i for i in items if i.answerable]
-    unanswerable = [i for i in items if not i.answerable]
-    row: dict = {}
-    for k in (1, 5):
-        rows = [hits(i, ranked[i.id], k) for i in answerable]
-        row[f"doc@{k}"] = mean(r["doc"] for r in rows)
-        row[f"art@{k}"] = mean(r["article"] for r in rows)
-    row["refused(ans)"] = mean(float(refused.get(i.id, False)) for i in answerable)
-    row["refused(unans)"] = (
-        mean(float(refused.get(i.id, False)) for i in unanswerable) if unanswerable else None
-    )
-    return row
-
-
 def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, dict]:
     """Rows for each stage, and the answerability of every item."""
     bm25 = PlainBm25(list(index.clauses.values()))
@@ -123,9 +107,9 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
         stages["reranked"][item.id] = _cited(index, [c.clause_id for c in ranked.candidates[:5]])
         refused[item.id] = not ranked.evidence
         answerability[item.id] = ranked.answerable
-    rows = {name: _score(items, cited, {}) for name, cited in stages.items()}
+    rows = {name: score_rows(items, cited, {}) for name, cited in stages.items()}
     full = {i: ([] if refused[i] else c) for i, c in stages["reranked"].items()}
-    rows["full (with refusal)"] = _score(items, full, refused)
+    rows["full (with refusal)"] = score_rows(items, full, refused)
     if service is not None:
         answers, answer_refused = {}, {}
         from serving.types import Caller, Role
@@ -137,7 +121,7 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
                 Cited(c.clause_id, c.document_title, c.clause_number) for c in result.citations
             ]
             answer_refused[item.id] = result.status.value == "NO_EVIDENCE"
-        rows["answers (extractive)"] = _score(items, answers, answer_refused)
+        rows["answers (extractive)"] = score_rows(items, answers, answer_refused)
     latencies.sort()
     rows["full (with refusal)"]["p50 ms"] = round(statistics.median(latencies), 1)
     rows["full (with refusal)"]["p95 ms"] = round(latencies[int(0.95 * (len(latencies) - 1))], 1)

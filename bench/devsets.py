@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,8 +109,7 @@ def load_heldout(path: Path = REPO / "eval" / "heldout_letters.jsonl") -> list[I
     Nothing learns or calibrates on them: a figure on this set is the one the dev set cannot give,
     how the method does on letters that did not shape it.
     """
-    rows = _rows(path)
-    return [_letter(r, "heldout") for r in rows]
+    return [_letter(r, "heldout") for r in _rows(path)]
 
 
 def _letter(row: dict, source: str) -> Item:
@@ -188,6 +187,26 @@ def hits(item: Item, cited: Sequence[Cited], k: int) -> dict[str, float | None]:
     return {"doc": doc, "article": article}
 
 
+def score_rows(
+    items: Sequence[Item], ranked: Mapping[str, Sequence[Cited]], refused: Mapping[str, bool]
+) -> dict:
+    """Document and article hit@1/@5 of ``ranked`` (item id -> citations, best first) over the
+    answerable ``items``, and the shares of answerable and unanswerable ones ``refused``: one row
+    of ``bench_retrieval.py``'s tables, and what ``score_answers.py`` prints for a batch."""
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    row: dict = {}
+    for k in (1, 5):
+        rows = [hits(i, ranked[i.id], k) for i in answerable]
+        row[f"doc@{k}"] = mean(r["doc"] for r in rows)
+        row[f"art@{k}"] = mean(r["article"] for r in rows)
+    row["refused(ans)"] = mean(float(refused.get(i.id, False)) for i in answerable)
+    row["refused(unans)"] = (
+        mean(float(refused.get(i.id, False)) for i in unanswerable) if unanswerable else None
+    )
+    return row
+
+
 def answer_sets(item: Item, clauses: dict) -> list[frozenset[str]]:
     """The clause sets an answer to ``item`` should find first, scored as ``hits`` scores them:
     its gold articles (or clauses), and every clause of its gold standards.
@@ -228,5 +247,6 @@ __all__ = [
     "load_tidy",
     "load_unanswerable",
     "mean",
+    "score_rows",
     "standard_number",
 ]

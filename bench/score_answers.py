@@ -13,9 +13,10 @@ short questions). Lines that are errors (no ``status``) are counted, not scored.
     .venv/bin/python bench/score_answers.py /tmp/answers.jsonl ../shared/eval/dev/citation_dev.jsonl \
         eval/unanswerable_letters.jsonl [--json]
 
-Prints the share of VERIFIED answers, citation hit@1/hit@5 at document and article level (the
-citations of the answer, in order; article rows over the questions whose gold names articles),
-the share of answerable questions refused and of unanswerable ones refused, and latency.
+Prints the share of VERIFIED answers, then ``bench_retrieval.py``'s row (``devsets.score_rows``):
+citation hit@1/hit@5 at document and article level (the citations of the answer, in order;
+article rows over the questions whose gold names articles), the share of answerable questions
+refused and of unanswerable ones refused; and latency.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from devsets import Cited, Item, hits, load_any, mean  # noqa: E402
+from devsets import Cited, Item, load_any, mean, score_rows  # noqa: E402
 
 
 def score(answers: Path, question_sets: list[Path]) -> dict[str, float | int | None]:
@@ -35,29 +36,22 @@ def score(answers: Path, question_sets: list[Path]) -> dict[str, float | int | N
     rows = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines() if line.strip()]
     errors = sum(1 for r in rows if "status" not in r)
     rows = [r for r in rows if r.get("id") in items and "status" in r]
+    asked = [items[r["id"]] for r in rows]
     answerable = [r for r in rows if items[r["id"]].answerable]
-    unanswerable = [r for r in rows if not items[r["id"]].answerable]
-
-    def cited(r: dict) -> list[Cited]:
-        return [Cited(c["clause_id"], c["document_title"], c["clause_number"]) for c in r["citations"]]
-
-    def rate(r: dict, n: int, level: str) -> float | None:
-        return hits(items[r["id"]], cited(r), n)[level]
-
+    cited = {
+        r["id"]: [Cited(c["clause_id"], c["document_title"], c["clause_number"]) for c in r["citations"]]
+        for r in rows
+    }
+    refused = {r["id"]: r["status"] == "NO_EVIDENCE" for r in rows}
     latencies = [r["timings"]["total_ms"] for r in rows]
     return {
         "questions": len(rows),
         "answerable": len(answerable),
-        "unanswerable": len(unanswerable),
+        "unanswerable": len(rows) - len(answerable),
         "error_lines": errors,
-        "verified_share_answerable": mean(float(r["status"] == "VERIFIED") for r in answerable),
-        "doc_hit@1": mean(rate(r, 1, "doc") for r in answerable),
-        "doc_hit@5": mean(rate(r, 5, "doc") for r in answerable),
-        "article_hit@1": mean(rate(r, 1, "article") for r in answerable),
-        "article_hit@5": mean(rate(r, 5, "article") for r in answerable),
-        "refused_answerable": mean(float(r["status"] == "NO_EVIDENCE") for r in answerable),
-        "refused_unanswerable": mean(float(r["status"] == "NO_EVIDENCE") for r in unanswerable),
-        "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "verified(ans)": mean(float(r["status"] == "VERIFIED") for r in answerable),
+        **score_rows(asked, cited, refused),
+        "p50 ms": round(statistics.median(latencies), 1) if latencies else None,
     }
 
 

@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 some files failed to ingest (or
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +27,7 @@ from kgqa.commands.common import (
     load_settings,
     out,
     print_json,
+    print_json_line,
 )
 from kgqa.commands.dataset import dataset_app
 from kgqa.commands.evaluate import eval_command
@@ -350,17 +350,6 @@ def _batch_line(chunk: bytes, n: int) -> str:
         raise InvalidArgument(f"line {n} is not UTF-8 (byte {exc.start})") from exc
 
 
-def _json_line(row: dict) -> str:
-    """One JSON line of output; escaped where the text cannot be written as UTF-8 (a lone surrogate
-    from ``"\\ud800"`` in an id would otherwise stop the batch)."""
-    text = json.dumps(row, ensure_ascii=False, default=str)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(row, default=str)
-    return text + "\n"
-
-
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question (omit with --batch).")] = None,
@@ -421,8 +410,7 @@ def ask(
                     raise
                 failures += 1
                 row = {"id": item.get("id"), "line": n, "error": str(exc)}
-            sys.stdout.write(_json_line(row))
-            sys.stdout.flush()
+            print_json_line(row)
         if failures:
             raise typer.Exit(EXIT_FAILED_FILES)
 

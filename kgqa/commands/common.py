@@ -43,7 +43,25 @@ def cli_caller():
 
 
 def print_json(payload: object) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(_json_text(payload, indent=2) + "\n")
+
+
+def print_json_line(payload: object) -> None:
+    """One line of a JSON-lines output (``kgqa ask --batch``), flushed: a reader sees each at once."""
+    sys.stdout.write(_json_text(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _json_text(payload: object, indent: int | None = None) -> str:
+    """``payload`` as JSON, readable Chinese where it can be; escaped where the text cannot be
+    written as UTF-8 (a lone surrogate, ``"\\ud800"`` in a batch line's id, would otherwise stop
+    the command mid-output)."""
+    text = json.dumps(payload, ensure_ascii=False, indent=indent, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(payload, indent=indent, default=str)
+    return text
 
 
 __all__ = [
@@ -56,4 +74,5 @@ __all__ = [
     "load_settings",
     "out",
     "print_json",
+    "print_json_line",
 ]

@@ -72,6 +72,19 @@ def test_batch_lines_keep_ids_and_report_bad_lines(graph, tmp_path: Path):
     for answered in (rows[7], rows[9]):  # "k": 1 and "k": null (the --k given) retrieve one clause
         assert answered["status"] == "VERIFIED"
         assert len({c["clause_id"] for c in answered["citations"]}) == 1
+    # which k a line gets, seen through the service's range check: a line's own k wins over --k,
+    # and "k": null is the --k given (not the server's default)
+    strict = tmp_path / "k.jsonl"
+    strict.write_bytes(
+        line({"id": "own", "question": "存货的加工成本包括什么？", "k": 2})
+        + b"\n"
+        + line({"id": "cli", "question": "存货的加工成本包括什么？", "k": None})
+    )
+    own, cli = (
+        json.loads(t)
+        for t in kgqa(["ask", "--batch", str(strict), "--json", "--k", "99"], graph).stdout.splitlines()
+    )
+    assert own["status"] == "VERIFIED" and cli["error"] == "k must be between 1 and 20, got 99"
 
 
 def test_audit_verify_detects_tampering(graph, clean_graph):

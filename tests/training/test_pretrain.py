@@ -105,17 +105,18 @@ def test_cli_base_tiny_json(tmp_path, corpus_file):
     assert missing.exit_code != 0 and isinstance(missing.exception, ConfigError)
 
 
-def test_the_prompts_fixed_wording_costs_few_tokens(samples_dir):
-    """Every SFT conversation repeats the rules: on the sample manuals the tokenizer learns them as
-    a few dozen tokens (PROMPT_WEIGHT), not as the ~180 corpus-sized pieces that made a
+def test_the_prompts_fixed_wording_costs_few_tokens(samples_dir, tmp_path):
+    """Every SFT conversation repeats the rules: on the sample manuals the base's tokenizer learns
+    them as a few dozen tokens (PROMPT_WEIGHT), not as the ~180 corpus-sized pieces that made a
     conversation 342 tokens instead of 202."""
     from kg.prompting import SYSTEM_PROMPT
-    from training.pretrain import prompt_texts, tokenizer_texts
+    from training.pretrain import prompt_texts
     from training.tiny_base import train_tokenizer
 
-    texts = [t for _, t in read_corpus([samples_dir / "src", samples_dir / "manuals"])]
-    vocab = effective_vocab_size(texts, TinyBaseConfig())
-    once = train_tokenizer([*texts, *prompt_texts()], vocab)
-    weighted = train_tokenizer(tokenizer_texts(texts), vocab)
-    before, after = (len(tok(SYSTEM_PROMPT)["input_ids"]) for tok in (once, weighted))
+    corpus = [samples_dir / "src", samples_dir / "manuals"]
+    build_pretrained_base(tmp_path / "b", corpus, TinyBaseConfig(steps=0), progress=False)
+    texts = [t for _, t in read_corpus(corpus)]
+    once = train_tokenizer([*texts, *prompt_texts()], effective_vocab_size(texts, TinyBaseConfig()))
+    base = AutoTokenizer.from_pretrained(tmp_path / "b", local_files_only=True)
+    before, after = (len(tok(SYSTEM_PROMPT)["input_ids"]) for tok in (once, base))
     assert after <= len(SYSTEM_PROMPT) // 4 < before, (before, after, len(SYSTEM_PROMPT))
