@@ -22,6 +22,10 @@ Configurations (``--configs``, several run one after the other against the same 
 Questions (``--questions``): ``short`` (eval/questions.jsonl, the standards' ones), ``letters``
 (the real letters of ../shared/eval/dev/citation_dev.jsonl, read in place) or ``mixed``.
 
+Each phase also reports the CPU each side spent per answer (``cpu_ms_per_answer``: the server's
+processes, the bench's own Neo4j when it started one, and this client process): on 2 cores they
+all share the machine, and the sum says what an answer costs it.
+
 Also: ``--soak SECONDS`` (RSS of the server processes over a long 8-client phase, growth from
 its first to its last minute), ``--profile`` (py-spy flame graph of each server process during
 the 8-client phase, into bench/out/), ``--ghz`` (the same phases with ghz when it is installed).
@@ -302,10 +306,14 @@ def start_server(name: str, env: dict[str, str], workers: int, log_dir: Path) ->
     raise SystemExit(f"kgqa serve ({name}) was not ready within 600 s; see {log}")
 
 
-def prepare_graph(stack: ExitStack, uri: str | None, home: Path, corpus: Path) -> str:
-    """Our own Neo4j with ``corpus`` ingested and the index built (unless ``uri`` is given)."""
+def prepare_graph(stack: ExitStack, uri: str | None, home: Path, corpus: Path) -> tuple[str, int | None]:
+    """Our own Neo4j with ``corpus`` ingested and the index built (unless ``uri`` is given).
+
+    Returns:
+        The Bolt URI, and the pid of the Neo4j process when the bench started it.
+    """
     if uri is not None:
-        return uri
+        return uri, None
     from neo4j import GraphDatabase
 
     from kg.local_server import LocalNeo4j
@@ -321,7 +329,7 @@ def prepare_graph(stack: ExitStack, uri: str | None, home: Path, corpus: Path) -
         if not report.ingested:
             raise SystemExit(f"nothing ingested from {corpus}: {report.failed}")
         build_index_store(settings, driver).load()
-    return server.bolt_uri
+    return server.bolt_uri, server.status().pid
 
 
 # -- extras: soak, profile, ghz ------------------------------------------------------------------
@@ -406,6 +414,16 @@ def run_ghz(
     }
 
 
+def _pids_of(server: ServerProcess, neo4j_pid: int | None) -> Callable[[], dict[str, list[int]]]:
+    def pids() -> dict[str, list[int]]:
+        out = {"server": server.pids(), "client": [os.getpid()]}
+        if neo4j_pid is not None:
+            out["neo4j"] = [neo4j_pid]
+        return out
+
+    return pids
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -415,11 +433,42 @@ def build_stubs() -> None:
     subprocess.run([sys.executable, str(ROOT / "protos" / "build.py")], check=True, capture_output=True)
 
 
-def run_phases(target: str, key: str, clients: list[int], seconds: float, questions: list[str]) -> list[dict]:
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds used so far by each named group of processes."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            with suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+        out[name] = total
+    return out
+
+
+def run_phases(
+    target: str,
+    key: str,
+    clients: list[int],
+    seconds: float,
+    questions: list[str],
+    pids: Callable[[], dict[str, list[int]]] | None = None,
+) -> list[dict]:
+    """One warm-up, then a phase per client count; ``pids`` names the processes whose CPU per
+    answer each phase reports (None: none)."""
     measure(target, key, max(clients), min(seconds, 5.0), questions)  # warm-up: every worker, caches
     phases = []
     for n in clients:
+        groups = pids() if pids else {}
+        before = cpu_seconds(groups)
         result = measure(target, key, n, seconds, questions)
+        after = cpu_seconds(groups)
+        if groups and result["requests"]:
+            result["cpu_ms_per_answer"] = {
+                name: round((after[name] - before[name]) * 1000 / result["requests"], 2) for name in groups
+            }
         result["loadavg"] = loadavg()
         result.pop("answer_ids")
         phases.append(result)
@@ -461,7 +510,7 @@ def main() -> None:
             }
         else:
             home = args.home or Path(tempfile.mkdtemp(prefix="kgqa-bench-ask-"))
-            uri = prepare_graph(stack, args.uri, home, args.corpus)
+            uri, neo4j_pid = prepare_graph(stack, args.uri, home, args.corpus)
             OUT.mkdir(parents=True, exist_ok=True)
             for name in args.configs.split(","):
                 env = {"KGQA_NEO4J_URI": uri, "KGQA_HOME": str(home), **CONFIGS[name]}
@@ -469,7 +518,9 @@ def main() -> None:
                 server = start_server(name, env, workers, OUT)
                 try:
                     run: dict = {"workers": workers, "env": CONFIGS[name]}
-                    run["phases"] = run_phases(server.target, KEY, clients, args.seconds, questions)
+                    run["phases"] = run_phases(
+                        server.target, KEY, clients, args.seconds, questions, _pids_of(server, neo4j_pid)
+                    )
                     if args.profile:
                         run["flame_graphs"] = profile(server, KEY, args.seconds, questions, 8)
                     if args.ghz:
@@ -515,6 +566,8 @@ def main() -> None:
                 )
             )
             print(f"    {'':12s}in the service (mean ms): {r['server_mean_ms']}  by worker: {r['workers']}")
+            if r.get("cpu_ms_per_answer"):
+                print(f"    {'':12s}CPU ms per answer: {r['cpu_ms_per_answer']}")
         for g in run.get("ghz") or ():
             print(f"    ghz: {g}")
         if run.get("soak"):

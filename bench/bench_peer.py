@@ -144,7 +144,7 @@ def main() -> None:
     results: dict = {"questions": f"{args.questions} ({len(questions)})", "cpus": os.cpu_count()}
     with ExitStack() as stack:
         home = args.home or Path(tempfile.mkdtemp(prefix="kgqa-bench-peer-"))
-        uri = prepare_graph(stack, args.uri, home, args.corpus)
+        uri, _ = prepare_graph(stack, args.uri, home, args.corpus)
         settings = Settings(neo4j_uri=uri, home=home, audit_journal_dir=home / "audit" / "bench-peer")
         limit_native_threads(settings)
         driver = stack.enter_context(GraphDatabase.driver(uri))

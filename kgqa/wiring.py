@@ -195,6 +195,7 @@ def build_audit_writer(settings: Settings, graph, *, version_source=None):
         settings.journal_dir if settings.audit_journal else None,
         max_batch=settings.audit_max_batch,
         version_source=version_source,
+        linger_s=settings.audit_linger_s,
     )
     writer.start()
     return writer

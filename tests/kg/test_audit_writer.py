@@ -133,6 +133,61 @@ def test_answers_waiting_behind_a_write_go_to_neo4j_as_one_group(graph, tmp_path
     writer.close()
 
 
+def test_journaled_answers_linger_into_one_transaction_and_an_auditors_sync_flushes(graph, tmp_path):
+    """The graph thread waits ``linger_s`` for answers to share a transaction; ``sync`` (an
+    auditor's read) does not wait it out. A linger of an hour makes both visible: the answers
+    journaled one after the other stay out of Neo4j, and sync brings them in as one group."""
+    writer = AuditWriter(AuditStore(graph), tmp_path / "journal", linger_s=3600)
+    writer.start()
+    for i in range(6):
+        writer.append(_entry(f"l{i}"))  # returns: durable in the journal
+    assert _count(graph) == 0 and writer.groups == 0 and writer.pending == 6
+    assert writer.sync(60)  # flushed, not lingered: an hour would time out
+    assert _count(graph) == 6 and writer.groups == 1
+    assert AuditStore(graph).verify_chain().ok
+    assert writer.close() == 0
+
+
+def test_sync_waits_for_the_answers_before_it_not_for_those_that_came_after(graph, tmp_path):
+    """Under steady load the writer is never idle; an auditor's read must not wait for answers
+    returned after it began. Here those are held out of Neo4j until the read has returned (one
+    answer per transaction, so that no group mixes the two)."""
+    writer = AuditWriter(AuditStore(graph), tmp_path / "journal", max_batch=1)
+    writer.start()
+    earlier_in, later_in = threading.Event(), threading.Event()
+    append_many = writer._store.append_many
+
+    def held_append(entries):  # noqa: ANN001, ANN202
+        (later_in if entries[0].answer_id.startswith("late") else earlier_in).wait(60)
+        return append_many(entries)
+
+    writer._store.append_many = held_append
+    earlier = [writer.append(_entry(f"early{i}")).answer_id for i in range(3)]
+    synced: list[bool] = []
+    reader = threading.Thread(target=lambda: synced.append(writer.sync(60)))
+    reader.start()
+    while not writer._idle._waiters:  # the read has begun waiting
+        threading.Event().wait(0.01)
+    for i in range(4):
+        writer.append(_entry(f"late{i}"))
+    earlier_in.set()
+    reader.join(90)
+    assert synced == [True]  # the later answers are still held: only the earlier were waited for
+    rows, _, _ = graph.execute_query(
+        "MATCH (a:Answer) WHERE a.answer_id IN $ids RETURN count(a) AS n", ids=earlier
+    )
+    assert rows[0]["n"] == 3 and _count(graph) == 3 and writer.pending == 4
+    later_in.set()
+    assert writer.sync(60) and _count(graph) == 7
+    assert AuditStore(graph).verify_chain().ok
+    writer.close()
+
+
+def test_a_negative_linger_is_refused():
+    with pytest.raises(ValueError, match="linger_s"):
+        AuditWriter(AuditStore(None), None, linger_s=-1)  # type: ignore[arg-type]
+
+
 def test_graph_mode_reports_an_unreachable_graph_to_the_caller(tmp_path):
     from neo4j import GraphDatabase
 
