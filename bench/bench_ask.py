@@ -433,19 +433,27 @@ def build_stubs() -> None:
     subprocess.run([sys.executable, str(ROOT / "protos" / "build.py")], check=True, capture_output=True)
 
 
-def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """User + system CPU seconds used so far by each named group of processes."""
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    """User + system CPU seconds used so far by each process of each named group."""
     import psutil
 
-    out: dict[str, float] = {}
+    out: dict[str, dict[int, float]] = {}
     for name, group in pids.items():
-        total = 0.0
+        out[name] = {}
         for pid in group:
             with suppress(psutil.Error):
                 t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system
-        out[name] = total
+                out[name][pid] = t.user + t.system
     return out
+
+
+def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each group spent between two readings (processes seen in both: one that came
+    or went meanwhile, a restarted worker, is left out rather than counted wrong)."""
+    return {
+        name: sum(after[name][pid] - t for pid, t in group.items() if pid in after.get(name, {}))
+        for name, group in before.items()
+    }
 
 
 def run_phases(
@@ -467,7 +475,8 @@ def run_phases(
         after = cpu_seconds(groups)
         if groups and result["requests"]:
             result["cpu_ms_per_answer"] = {
-                name: round((after[name] - before[name]) * 1000 / result["requests"], 2) for name in groups
+                name: round(spent * 1000 / result["requests"], 2)
+                for name, spent in cpu_spent(before, after).items()
             }
         result["loadavg"] = loadavg()
         result.pop("answer_ids")

@@ -299,6 +299,7 @@ class AuditWriter:
         self._idle = threading.Condition()
         self._ticket = 0  # the last ticket given
         self._outstanding: set[int] = set()  # tickets of answers accepted and not yet settled
+        self._flush_upto = 0  # answers with a ticket up to this are appended without lingering
         self.groups = 0
         """Groups appended to Neo4j so far (tests and metrics read it)."""
 
@@ -405,11 +406,14 @@ class AuditWriter:
         """
         end = time.monotonic() + timeout
         with self._idle:
-            target = self._ticket
-            if not self._outstanding or min(self._outstanding) > target:
+            if not self._outstanding:
                 return True
+            target = self._ticket
+            # sticky, not a one-off signal: answers still being journaled reach the graph thread
+            # after any signal would, and must not linger either
+            self._flush_upto = max(self._flush_upto, target)
         if self._journal is not None:
-            self._to_graph.put(_FLUSH)
+            self._to_graph.put(_FLUSH)  # wakes a graph thread that is lingering now
         with self._idle:
             while self._outstanding and min(self._outstanding) <= target:
                 left = end - time.monotonic()
@@ -467,6 +471,8 @@ class AuditWriter:
                 waiting.extend(item)  # type: ignore[arg-type]
             until = time.monotonic() + self._linger_s
             while len(waiting) < self._max_batch and not stopping:
+                if self._flush_wanted(waiting):
+                    until = 0.0
                 left = until - time.monotonic()
                 try:
                     item = self._to_graph.get(timeout=left) if left > 0 else self._to_graph.get_nowait()
@@ -484,6 +490,11 @@ class AuditWriter:
             assert self._journal is not None
             self._journal.committed(len(group))
             self._finished(group)
+
+    def _flush_wanted(self, waiting: Sequence[_Pending]) -> bool:
+        """Does a reader wait (``sync``) for one of ``waiting``? Then it is appended at once."""
+        upto = self._flush_upto
+        return any(p.ticket <= upto for p in waiting)
 
     def _append_until_done(self, group: list[AuditEntry]) -> bool:
         """Append ``group``, retrying while Neo4j cannot take it; False when closing first."""

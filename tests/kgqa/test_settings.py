@@ -128,3 +128,17 @@ def test_one_endpoint_reaches_triple_extraction_and_the_openai_backend(monkeypat
     LlmTripleExtractor(settings.llm)  # builds from the same endpoint (no request is made)
     with pytest.raises(ConfigError, match="KGQA_LLM__BASE_URL and KGQA_LLM__MODEL"):
         LlmTripleExtractor(LlmEndpoint())
+
+
+def test_the_audit_linger_is_bounded_and_reaches_the_writer():
+    """A negative linger is refused by the settings and by the writer itself (no Neo4j needed)."""
+    from pydantic import ValidationError
+
+    from kg.audit import AuditStore
+    from kg.audit_writer import AuditWriter
+
+    assert Settings().audit_linger_s == 0.2
+    with pytest.raises(ValidationError, match="audit_linger_s"):
+        Settings(audit_linger_s=-1)
+    with pytest.raises(ValueError, match="linger_s"):
+        AuditWriter(AuditStore(None), None, linger_s=-1)  # type: ignore[arg-type]
