@@ -9,10 +9,10 @@ are made durable in one step, and an Ask waits only for the step that carries it
   (:meth:`kg.audit.AuditStore.append_many`, one chain-head lock per group) and deletes a journal
   segment once all of its answers are in the graph. That thread lingers ``linger_s`` after the
   first answer of a group for more to join it: the answers are durable already, and Neo4j spends
-  most of its write time per transaction, not per answer (at 8 clients on 2 cores a linger of
-  0.1-0.3 s cut Neo4j's CPU per answer from ~6 ms to ~3-4 ms). An auditor's read in the same
-  process (:meth:`AuditWriter.sync`) does not wait out the linger: it flushes. A process killed at any point leaves its
-  journal behind; the next process to start with the same journal root (``kgqa serve``, a
+  most of its write time per transaction, not per answer (``bench/bench_ask.py``, 2 cores: a
+  linger of 0.2 s cut Neo4j's CPU per answer from 12.6 to 1.5 ms at 1 client, from 3.6 to 1.1 ms
+  at 8). An auditor's read in the same process (:meth:`AuditWriter.sync`) does not wait out the
+  linger: it flushes. A process killed at any point leaves its journal behind; the next process to start with the same journal root (``kgqa serve``, a
   restarted worker, ``kgqa audit replay``) replays it into Neo4j. Answer ids already in the graph
   are skipped, so a replay never duplicates one.
 - **graph**: no journal; the group is appended to Neo4j and the Ask returns after the commit.
@@ -238,7 +238,7 @@ def replay_orphans(store: AuditStore, root: Path, *, batch: int = 256) -> int:
 @dataclass
 class _Pending:
     entry: AuditEntry
-    ticket: int = 0
+    ticket: int
     """The answer's place in the order answers were accepted (``sync`` waits by it)."""
     done: bool = False
     error: BaseException | None = None
@@ -336,10 +336,9 @@ class AuditWriter:
             raise AuditUnavailable("the audit trail is not accepting answers (the server is stopping)")
         if self._journal is not None and entry.graph_version is None and self._version_source is not None:
             entry.graph_version = self._version_source()
-        pending = _Pending(entry)
         with self._idle:
             self._ticket += 1
-            pending.ticket = self._ticket
+            pending = _Pending(entry, self._ticket)
             self._outstanding.add(pending.ticket)
         with self._buffer_lock:
             self._buffer.append(pending)

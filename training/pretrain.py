@@ -109,8 +109,8 @@ def build_pretrained_base(
     *,
     progress: bool = True,
 ) -> PretrainResult:
-    """Build the tiny base (tokenizer trained on ``corpus`` and the prompts' wording,
-    ``tokenizer_texts``) and pretrain it on the same text.
+    """Build the tiny base (tokenizer trained on ``corpus`` and, ``PROMPT_WEIGHT`` times, the
+    prompts' wording) and pretrain it on the same text.
 
     Writes the model, the tokenizer, ``pretrain.json`` and the pretraining ``loss.csv``/``loss.png``
     into ``out_dir``.
@@ -122,9 +122,10 @@ def build_pretrained_base(
     named = read_corpus(list(corpus))
     texts = [text for _, text in named]
     out_dir = Path(out_dir)
+    prompts = prompt_texts()
     build_tiny_base(
         out_dir,
-        tokenizer_texts(texts),
+        [*texts, *prompts * PROMPT_WEIGHT],
         seed=config.seed,
         vocab_size=effective_vocab_size(texts, config),
         hidden_size=config.hidden_size,
@@ -133,7 +134,6 @@ def build_pretrained_base(
         num_kv_heads=config.num_kv_heads,
         intermediate_size=config.intermediate_size,
     )
-    prompts = prompt_texts()
     result = pretrain(out_dir, texts, config, prompts=prompts, progress=progress)
     result = PretrainResult(
         **{
@@ -157,11 +157,6 @@ Measured on the training loop test's configuration (2026-12-07, one thread besid
 the test's 24 paraphrase questions, gains over each run's own base): SFT 313 s -> 238-241 s;
 token F1 / key-fact gains +0.12 / +0.12 before, +0.12 / +0.08 and +0.26 / +0.23 after (SFT seeds
 42 and 7; 13 key facts are scored, so one fact is 0.077)."""
-
-
-def tokenizer_texts(texts: Sequence[str]) -> list[str]:
-    """What the tiny base's tokenizer learns from: the corpus, and the prompts' wording ``PROMPT_WEIGHT`` times."""
-    return [*texts, *prompt_texts() * PROMPT_WEIGHT]
 
 
 def prompt_texts() -> list[str]:
@@ -314,4 +309,4 @@ def _mean_loss(model: PreTrainedModel, blocks: torch.Tensor) -> float:
     return total / len(blocks)
 
 
-__all__ = ["PRETRAIN_RECORD", "PretrainResult", "TinyBaseConfig", "build_pretrained_base", "effective_vocab_size", "pretrain", "prompt_texts", "tokenizer_texts"]
+__all__ = ["PRETRAIN_RECORD", "PretrainResult", "TinyBaseConfig", "build_pretrained_base", "effective_vocab_size", "pretrain", "prompt_texts"]

@@ -131,14 +131,19 @@ def test_one_endpoint_reaches_triple_extraction_and_the_openai_backend(monkeypat
 
 
 def test_the_audit_linger_is_bounded_and_reaches_the_writer():
-    """A negative linger is refused by the settings and by the writer itself (no Neo4j needed)."""
+    """A negative linger is refused by the settings and by the writer itself; the one set is the
+    one the server's writer uses (no Neo4j needed: a graph-mode writer opens nothing)."""
     from pydantic import ValidationError
 
     from kg.audit import AuditStore
     from kg.audit_writer import AuditWriter
+    from kgqa.wiring import build_audit_writer
 
     assert Settings().audit_linger_s == 0.2
     with pytest.raises(ValidationError, match="audit_linger_s"):
         Settings(audit_linger_s=-1)
     with pytest.raises(ValueError, match="linger_s"):
         AuditWriter(AuditStore(None), None, linger_s=-1)  # type: ignore[arg-type]
+    writer = build_audit_writer(Settings(audit_linger_s=0.7, audit_journal=False), None)
+    assert writer._linger_s == 0.7
+    writer.close()
