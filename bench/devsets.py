@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.metrics.bootstrap import bootstrap_interval
 from training.run_artifacts import iter_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,19 +193,68 @@ def score_rows(
 ) -> dict:
     """Document and article hit@1/@5 of ``ranked`` (item id -> citations, best first) over the
     answerable ``items``, and the shares of answerable and unanswerable ones ``refused``: one row
-    of ``bench_retrieval.py``'s tables, and what ``score_answers.py`` prints for a batch."""
-    answerable = [i for i in items if i.answerable]
-    unanswerable = [i for i in items if not i.answerable]
-    row: dict = {}
-    for k in (1, 5):
-        rows = [hits(i, ranked[i.id], k) for i in answerable]
-        row[f"doc@{k}"] = mean(r["doc"] for r in rows)
-        row[f"art@{k}"] = mean(r["article"] for r in rows)
-    row["refused(ans)"] = mean(float(refused.get(i.id, False)) for i in answerable)
-    row["refused(unans)"] = (
-        mean(float(refused.get(i.id, False)) for i in unanswerable) if unanswerable else None
-    )
+    of ``bench_retrieval.py``'s tables, and what ``score_answers.py`` prints for a batch.
+
+    With them, under ``"n"`` and ``"ci95"``, how many items each figure is a mean of and its 95%
+    bootstrap interval (training/metrics/bootstrap.py): article hit@5 on the dozen dev letters
+    whose replies name articles moves by 8 points per letter, and a target inside the interval
+    is neither met nor missed by the figure alone."""
+    per_item = item_values(items, ranked, refused)
+    row: dict = {metric: mean(values) for metric, values in per_item.items()}
+    row["n"] = {metric: len(values) for metric, values in per_item.items() if values}
+    row["ci95"] = {}
+    for metric, values in per_item.items():
+        found = bootstrap_interval(values)
+        if found is not None:
+            row["ci95"][metric] = [round(found[0], 3), round(found[1], 3)]
     return row
+
+
+SCORES = ("doc@1", "art@1", "doc@5", "art@5", "refused(ans)", "refused(unans)")
+"""The figures of a row, in the order ``score_rows`` gives them."""
+
+
+def item_values(
+    items: Sequence[Item], ranked: Mapping[str, Sequence[Cited]], refused: Mapping[str, bool]
+) -> dict[str, list[float]]:
+    """Each item's 0/1 for each figure of ``SCORES`` it counts in (an item without gold articles
+    counts in no article figure; refusals split by answerability)."""
+    answerable = [i for i in items if i.answerable]
+    out: dict[str, list[float]] = {metric: [] for metric in SCORES}
+    for k in (1, 5):
+        for item in answerable:
+            found = hits(item, ranked[item.id], k)
+            if found["doc"] is not None:
+                out[f"doc@{k}"].append(found["doc"])
+            if found["article"] is not None:
+                out[f"art@{k}"].append(found["article"])
+    for item in items:
+        key = "refused(ans)" if item.answerable else "refused(unans)"
+        out[key].append(float(refused.get(item.id, False)))
+    return out
+
+
+def paired_gain(
+    items: Sequence[Item],
+    before: Mapping[str, Sequence[Cited]],
+    after: Mapping[str, Sequence[Cited]],
+    metric: str,
+) -> dict | None:
+    """``after - before`` on ``metric`` (a hit figure of ``SCORES``) over the same items, with
+    the 95% bootstrap interval of the per-item differences: whether a stage beats another on
+    these letters, or only seems to. None when no item counts in ``metric``."""
+    a = item_values(items, before, {})[metric]
+    b = item_values(items, after, {})[metric]
+    if not a:
+        return None
+    diffs = [y - x for x, y in zip(a, b, strict=True)]
+    low, high = bootstrap_interval(diffs) or (0.0, 0.0)
+    return {
+        "n": len(diffs),
+        "gain": round(sum(diffs) / len(diffs), 3),
+        "ci95": [round(low, 3), round(high, 3)],
+        "significant": low > 0 or high < 0,
+    }
 
 
 def answer_sets(item: Item, clauses: dict) -> list[frozenset[str]]:
@@ -246,7 +296,9 @@ __all__ = [
     "load_letters",
     "load_tidy",
     "load_unanswerable",
+    "item_values",
     "mean",
+    "paired_gain",
     "score_rows",
     "standard_number",
 ]
