@@ -16,7 +16,8 @@ short questions). Lines that are errors (no ``status``) are counted, not scored.
 Prints the share of VERIFIED answers, then ``bench_retrieval.py``'s row (``devsets.score_rows``):
 citation hit@1/hit@5 at document and article level (the citations of the answer, in order;
 article rows over the questions whose gold names articles), the share of answerable questions
-refused and of unanswerable ones refused; and latency.
+refused and of unanswerable ones refused, each with its 95% bootstrap interval and the number of
+questions behind it; and latency.
 """
 
 from __future__ import annotations
@@ -65,8 +66,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        intervals, counts = result.get("ci95", {}), result.get("n", {})
         for k, v in result.items():
-            print(f"{k:28s} {v}")
+            if k in ("ci95", "n"):
+                continue
+            if k in intervals and v is not None:
+                low, high = intervals[k]
+                print(f"{k:28s} {v:.3f}  95% [{low:.3f}, {high:.3f}] over {counts[k]}")
+            else:
+                print(f"{k:28s} {v}")
 
 
 if __name__ == "__main__":
