@@ -29,7 +29,11 @@ probabilities, the operating point that refuses the most unanswerable letters wi
 ``--train --calibrate --write-model serving/retrieval/model.json``). Usage:
 
     .venv/bin/python bench/bench_retrieval.py [--json] [--train] [--calibrate] [--write-model FILE]
-        [--model FILE] [--no-tidy] [--no-answers]
+        [--model FILE] [--no-tidy] [--no-answers] [--misses]
+
+``--misses`` lists, under each table, every answerable item the full pipeline misses at hit@5:
+where its gold stands in the first stage's pool and in the reranked order (0-based; None: not
+there), its answerability and its ask as parsed (``misses`` in the JSON, always).
 """
 
 from __future__ import annotations
@@ -96,12 +100,12 @@ def _cited(index, clause_ids: list[str]) -> list[Cited]:
     return out
 
 
-def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, dict]:
-    """Rows for each stage, and the answerability of every item."""
+def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, list[dict]]:
+    """Rows for each stage, and the answerable items the full pipeline misses at hit@5."""
     bm25 = PlainBm25(list(index.clauses.values()))
     stages: dict[str, dict[str, list[Cited]]] = {"plain BM25": {}, "first stage": {}, "reranked": {}}
     refused: dict[str, bool] = {}
-    answerability: dict[str, float] = {}
+    misses: list[dict] = []
     latencies = []
     for item in items:
         stages["plain BM25"][item.id] = _cited(index, bm25.rank(item.question))
@@ -111,7 +115,10 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
         stages["first stage"][item.id] = _cited(index, [f.clause_id for f in ranked.fused[:5]])
         stages["reranked"][item.id] = _cited(index, [c.clause_id for c in ranked.candidates[:5]])
         refused[item.id] = not ranked.evidence
-        answerability[item.id] = ranked.answerable
+        if item.answerable:
+            miss = _miss(item, index, ranked)
+            if miss is not None:
+                misses.append(miss)
     rows = {name: score_rows(items, cited, {}) for name, cited in stages.items()}
     full = {i: ([] if refused[i] else c) for i, c in stages["reranked"].items()}
     rows["full (with refusal)"] = score_rows(items, full, refused)
@@ -133,7 +140,39 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
     latencies.sort()
     rows["full (with refusal)"]["p50 ms"] = round(statistics.median(latencies), 1)
     rows["full (with refusal)"]["p95 ms"] = round(latencies[int(0.95 * (len(latencies) - 1))], 1)
-    return rows, answerability
+    return rows, misses
+
+
+def _miss(item: Item, index, ranked) -> dict | None:
+    """Where an answerable item's gold stands when the full pipeline misses it at hit@5: its
+    place in the first stage's pool and in the reranked order (None: not there), the
+    answerability and the ask as parsed, so a miss can be read without a script of one's own."""
+    sets = answer_sets(item, index.clauses)
+    if not sets:
+        return None
+    levels = {"document": sets[-1]}
+    if item.articles or item.clauses:
+        levels["article"] = sets[0]
+    pool = [f.clause_id for f in ranked.fused]
+    reranked = [c.clause_id for c in ranked.candidates]
+    out: dict = {}
+    for level, gold in levels.items():
+        rank = next((k for k, c in enumerate(reranked) if c in gold), None)
+        if ranked.evidence and rank is not None and rank < 5:
+            continue
+        out[level] = {
+            "first_stage": next((k for k, c in enumerate(pool) if c in gold), None),
+            "reranked": rank,
+        }
+    if not out:
+        return None
+    return {
+        "id": item.id,
+        "misses": out,
+        "refused": not ranked.evidence,
+        "answerable": round(ranked.answerable, 3),
+        "ask": ranked.parsed.ask[:60],
+    }
 
 
 def calibrate_on(retriever, items: list[Item], max_refused: float) -> dict:
@@ -206,6 +245,11 @@ def main() -> None:
     ap.add_argument("--max-answerable-refused", type=float, default=0.05)
     ap.add_argument("--no-tidy", action="store_true", help="skip phase 2 (the 76 questions written here)")
     ap.add_argument("--no-answers", action="store_true", help="skip the service's answers (faster)")
+    ap.add_argument(
+        "--misses",
+        action="store_true",
+        help="list each answerable item the full pipeline misses at hit@5, with where its gold stands",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from kgqa.logging import configure_logging
@@ -233,21 +277,24 @@ def main() -> None:
         retriever.model.save(served)
         if args.write_model:
             retriever.model.save(args.write_model)
-        rows, _ = _evaluate(retriever, index, items, None if args.no_answers else service)
+        rows, misses = _evaluate(retriever, index, items, None if args.no_answers else service)
         result["letters"] = {
             "graph": info,
             "answerable": sum(i.answerable for i in items),
             "with_articles": sum(bool(i.articles) for i in items),
             "unanswerable": sum(not i.answerable for i in items),
             "rows": rows,
+            "misses": misses,
         }
         dev31 = [i for i in items if i.source in ("letters", "unanswerable")]
         result["letters"]["rows_dev31"] = _evaluate(retriever, index, dev31)[0]
         heldout = load_heldout()
+        rows, misses = _evaluate(retriever, index, heldout, None if args.no_answers else service)
         result["heldout"] = {
             "answerable": sum(i.answerable for i in heldout),
             "unanswerable": sum(not i.answerable for i in heldout),
-            "rows": _evaluate(retriever, index, heldout, None if args.no_answers else service)[0],
+            "rows": rows,
+            "misses": misses,
         }
     finally:
         service.close()  # its background threads use the driver: stop them before closing it
@@ -260,10 +307,10 @@ def main() -> None:
         )
         try:
             items = load_tidy()
-            rows, _ = _evaluate(
+            rows, misses = _evaluate(
                 retriever, retriever.store.current(), items, None if args.no_answers else service
             )
-            result["tidy"] = {"graph": info, "questions": len(items), "rows": rows}
+            result["tidy"] = {"graph": info, "questions": len(items), "rows": rows, "misses": misses}
         finally:
             service.close()
             driver.close()
@@ -271,10 +318,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        print_tables(result)
+        print_tables(result, misses=args.misses)
 
 
-def print_tables(result: dict) -> None:
+def print_tables(result: dict, *, misses: bool = False) -> None:
     cols = ["doc@1", "doc@5", "art@1", "art@5", "refused(ans)", "refused(unans)", "p50 ms", "p95 ms"]
 
     def cell(row: dict, col: str) -> str:
@@ -283,6 +330,17 @@ def print_tables(result: dict) -> None:
             return ""
         interval = row.get("ci95", {}).get(col)
         return f"{value:.3f} [{interval[0]:.2f},{interval[1]:.2f}]" if interval else f"{value}"
+
+    def listed(section: dict) -> None:
+        if not misses:
+            return
+        for miss in section.get("misses", []):
+            where = "; ".join(
+                f"{level} first stage {at['first_stage']}, reranked {at['reranked']}"
+                for level, at in miss["misses"].items()
+            )
+            refused = " refused" if miss["refused"] else ""
+            print(f"    miss {miss['id']}: {where} (p {miss['answerable']}{refused}) {miss['ask']}")
 
     def table(title: str, rows: dict) -> None:
         print(title)
@@ -305,6 +363,7 @@ def print_tables(result: dict) -> None:
         f"{letters['unanswerable']} unanswerable; graph {letters['graph']}",
         letters["rows"],
     )
+    listed(letters)
     table("The 31 letters of citation_dev.jsonl alone (+ the unanswerable set)", letters["rows_dev31"])
     if "heldout" in result:
         held = result["heldout"]
@@ -313,11 +372,13 @@ def print_tables(result: dict) -> None:
             "(written after the model was frozen; never trained or calibrated on)",
             held["rows"],
         )
+        listed(held)
     if "calibration" in result:
         print(f"calibration: {result['calibration']}")
     if "tidy" in result:
         tidy = result["tidy"]
         table(f"eval/questions.jsonl ({tidy['questions']} written here); graph {tidy['graph']}", tidy["rows"])
+        listed(tidy)
 
 
 if __name__ == "__main__":
