@@ -83,7 +83,11 @@ def sft_run(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tiny_model_dir, sft_run, dataset_dir, tmp_path_factory):
-    config = GrpoConfig.load(TINY_CONFIG).with_overrides(max_steps=3, probes=str(dataset_dir / "probes.jsonl"))
+    config = GrpoConfig.load(TINY_CONFIG).with_overrides(
+        max_steps=3,
+        probes=str(dataset_dir / "probes.jsonl"),
+        unanswerable_draw_share=0.75,  # the one unanswerable record drawn as 3 of 4 rows
+    )
     runner = GrpoRunner(config, device="cpu", progress=False)
     out = tmp_path_factory.mktemp("grpo-run") / "run"
     prompts = dataset_dir / "grpo" / "prompts.jsonl"
@@ -199,6 +203,8 @@ def test_run_records(run, sft_run, dataset_dir):
     assert prov["parent"]["path"] == str(sft_run.resolve())
     assert prov["parent"]["provenance"] == {"method": "sft", "seed": 3}
     assert len(prov["prompts"]["sha256"]) == 64 and prov["prompts"]["records"] == 2
+    # the draw share the run trained with, and the rows it drew from: 1 answerable + 3 copies
+    assert prov["prompts"]["unanswerable_draw_share"] == 0.75 and prov["prompts"]["rows_drawn_from"] == 4
     assert prov["rewards"]["evidence"] == "contexts"
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["steps"] == 3 and metrics["steps_per_second"] > 0 and metrics["peak_rss_mb"] > 0
