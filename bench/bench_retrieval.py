@@ -52,6 +52,8 @@ from devsets import (  # noqa: E402
     Cited,
     Item,
     answer_sets,
+    gold_sets,
+    hits,
     load_heldout,
     load_letters,
     load_tidy,
@@ -119,7 +121,7 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
             miss = _miss(item, index, ranked)
             if miss is not None:
                 misses.append(miss)
-    rows = {name: score_rows(items, cited, {}) for name, cited in stages.items()}
+    rows = {name: score_rows(items, cited, None) for name, cited in stages.items()}  # no refusal there
     full = {i: ([] if refused[i] else c) for i, c in stages["reranked"].items()}
     rows["full (with refusal)"] = score_rows(items, full, refused)
     rows["full (with refusal)"]["vs plain BM25"] = {
@@ -144,28 +146,27 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
 
 
 def _miss(item: Item, index, ranked) -> dict | None:
-    """Where an answerable item's gold stands when the full pipeline misses it at hit@5: its
-    place in the first stage's pool and in the reranked order (None: not there), the
-    answerability and the ask as parsed, so a miss can be read without a script of one's own."""
-    sets = answer_sets(item, index.clauses)
-    if not sets:
+    """Where an answerable item's gold stands when the full pipeline misses it at hit@5 (as the
+    table scores it, ``devsets.hits``): its place in the first stage's pool and in the reranked
+    order (0-based; None: not there; ``"not in index"`` when the graph holds no such clause),
+    the answerability and the ask as parsed, so a miss can be read without a script of one's own."""
+    cited = [] if not ranked.evidence else _cited(index, [c.clause_id for c in ranked.candidates[:5]])
+    found = hits(item, cited, 5)
+    missed = [level for level, key in (("document", "doc"), ("article", "article")) if found[key] == 0.0]
+    if not missed:
         return None
-    levels = {"document": sets[-1]}
-    if item.articles or item.clauses:
-        levels["article"] = sets[0]
+    gold = gold_sets(item, index.clauses)
     pool = [f.clause_id for f in ranked.fused]
     reranked = [c.clause_id for c in ranked.candidates]
     out: dict = {}
-    for level, gold in levels.items():
-        rank = next((k for k, c in enumerate(reranked) if c in gold), None)
-        if ranked.evidence and rank is not None and rank < 5:
+    for level in missed:
+        if not gold[level]:
+            out[level] = "not in index"
             continue
         out[level] = {
-            "first_stage": next((k for k, c in enumerate(pool) if c in gold), None),
-            "reranked": rank,
+            "first_stage": next((k for k, c in enumerate(pool) if c in gold[level]), None),
+            "reranked": next((k for k, c in enumerate(reranked) if c in gold[level]), None),
         }
-    if not out:
-        return None
     return {
         "id": item.id,
         "misses": out,
@@ -336,7 +337,9 @@ def print_tables(result: dict, *, misses: bool = False) -> None:
             return
         for miss in section.get("misses", []):
             where = "; ".join(
-                f"{level} first stage {at['first_stage']}, reranked {at['reranked']}"
+                f"{level} {at}"
+                if isinstance(at, str)
+                else f"{level} first stage {at['first_stage']}, reranked {at['reranked']}"
                 for level, at in miss["misses"].items()
             )
             refused = " refused" if miss["refused"] else ""
@@ -353,8 +356,8 @@ def print_tables(result: dict, *, misses: bool = False) -> None:
             if gain:
                 verdict = "significant" if gain["significant"] else "within noise"
                 print(
-                    f"  full - plain BM25, {metric}: {gain['gain']:+.3f} "
-                    f"[{gain['ci95'][0]:+.2f},{gain['ci95'][1]:+.2f}] over {gain['n']} ({verdict})"
+                    f"  full - plain BM25, {metric}: {gain['delta']:+.3f} "
+                    f"[{gain['low']:+.3f},{gain['high']:+.3f}] over {gain['n']} ({verdict})"
                 )
 
     letters = result["letters"]

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.metrics.bootstrap import bootstrap_interval
+from training.metrics.bootstrap import bootstrap_interval, paired_interval
 from training.run_artifacts import iter_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,48 +189,56 @@ def hits(item: Item, cited: Sequence[Cited], k: int) -> dict[str, float | None]:
 
 
 def score_rows(
-    items: Sequence[Item], ranked: Mapping[str, Sequence[Cited]], refused: Mapping[str, bool]
+    items: Sequence[Item],
+    ranked: Mapping[str, Sequence[Cited]],
+    refused: Mapping[str, bool] | None,
 ) -> dict:
     """Document and article hit@1/@5 of ``ranked`` (item id -> citations, best first) over the
-    answerable ``items``, and the shares of answerable and unanswerable ones ``refused``: one row
-    of ``bench_retrieval.py``'s tables, and what ``score_answers.py`` prints for a batch.
+    answerable ``items``, and the shares of answerable and unanswerable ones ``refused`` (None for
+    a stage that decides no refusal): one row of ``bench_retrieval.py``'s tables, and what
+    ``score_answers.py`` prints for a batch.
 
     With them, under ``"n"`` and ``"ci95"``, how many items each figure is a mean of and its 95%
     bootstrap interval (training/metrics/bootstrap.py): article hit@5 on the dozen dev letters
     whose replies name articles moves by 8 points per letter, and a target inside the interval
     is neither met nor missed by the figure alone."""
     per_item = item_values(items, ranked, refused)
-    row: dict = {metric: mean(values) for metric, values in per_item.items()}
+    row: dict = {metric: mean(per_item[metric].values()) if metric in per_item else None for metric in SCORES}
     row["n"] = {metric: len(values) for metric, values in per_item.items() if values}
     row["ci95"] = {}
     for metric, values in per_item.items():
-        found = bootstrap_interval(values)
+        found = bootstrap_interval(list(values.values()))
         if found is not None:
             row["ci95"][metric] = [round(found[0], 3), round(found[1], 3)]
     return row
 
 
-SCORES = ("doc@1", "art@1", "doc@5", "art@5", "refused(ans)", "refused(unans)")
+HITS = ("doc@1", "art@1", "doc@5", "art@5")
+SCORES = (*HITS, "refused(ans)", "refused(unans)")
 """The figures of a row, in the order ``score_rows`` gives them."""
 
 
 def item_values(
-    items: Sequence[Item], ranked: Mapping[str, Sequence[Cited]], refused: Mapping[str, bool]
-) -> dict[str, list[float]]:
-    """Each item's 0/1 for each figure of ``SCORES`` it counts in (an item without gold articles
-    counts in no article figure; refusals split by answerability)."""
-    answerable = [i for i in items if i.answerable]
-    out: dict[str, list[float]] = {metric: [] for metric in SCORES}
+    items: Sequence[Item], ranked: Mapping[str, Sequence[Cited]], refused: Mapping[str, bool] | None
+) -> dict[str, dict[str, float]]:
+    """Each figure of ``SCORES`` as item id -> 0/1, over the items it counts (an item without
+    gold articles counts in no article figure; refusals split by answerability, and are left out
+    when ``refused`` is None)."""
+    out: dict[str, dict[str, float]] = {metric: {} for metric in HITS}
     for k in (1, 5):
-        for item in answerable:
+        for item in items:
+            if not item.answerable:
+                continue
             found = hits(item, ranked[item.id], k)
             if found["doc"] is not None:
-                out[f"doc@{k}"].append(found["doc"])
+                out[f"doc@{k}"][item.id] = found["doc"]
             if found["article"] is not None:
-                out[f"art@{k}"].append(found["article"])
-    for item in items:
-        key = "refused(ans)" if item.answerable else "refused(unans)"
-        out[key].append(float(refused.get(item.id, False)))
+                out[f"art@{k}"][item.id] = found["article"]
+    if refused is not None:
+        out["refused(ans)"], out["refused(unans)"] = {}, {}
+        for item in items:
+            key = "refused(ans)" if item.answerable else "refused(unans)"
+            out[key][item.id] = float(refused.get(item.id, False))
     return out
 
 
@@ -240,39 +248,46 @@ def paired_gain(
     after: Mapping[str, Sequence[Cited]],
     metric: str,
 ) -> dict | None:
-    """``after - before`` on ``metric`` (a hit figure of ``SCORES``) over the same items, with
-    the 95% bootstrap interval of the per-item differences: whether a stage beats another on
-    these letters, or only seems to. None when no item counts in ``metric``."""
-    a = item_values(items, before, {})[metric]
-    b = item_values(items, after, {})[metric]
-    if not a:
+    """``after - before`` on ``metric`` (a hit figure: ``HITS``) over the same items, paired by
+    id, with the 95% bootstrap interval of the per-item differences
+    (``training.metrics.bootstrap.paired_interval``): whether a stage beats another on these
+    letters, or only seems to. None when no item counts in ``metric``."""
+    if metric not in HITS:
+        raise ValueError(f"paired_gain compares hit figures {HITS}, not {metric!r}")
+    a = item_values(items, before, None)[metric]
+    b = item_values(items, after, None)[metric]
+    found = paired_interval(a, b)
+    if found is None:
         return None
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
-    low, high = bootstrap_interval(diffs) or (0.0, 0.0)
-    return {
-        "n": len(diffs),
-        "gain": round(sum(diffs) / len(diffs), 3),
-        "ci95": [round(low, 3), round(high, 3)],
-        "significant": low > 0 or high < 0,
-    }
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in found.items()}
 
 
 def answer_sets(item: Item, clauses: dict) -> list[frozenset[str]]:
     """The clause sets an answer to ``item`` should find first, scored as ``hits`` scores them:
-    its gold articles (or clauses), and every clause of its gold standards.
+    its gold articles (or clauses), and every clause of its gold standards (the ones the index
+    holds; an empty set is left out).
 
     ``clauses`` is the index's clause id -> record (``doc_title``, ``number``)."""
+    gold = gold_sets(item, clauses)
+    return [s for s in (gold["article"], gold["document"]) if s]
+
+
+def gold_sets(item: Item, clauses: dict) -> dict[str, frozenset[str]]:
+    """``item``'s gold in the index, by level: ``article`` (its gold articles or clauses; empty
+    when it names none, or none the index holds) and ``document`` (every clause of its gold
+    standards)."""
     if item.clauses:
         from serving.retrieval.calibration import gold_answer_sets
 
-        return gold_answer_sets(item.clauses, clauses)
+        articles, documents = gold_answer_sets(item.clauses, clauses)
+        return {"article": articles, "document": documents}
     numbers = {cid: standard_number(rec.doc_title) for cid, rec in clauses.items()}
     wanted = {(n, _canonical_article(a)) for n, a in item.articles}
     articles = frozenset(
         cid for cid, rec in clauses.items() if (numbers[cid], _canonical_article(rec.number)) in wanted
     )
     documents = frozenset(cid for cid, n in numbers.items() if n is not None and n in item.standards)
-    return [s for s in (articles, documents) if s]
+    return {"article": articles, "document": documents}
 
 
 def _canonical_article(number: str) -> str:
@@ -290,6 +305,7 @@ def mean(values: Iterable[float | None]) -> float | None:
 __all__ = [
     "Cited",
     "answer_sets",
+    "gold_sets",
     "Item",
     "hits",
     "load_heldout",

@@ -203,7 +203,8 @@ def test_run_records(run, sft_run, dataset_dir):
     assert prov["parent"]["path"] == str(sft_run.resolve())
     assert prov["parent"]["provenance"] == {"method": "sft", "seed": 3}
     assert len(prov["prompts"]["sha256"]) == 64 and prov["prompts"]["records"] == 2
-    # the draw share the run trained with, and the rows it drew from: 1 answerable + 3 copies
+    # the draw share the run trained with, and the rows it drew from: the answerable record and
+    # the unanswerable one three times (itself and two copies)
     assert prov["prompts"]["unanswerable_draw_share"] == 0.75 and prov["prompts"]["rows_drawn_from"] == 4
     assert prov["rewards"]["evidence"] == "contexts"
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))

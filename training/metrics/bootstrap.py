@@ -87,25 +87,30 @@ def intervals(
     return out
 
 
-def paired_difference(
-    before: Sequence[Mapping[str, Any]],
-    after: Sequence[Mapping[str, Any]],
-    metric: str,
+PAIRED_SAMPLES = 10_000
+"""Resamples behind a paired difference. Whether it is significant is read off a tail percentile,
+and on a dozen questions 1,000 resamples move that percentile across 0 by chance: 3 gains and no
+loss in 12 came out "significant" for some seeds (a resample with no gain has probability 3.2%,
+just over the 2.5% tail). 10,000 resamples settle it and cost milliseconds."""
+
+
+def paired_interval(
+    before: Mapping[Any, float],
+    after: Mapping[Any, float],
     *,
-    samples: int = 1000,
+    samples: int = PAIRED_SAMPLES,
     confidence: float = 0.95,
     seed: int = 0,
-) -> dict[str, float | int] | None:
-    """Interval of ``after - before`` for ``metric`` over the records (by id) both count it on.
+) -> dict[str, float | int | bool] | None:
+    """Interval of ``after - before`` over the keys (question ids) both have a value for.
 
-    Returns ``{"n", "delta", "low", "high", "significant"}``; None when no record is shared.
+    Returns ``{"n", "delta", "low", "high", "significant"}``, ``significant`` when the interval
+    excludes 0; None when no key is shared.
     """
-    a = {r.get("id"): record_values(r).get(metric) for r in before}
-    b = {r.get("id"): record_values(r).get(metric) for r in after}
-    shared = [k for k in a if k in b and a[k] is not None and b[k] is not None]
+    shared = [k for k in before if k in after]
     if not shared:
         return None
-    diffs = [b[k] - a[k] for k in shared]
+    diffs = [after[k] - before[k] for k in shared]
     low, high = bootstrap_interval(diffs, samples=samples, confidence=confidence, seed=seed) or (0.0, 0.0)
     return {
         "n": len(shared),
@@ -116,4 +121,31 @@ def paired_difference(
     }
 
 
-__all__ = ["INTERVAL_METRICS", "bootstrap_interval", "intervals", "paired_difference", "record_values"]
+def paired_difference(
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    metric: str,
+    *,
+    samples: int = PAIRED_SAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | int | bool] | None:
+    """Interval of ``after - before`` for ``metric`` over the records (by id) both count it on
+    (:func:`paired_interval` over :func:`record_values`)."""
+
+    def values(rows: Sequence[Mapping[str, Any]]) -> dict[Any, float]:
+        found = ((r.get("id"), record_values(r).get(metric)) for r in rows)
+        return {k: v for k, v in found if v is not None}
+
+    return paired_interval(values(before), values(after), samples=samples, confidence=confidence, seed=seed)
+
+
+__all__ = [
+    "INTERVAL_METRICS",
+    "PAIRED_SAMPLES",
+    "bootstrap_interval",
+    "intervals",
+    "paired_difference",
+    "paired_interval",
+    "record_values",
+]
