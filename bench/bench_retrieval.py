@@ -350,7 +350,7 @@ def print_tables(result: dict, *, misses: bool = False) -> None:
         print(f"  {'':22s}" + "".join(f"{c:>20s}" for c in cols))
         for name, row in rows.items():
             print(f"  {name:22s}" + "".join(f"{cell(row, c):>20s}" for c in cols))
-        n = next(iter(rows.values()), {}).get("n", {})
+        n = rows.get("full (with refusal)", next(iter(rows.values()), {})).get("n", {})
         print("  items per figure: " + ", ".join(f"{c} {n[c]}" for c in cols if c in n))
         for metric, gain in rows.get("full (with refusal)", {}).get("vs plain BM25", {}).items():
             if gain:
