@@ -107,6 +107,7 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
     bm25 = PlainBm25(list(index.clauses.values()))
     stages: dict[str, dict[str, list[Cited]]] = {"plain BM25": {}, "first stage": {}, "reranked": {}}
     refused: dict[str, bool] = {}
+    full: dict[str, list[Cited]] = {}  # the full pipeline's citations: the reranked top, none when refused
     misses: list[dict] = []
     latencies = []
     for item in items:
@@ -117,12 +118,12 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
         stages["first stage"][item.id] = _cited(index, [f.clause_id for f in ranked.fused[:5]])
         stages["reranked"][item.id] = _cited(index, [c.clause_id for c in ranked.candidates[:5]])
         refused[item.id] = not ranked.evidence
+        full[item.id] = [] if refused[item.id] else stages["reranked"][item.id]
         if item.answerable:
-            miss = _miss(item, index, ranked)
+            miss = _miss(item, index.clauses, ranked, full[item.id])
             if miss is not None:
                 misses.append(miss)
     rows = {name: score_rows(items, cited, None) for name, cited in stages.items()}  # no refusal there
-    full = {i: ([] if refused[i] else c) for i, c in stages["reranked"].items()}
     rows["full (with refusal)"] = score_rows(items, full, refused)
     rows["full (with refusal)"]["vs plain BM25"] = {
         metric: paired_gain(items, stages["plain BM25"], full, metric) for metric in ("doc@5", "art@5")
@@ -145,17 +146,17 @@ def _evaluate(retriever, index, items: list[Item], service=None) -> tuple[dict, 
     return rows, misses
 
 
-def _miss(item: Item, index, ranked) -> dict | None:
-    """Where an answerable item's gold stands when the full pipeline misses it at hit@5 (as the
-    table scores it, ``devsets.hits``): its place in the first stage's pool and in the reranked
-    order (0-based; None: not there; ``"not in index"`` when the graph holds no such clause),
-    the answerability and the ask as parsed, so a miss can be read without a script of one's own."""
-    cited = [] if not ranked.evidence else _cited(index, [c.clause_id for c in ranked.candidates[:5]])
+def _miss(item: Item, clauses: dict, ranked, cited: list[Cited]) -> dict | None:
+    """Where an answerable item's gold stands when the full pipeline's citations ``cited`` (none
+    when refused) miss it at hit@5, as the table scores them (``devsets.hits``): its place in the
+    first stage's pool and in the reranked order (0-based; None: not there; ``"not in index"``
+    when the graph holds no such clause), the answerability and the ask as parsed, so a miss can
+    be read without a script of one's own."""
     found = hits(item, cited, 5)
     missed = [level for level, key in (("document", "doc"), ("article", "article")) if found[key] == 0.0]
     if not missed:
         return None
-    gold = gold_sets(item, index.clauses)
+    gold = gold_sets(item, clauses)
     pool = [f.clause_id for f in ranked.fused]
     reranked = [c.clause_id for c in ranked.candidates]
     out: dict = {}

@@ -12,8 +12,9 @@ are made durable in one step, and an Ask waits only for the step that carries it
   most of its write time per transaction, not per answer (``bench/bench_ask.py``, 2 cores: a
   linger of 0.2 s cut Neo4j's CPU per answer from 12.6 to 1.5 ms at 1 client, from 3.6 to 1.1 ms
   at 8). An auditor's read in the same process (:meth:`AuditWriter.sync`) does not wait out the
-  linger: it flushes. A process killed at any point leaves its journal behind; the next process to start with the same journal root (``kgqa serve``, a
-  restarted worker, ``kgqa audit replay``) replays it into Neo4j. Answer ids already in the graph
+  linger: it flushes. A process killed at any point leaves its journal behind; the next process
+  to start with the same journal root (``kgqa serve``, a restarted worker, ``kgqa audit replay``)
+  replays it into Neo4j. Answer ids already in the graph
   are skipped, so a replay never duplicates one.
 - **graph**: no journal; the group is appended to Neo4j and the Ask returns after the commit.
 

@@ -139,3 +139,42 @@ def test_gold_sets_keep_their_level_when_one_is_empty():
         "article": frozenset(),
         "document": frozenset(),
     }
+
+
+def test_a_miss_says_where_its_gold_stands_and_when_the_index_lacks_it():
+    """``bench_retrieval --misses``: a letter the table scores as missed is listed, with the gold's
+    place in the pool and after reranking, or "not in index"; a hit is not listed."""
+    from bench_retrieval import _miss
+
+    clauses = {
+        cid: SimpleNamespace(doc_title=CAS14, number=cid.split("/")[1])
+        for cid in ("CAS-14/第十九条", "CAS-14/第二十条", "CAS-14/第二十一条")
+    }
+    order = ["CAS-14/第二十条", "CAS-14/第二十一条", "CAS-14/第十九条"]
+    ranked = SimpleNamespace(
+        evidence=True,
+        fused=[SimpleNamespace(clause_id=c) for c in reversed(order)],
+        candidates=[SimpleNamespace(clause_id=c) for c in order],
+        answerable=0.81234,
+        parsed=SimpleNamespace(ask="应付客户对价怎么处理？"),
+    )
+    cited = [_cite(CAS14, "第二十条")]  # the right standard, another article
+    letter = Item("b", "？", True, [14], [(14, "第十九条")])
+    miss = _miss(letter, clauses, ranked, cited)
+    assert miss == {
+        "id": "b",
+        "misses": {"article": {"first_stage": 0, "reranked": 2}},
+        "refused": False,
+        "answerable": 0.812,
+        "ask": "应付客户对价怎么处理？",
+    }
+    # the gold article is not in the graph: still a miss, and said so
+    absent = Item("c", "？", True, [14], [(14, "第九十九条")])
+    assert _miss(absent, clauses, ranked, cited)["misses"] == {"article": "not in index"}
+    # refused: no citations, so both levels are missed
+    refused = SimpleNamespace(**{**vars(ranked), "evidence": False})
+    both = _miss(letter, clauses, refused, [])
+    assert both["refused"] and set(both["misses"]) == {"document", "article"}
+    assert both["misses"]["document"] == {"first_stage": 0, "reranked": 0}
+    # found at the article level: nothing to list
+    assert _miss(letter, clauses, ranked, [_cite(CAS14, "第十九条")]) is None

@@ -134,6 +134,14 @@ def test_answers_waiting_behind_a_write_go_to_neo4j_as_one_group(graph, tmp_path
     writer.close()
 
 
+def _until_sync_waits(writer: AuditWriter) -> None:
+    """Return once a ``sync()`` on another thread has begun waiting (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while not writer._idle._waiters:
+        assert time.monotonic() < deadline, "sync() never waited"
+        threading.Event().wait(0.01)
+
+
 def test_journaled_answers_linger_into_one_transaction_and_an_auditors_sync_flushes(graph, tmp_path):
     """The graph thread waits ``linger_s`` for answers to share a transaction; ``sync`` (an
     auditor's read) does not wait it out. A linger of an hour makes both visible: the answers
@@ -169,10 +177,7 @@ def test_an_answer_still_being_journaled_when_sync_begins_does_not_linger(graph,
     synced: list[bool] = []
     reader = threading.Thread(target=lambda: synced.append(writer.sync(60)))
     reader.start()
-    deadline = time.monotonic() + 60
-    while not writer._idle._waiters:  # the read has begun waiting, its signal already sent
-        assert time.monotonic() < deadline, "sync() never waited"
-        threading.Event().wait(0.01)
+    _until_sync_waits(writer)  # its flush signal already sent
     fsync_may_end.set()
     asker.join(60)
     reader.join(90)
@@ -198,10 +203,7 @@ def test_sync_waits_for_the_answers_before_it_not_for_those_that_came_after(grap
     synced: list[bool] = []
     reader = threading.Thread(target=lambda: synced.append(writer.sync(60)))
     reader.start()
-    deadline = time.monotonic() + 60
-    while not writer._idle._waiters:  # the read has begun waiting
-        assert time.monotonic() < deadline, "sync() never waited"
-        threading.Event().wait(0.01)
+    _until_sync_waits(writer)
     for i in range(4):
         writer.append(_entry(f"late{i}"))
     earlier_in.set()
