@@ -8,6 +8,7 @@ few n-grams, not the match — and an inverted index answers it in well under a 
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -48,7 +49,9 @@ class QuoteIndex:
         """Units by the share of the quote's n-grams they contain (best first, share > 0).
 
         A share near 1.0 means the unit contains the quote almost verbatim; a common phrase
-        shared by many clauses scores low because the rest of the quote is missing.
+        shared by many clauses scores low because the rest of the quote is missing. Equal shares
+        rank by unit position: the n-grams are a set, whose order changes with each process's
+        string hashing, and a tie broken by it gave two server processes different citations.
         """
         grams = ngrams(quote)
         if not grams:
@@ -57,7 +60,8 @@ class QuoteIndex:
         for gram in grams:
             counts.update(self._postings.get(gram, ()))
         total = len(grams)
-        return [(unit, hits / total) for unit, hits in counts.most_common(n)]
+        best = heapq.nsmallest(n, counts.items(), key=lambda p: (-p[1], p[0]))
+        return [(unit, hits / total) for unit, hits in best]
 
 
 __all__ = ["N", "QuoteIndex", "ngrams"]

@@ -127,3 +127,37 @@ def test_quote_lookup_finds_a_nearly_verbatim_quote():
     assert best == 0 and share > 0.85
     assert all(s < 0.3 for _, s in rest)
     assert ngrams("１２３４５") == ngrams("12345")  # full width is the same text
+
+
+_TIED_LOOKUP = """
+import json
+from serving.retrieval.quotes import QuoteIndex
+# each unit holds a different one of the quote's five 4-grams: all tie at 1/5
+texts = ["第五条 五六七八", "无关的条文", "第一条 一二三四", "第三条 三四五六", "第四条 四五六七"]
+print(json.dumps(QuoteIndex(texts).lookup("一二三四五六七八", 3)))
+"""
+
+
+def test_tied_quote_shares_rank_by_unit_position_in_every_process():
+    """Every server process must cite the same clauses: a tie is broken by unit position, not by
+    the order of a set of n-grams, which changes with each process's string hashing."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", _TIED_LOOKUP],
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": root},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(runs) == 1
+    ranked = json.loads(runs.pop())
+    assert ranked == [[0, 0.2], [2, 0.2], [3, 0.2]]  # four units tie; the first three by position
