@@ -75,20 +75,6 @@ class Bm25Index:
         """Distinct ``terms`` with their IDF: computed once per question, used for every candidate."""
         return {t: self.idf(t) for t in dict.fromkeys(terms)}
 
-    def coverage(self, weights: dict[str, float], unit: int, haystack: str = "") -> float:
-        """How well ``unit`` covers a query: the IDF-weighted share of its terms the unit contains.
-
-        ``haystack`` is the unit's normalized text (``RetrievalIndex.normalized``): a term also
-        counts when it occurs inside a longer word (丢 in 丢失), because a short question and a
-        long clause are segmented differently.
-        """
-        total = sum(weights.values())
-        if not total:
-            return 0.0
-        words = self._unit_sets[unit]
-        present = sum(w for t, w in weights.items() if t in words or t in haystack)
-        return present / total
-
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """Write the bm25s matrices and the token lists (needed to recompute coverage)."""

@@ -146,21 +146,11 @@ class CandidateScorer:
 
     Args:
         index: the RetrievalIndex the signals came from (duck-typed: ``clauses``, ``bm25``,
-            ``units_of``, ``units``, ``clause_docs``, ``term_docs``).
+            ``coverage``, ``units``, ``clause_docs``, ``term_docs``).
     """
 
     def __init__(self, index) -> None:  # noqa: ANN001 - RetrievalIndex, imported lazily to avoid a cycle
         self._index = index
-
-    def coverage(self, weights: dict[str, float], clause_id: str) -> float:
-        """IDF-weighted share of the query terms (``Bm25Index.weights``) in the clause's best unit."""
-        if not weights:
-            return 0.0
-        index = self._index
-        return max(
-            (index.bm25.coverage(weights, u, index.normalized[u]) for u in index.units_of(clause_id)),
-            default=0.0,
-        )
 
     def title_coverage(self, terms: Sequence[str], clause_id: str) -> float:
         """IDF-weighted share of ``terms`` in the clause's document title and section path."""
@@ -232,7 +222,9 @@ class CandidateScorer:
         named_articles = set(signals.direct.clause_ids)
         ask_weights = self._index.bm25.weights(signals.ask_terms)
         body_weights = self._index.bm25.weights(signals.body_terms)
-        ask_cover = {c: self.coverage(ask_weights, c) for c in ids}
+        ask_covers = self._index.coverage(ask_weights)
+        body_cover = self._index.coverage(body_weights)
+        ask_cover = {c: ask_covers[c] for c in ids}
         best_in_doc: dict[str, tuple[float, float]] = {}
         for c in ids:  # the best dense similarity and ask coverage among each document's candidates
             dense, cover = best_in_doc.get(docs[c], (-1.0, 0.0))
@@ -252,7 +244,7 @@ class CandidateScorer:
                     dense - best_in_doc[docs[c]][0],
                     ask_cover[c],
                     ask_cover[c] - best_in_doc[docs[c]][1],
-                    self.coverage(body_weights, c),
+                    body_cover[c],
                     self.title_coverage(signals.ask_terms, c),
                     signals.quote_scores.get(c, 0.0),
                     _share_present(signals.quoted_terms, text),

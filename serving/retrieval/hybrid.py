@@ -203,12 +203,11 @@ class HybridRetriever:
         direct: DirectMatch = signals.direct
         if not direct.doc_ids or not signals.ask_terms:
             return []
-        scorer = CandidateScorer(index)
-        weights = index.bm25.weights(signals.ask_terms)
+        cover = index.coverage(index.bm25.weights(signals.ask_terms))
         out: list[tuple[float, str]] = []
         for doc in direct.doc_ids[:4]:
             clauses = index.clauses_of(doc)
-            scored = sorted(((scorer.coverage(weights, c), c) for c in clauses), reverse=True)
+            scored = sorted(((cover[c], c) for c in clauses), reverse=True)
             out.extend(
                 (s * direct.confidence.get(doc, 0.5), c)
                 for s, c in scored[: self.config.doc_clauses]

@@ -38,6 +38,7 @@ from kg.snapshot import graph_version as read_graph_version
 from kgqa.errors import NotReady
 from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
+from serving.retrieval.coverage import TermCoverage
 from serving.retrieval.dense import DenseIndex, EmbeddingCache
 from serving.retrieval.direct import AliasTable, DirectResolver, StandardNames
 from serving.retrieval.encoders import Encoder, load_encoder
@@ -122,6 +123,7 @@ class RetrievalIndex:
         self.normalized = [fold(u.text) for u in units]
         """Each unit's text as questions are compared with it (``zhtext.fold``)."""
         whole = [i for i, u in enumerate(units) if u.chunk < 0]  # clauses, not their chunks
+        self._coverage = TermCoverage([bm25.unit_terms(i) for i in range(len(units))], self.normalized)
         self.phrases = PhraseIndex([self.normalized[i] for i in whole], whole)
         """The full-text ranking over whole clauses (positions are unit ids)."""
         self.vectors: np.ndarray | None = dense.vectors() if dense is not None else None
@@ -159,6 +161,12 @@ class RetrievalIndex:
         best = np.full(len(self._clause_position), -np.inf)
         np.maximum.at(best, self._unit_clause, unit_values)
         return ClauseValues(self._clause_position, best)
+
+    def coverage(self, weights: Mapping[str, float]) -> ClauseValues:
+        """Each clause's coverage of weighted query terms (``Bm25Index.weights``) in its best unit:
+        the IDF-weighted share of the terms it holds as words or inside longer words
+        (serving/retrieval/coverage.py), for every clause at once."""
+        return self.best_per_clause(self._coverage.units(weights))
 
     def term_docs(self, term: str) -> set[str]:
         """Documents that use ``term`` as a word."""

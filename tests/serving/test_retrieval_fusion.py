@@ -7,9 +7,10 @@ import pytest
 from kgqa.errors import ConfigError
 from serving.retrieval.bm25 import Bm25Index
 from serving.retrieval.config import RetrievalConfig
+from serving.retrieval.coverage import TermCoverage
 from serving.retrieval.direct import AliasTable, DirectResolver, normalize_question
 from serving.retrieval.fusion import weighted_rrf
-from zhtext import Tokenizer
+from zhtext import Tokenizer, fold
 
 DOCS = [
     ("CAS-14-收入", "企业会计准则第14号——收入（2017年修订）"),
@@ -94,10 +95,24 @@ def test_bm25_ranks_the_matching_unit_and_measures_support(tokenizer):
     index = Bm25Index([tokenizer.tokens(t) for t in texts])
     hits = index.search(tokenizer.tokens("固定资产怎么计提折旧"), 3)
     assert hits[0][0] == 1
-    assert index.coverage(index.weights(tokenizer.tokens("固定资产计提折旧")), 1, texts[1]) == pytest.approx(1.0)
-    assert index.coverage(index.weights(tokenizer.tokens("员工年终奖个人所得税")), 1, texts[1]) == 0.0
+    cover = TermCoverage([index.unit_terms(i) for i in range(len(texts))], [fold(t) for t in texts])
+    assert cover.units(index.weights(tokenizer.tokens("固定资产计提折旧")))[1] == pytest.approx(1.0)
+    assert cover.units(index.weights(tokenizer.tokens("员工年终奖个人所得税")))[1] == 0.0
     # a term inside a longer word of the clause counts: segmentation differs between the two sides
-    assert index.coverage({"折": 1.0}, 1, texts[1]) == 1.0
+    assert cover.units({"折": 1.0}).tolist() == [0.0, 1.0, 0.0]
+    # weighted by IDF: the share of the weight present, not of the terms
+    assert cover.units({"存货": 3.0, "折旧": 1.0}).tolist() == [0.75, 0.25, 0.0]
+    assert cover.units({}).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_term_coverage_cache_stays_bounded():
+    texts = ["甲乙丙", "乙丙丁"]
+    cover = TermCoverage([frozenset([t]) for t in texts], texts, max_cached_cells=6)  # 3 terms of 2 units
+    for term in ["甲", "乙", "丙", "丁", "戊"]:
+        cover.units({term: 1.0})
+    assert len(cover) == 3
+    # an evicted term is computed again, the same
+    assert cover.presence("甲").tolist() == [True, False]
 
 
 # --- named documents and articles ------------------------------------------------------------------

@@ -293,3 +293,20 @@ def test_best_per_clause_is_each_clauses_best_unit(store):
     )  # the module's documents have long clauses
     assert best[chunked] == max(float(values[u]) for u in index.units_of(chunked))
     assert best.get("no such clause", 0.0) == 0.0
+
+
+def test_clause_coverage_is_its_best_units_share_of_the_terms(store):
+    """Coverage of every clause at once equals the rule read unit by unit: the IDF-weighted share
+    of the terms a unit holds as a word or inside a longer word, the clause's best unit counting."""
+    index = store.current()
+    weights = index.bm25.weights(index.tokenizer.tokens("合同取得成本的摊销期限如何确定") + ["摊"])
+    total = sum(weights.values())
+    expected: dict[str, float] = {}
+    for u, unit in enumerate(index.units):
+        words, text = index.bm25.unit_terms(u), index.normalized[u]
+        share = sum(w for t, w in weights.items() if t in words or t in text) / total
+        expected[unit.clause_id] = max(expected.get(unit.clause_id, 0.0), share)
+    cover = index.coverage(weights)
+    assert all(cover[c] == v for c, v in expected.items())
+    assert max(expected.values()) > 0.5 and min(expected.values()) == 0.0  # the question is not trivial
+    assert all(index.coverage({})[c] == 0.0 for c in expected)
