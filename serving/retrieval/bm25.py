@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import bm25s
+from bm25s.selection import topk
 
 
 def _doc_freq(unit_sets: Sequence[frozenset[str]]) -> dict[str, int]:
@@ -68,8 +69,10 @@ class Bm25Index:
         known = [t for t in dict.fromkeys(query_tokens) if t in self._df]
         if not known or not self._n:
             return []
-        ids, scores = self._bm25.retrieve([known], k=min(n, self._n), show_progress=False, n_threads=0)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        # get_scores and bm25s's own top-k, not retrieve(): the same ranking without retrieve's
+        # batching and progress machinery, a third of this call's time on a short question
+        scores, ids = topk(self._bm25.get_scores(known), min(n, self._n), backend="numpy", sorted=True)
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if s > 0]
 
     def weights(self, terms: Iterable[str]) -> dict[str, float]:
         """Distinct ``terms`` with their IDF: computed once per question, used for every candidate."""

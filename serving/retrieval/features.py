@@ -146,23 +146,20 @@ class CandidateScorer:
 
     Args:
         index: the RetrievalIndex the signals came from (duck-typed: ``clauses``, ``bm25``,
-            ``coverage``, ``units``, ``clause_docs``, ``term_docs``).
+            ``coverage``, ``headings``, ``units``, ``clause_docs``, ``term_docs``).
     """
 
     def __init__(self, index) -> None:  # noqa: ANN001 - RetrievalIndex, imported lazily to avoid a cycle
         self._index = index
 
-    def title_coverage(self, terms: Sequence[str], clause_id: str) -> float:
-        """IDF-weighted share of ``terms`` in the clause's document title and section path."""
-        if not terms:
+    def title_coverage(self, weights: Mapping[str, float], clause_id: str) -> float:
+        """IDF-weighted share of the query terms (``Bm25Index.weights``) in the clause's document
+        title and section path."""
+        total = sum(weights.values())
+        heading = self._index.headings.get(clause_id)
+        if not total or heading is None:
             return 0.0
-        c = self._index.clauses.get(clause_id)
-        if c is None:
-            return 0.0
-        heading = (c.doc_title + " " + " ".join(c.section_path)).lower()
-        bm25 = self._index.bm25
-        total = sum(bm25.idf(t) for t in terms)
-        return sum(bm25.idf(t) for t in terms if t in heading) / total if total else 0.0
+        return sum(w for t, w in weights.items() if t in heading) / total
 
     def known_share(self, terms: Sequence[str], exclude: set[str]) -> float:
         """IDF-weighted share of ``terms`` some document outside ``exclude`` uses as a word."""
@@ -245,7 +242,7 @@ class CandidateScorer:
                     ask_cover[c],
                     ask_cover[c] - best_in_doc[docs[c]][1],
                     body_cover[c],
-                    self.title_coverage(signals.ask_terms, c),
+                    self.title_coverage(ask_weights, c),
                     signals.quote_scores.get(c, 0.0),
                     _share_present(signals.quoted_terms, text),
                     signals.direct.confidence.get(docs[c], 0.0),

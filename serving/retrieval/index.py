@@ -101,6 +101,8 @@ class RetrievalIndex:
     ) -> None:
         self.units = units
         self.clauses = {c.clause_id: c for c in clauses}
+        self.headings = {c.clause_id: (c.doc_title + " " + " ".join(c.section_path)).lower() for c in clauses}
+        """Each clause's document title and section path, lower-cased (what ``title_cover`` reads)."""
         self.documents = documents
         self.doc_titles = dict(documents)
         self.neighbours = neighbours
