@@ -150,7 +150,8 @@ class HybridRetriever:
         parsed = parse_question(question)
         tok = index.tokenizer
         ask_tokens = tok.tokens(parsed.ask)
-        body_tokens = tok.tokens(" ".join([parsed.body, *parsed.quotes]))
+        body = " ".join([parsed.body, *parsed.quotes])
+        body_tokens = ask_tokens if body == parsed.ask else tok.tokens(body)  # a short question is all ask
         ask_terms = _terms(ask_tokens)
         body_terms = _key_terms(index, body_tokens, cfg.max_query_terms)
         direct = index.direct.resolve(parsed.text)
