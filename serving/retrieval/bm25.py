@@ -1,4 +1,4 @@
-"""BM25 over jieba tokens (bm25s), with the query-term coverage that decides "no evidence".
+"""BM25 over jieba tokens (bm25s); each unit's tokens also feed the coverage features (coverage.py).
 
 Chinese has no spaces, so both sides are segmented by :meth:`zhtext.Tokenizer.tokens`: jieba's
 search mode (``建筑工程`` also yields ``建筑`` and ``工程``), which lets a question's shorter words

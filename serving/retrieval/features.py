@@ -5,8 +5,8 @@ clauses from one angle; fusing their ranks finds candidates but cannot weigh the
 the question at hand. These features look at each candidate with the whole question in view:
 how close it is to the *ask* (not to the background a letter quotes back), whether it holds the
 quoted text, whether its document is the one the letter names, whether it can supply the number
-the ask wants. They are cheap (set lookups over a few dozen candidates) and bounded to [0, 1]
-or close, so a linear model over them stays readable.
+the ask wants. They are cheap (lookups over a few dozen candidates, and coverage vectors the
+index computes for all clauses at once) and bounded to [0, 1] or close, so a linear model over them stays readable.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ class CandidateScorer:
 
     Args:
         index: the RetrievalIndex the signals came from (duck-typed: ``clauses``, ``bm25``,
-            ``coverage``, ``headings``, ``units``, ``clause_docs``, ``term_docs``).
+            ``coverage``, ``headings``, ``clause_docs``, ``term_docs``, ``logprob``,
+            ``tokenizer``).
     """
 
     def __init__(self, index) -> None:  # noqa: ANN001 - RetrievalIndex, imported lazily to avoid a cycle

@@ -102,7 +102,7 @@ class RetrievalIndex:
         self.units = units
         self.clauses = {c.clause_id: c for c in clauses}
         self.headings = {c.clause_id: (c.doc_title + " " + " ".join(c.section_path)).lower() for c in clauses}
-        """Each clause's document title and section path, lower-cased (what ``title_cover`` reads)."""
+        """Each clause's document title and section path, lower-cased (what the ``title_cover`` feature reads)."""
         self.documents = documents
         self.doc_titles = dict(documents)
         self.neighbours = neighbours
@@ -151,10 +151,6 @@ class RetrievalIndex:
     def clauses_of(self, doc_id: str) -> list[str]:
         """The document's clause ids, in document order."""
         return self._clauses_by_doc.get(doc_id, [])
-
-    def units_of(self, clause_id: str) -> list[int]:
-        """Positions of the clause's own unit and of its chunks."""
-        return self._units_by_clause.get(clause_id, [])
 
     def best_per_clause(self, unit_values: np.ndarray) -> ClauseValues:
         """Each clause's largest value over its units (``unit_values`` in unit order): a clause

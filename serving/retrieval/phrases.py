@@ -18,22 +18,19 @@ here. It indexes whole clauses, as that index did (chunks of a long clause would
 above shorter clauses that answer better), though as the units' text: the document title and
 article number come first, so a word of the title matches each of its clauses. A term not seen
 before costs a scan of the joined text for it and for each of its bigrams (~0.1 ms each for the 42
-standards); its postings are then cached per snapshot, up to ``_CACHE_TERMS`` of them.
+standards, serving/retrieval/substrings.py); its postings are then cached per snapshot, up to ``_CACHE_TERMS`` of them.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from serving.retrieval.substrings import SEPARATOR, SubstringScanner
 from zhtext import fold
-
-_SEPARATOR = "\x00"
-"""Joins the texts: no term contains it, so no match spans two clauses."""
 
 _CACHE_TERMS = 20_000
 """Postings kept per index (16 bytes for each clause a term occurs in); emptied when full."""
@@ -57,8 +54,7 @@ class PhraseIndex:
         if len(self._ids) != self._n:
             raise ValueError(f"{self._n} texts but {len(self._ids)} ids")
         lengths = np.fromiter((len(t) for t in texts), dtype=np.float64, count=self._n)
-        self._starts = np.concatenate([[0], np.cumsum(lengths + len(_SEPARATOR))[:-1]]).astype(np.int64)
-        self._corpus = _SEPARATOR.join(texts)
+        self._scanner = SubstringScanner(texts)
         average = float(lengths.mean()) if self._n else 1.0
         self._k1 = k1
         self._norm = k1 * (1 - b + b * lengths / max(average, 1.0))
@@ -73,9 +69,7 @@ class PhraseIndex:
         cached = self._postings.get(term)
         if cached is not None:
             return cached
-        offsets = np.fromiter((m.start() for m in re.finditer(re.escape(term), self._corpus)), dtype=np.int64)
-        positions = np.searchsorted(self._starts, offsets, side="right") - 1
-        found = np.unique(positions, return_counts=True) if len(positions) else (positions, positions)
+        found = self._scanner.occurrences(term)
         with self._lock:  # request threads share the index; the dict only ever grows or empties
             if len(self._postings) >= _CACHE_TERMS:
                 self._postings.clear()
@@ -97,7 +91,7 @@ class PhraseIndex:
             return []
         scores = np.zeros(self._n)
         for term in dict.fromkeys(fold(t).strip() for t in terms):
-            if not term or _SEPARATOR in term:
+            if not term or SEPARATOR in term:
                 continue
             found, tf = self.postings(term)
             if len(found):

@@ -105,14 +105,23 @@ def test_bm25_ranks_the_matching_unit_and_measures_support(tokenizer):
     assert cover.units({}).tolist() == [0.0, 0.0, 0.0]
 
 
-def test_term_coverage_cache_stays_bounded():
+def test_term_coverage_cache_is_a_bounded_lru():
     texts = ["甲乙丙", "乙丙丁"]
     cover = TermCoverage([frozenset([t]) for t in texts], texts, max_cached_cells=6)  # 3 terms of 2 units
-    for term in ["甲", "乙", "丙", "丁", "戊"]:
-        cover.units({term: 1.0})
+    first = cover.presence("甲")
+    cover.units({"乙": 1.0, "丙": 1.0})
+    assert cover.presence("甲") is first  # a hit is the cached row, and is now the newest
+    cover.units({"丁": 1.0})  # evicts the least recently used: 乙
     assert len(cover) == 3
-    # an evicted term is computed again, the same
-    assert cover.presence("甲").tolist() == [True, False]
+    assert cover.presence("甲") is first
+    assert cover.presence("乙").tolist() == [True, True]  # computed again, the same
+
+
+def test_term_coverage_counts_words_that_are_not_substrings():
+    """A numbered part is one canonical token (第22条) that the text may write otherwise."""
+    texts = ["第二十二条 存货的计量", "其他条文"]
+    cover = TermCoverage([frozenset(["第22条", "存货"]), frozenset(["其他"])], texts)
+    assert cover.units({"第22条": 2.0, "计量": 1.0, "缺席": 1.0}).tolist() == [0.75, 0.0]
 
 
 # --- named documents and articles ------------------------------------------------------------------

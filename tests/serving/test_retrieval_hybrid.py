@@ -288,10 +288,11 @@ def test_best_per_clause_is_each_clauses_best_unit(store):
     best = index.best_per_clause(values)
     assert len(best) == len(expected) and set(best) == set(expected)
     assert all(best[c] == v for c, v in expected.items())
-    chunked = next(
-        c for c in expected if len(index.units_of(c)) > 1
-    )  # the module's documents have long clauses
-    assert best[chunked] == max(float(values[u]) for u in index.units_of(chunked))
+    units_of: dict[str, list[int]] = {}
+    for u, unit in enumerate(index.units):
+        units_of.setdefault(unit.clause_id, []).append(u)
+    chunked = next(c for c in expected if len(units_of[c]) > 1)  # the module's documents have long clauses
+    assert best[chunked] == max(float(values[u]) for u in units_of[chunked])
     assert best.get("no such clause", 0.0) == 0.0
 
 
@@ -307,6 +308,30 @@ def test_clause_coverage_is_its_best_units_share_of_the_terms(store):
         share = sum(w for t, w in weights.items() if t in words or t in text) / total
         expected[unit.clause_id] = max(expected.get(unit.clause_id, 0.0), share)
     cover = index.coverage(weights)
-    assert all(cover[c] == v for c, v in expected.items())
+    assert all(cover[c] == pytest.approx(v, rel=1e-12, abs=1e-15) for c, v in expected.items())
     assert max(expected.values()) > 0.5 and min(expected.values()) == 0.0  # the question is not trivial
     assert all(index.coverage({})[c] == 0.0 for c in expected)
+
+
+def test_candidate_features_read_the_ask_and_body_coverage_and_the_title(retriever):
+    """The reranker's coverage columns are the index's coverage of the ask's and the body's
+    terms, and title coverage is the IDF share of the ask's terms in document title and path."""
+    import numpy as np
+
+    from serving.retrieval.features import CANDIDATE_FEATURES, CandidateScorer
+
+    letter = "您好！我公司与客户签订了销售合同，为取得合同支付了销售佣金。请问合同取得成本应当如何摊销？谢谢！"
+    index = retriever.store.current()
+    _, signals = retriever.signals(letter)
+    ids, matrix = CandidateScorer(index).features(signals, retriever.pool(signals))
+    column = {name: matrix[:, k] for k, name in enumerate(CANDIDATE_FEATURES)}
+    ask = index.bm25.weights(signals.ask_terms)
+    body = index.bm25.weights(signals.body_terms)
+    assert signals.ask_terms != signals.body_terms
+    assert np.array_equal(column["ask_cover"], [index.coverage(ask)[c] for c in ids])
+    assert np.array_equal(column["body_cover"], [index.coverage(body)[c] for c in ids])
+    titles = [
+        sum(w for t, w in ask.items() if t in index.headings[c]) / sum(ask.values()) for c in ids
+    ]
+    assert np.array_equal(column["title_cover"], titles)
+    assert max(titles) > 0  # 收入's title holds some of the ask's terms
