@@ -6,7 +6,8 @@ the question at hand. These features look at each candidate with the whole quest
 how close it is to the *ask* (not to the background a letter quotes back), whether it holds the
 quoted text, whether its document is the one the letter names, whether it can supply the number
 the ask wants. They are cheap (lookups over a few dozen candidates, and coverage vectors the
-index computes for all clauses at once) and bounded to [0, 1] or close, so a linear model over them stays readable.
+index computes for all clauses at once) and bounded to [0, 1] or close, so a linear model over
+them stays readable.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class Signals:
     dense_sims: Mapping[str, float] = field(default_factory=dict)
     wants_quantity: bool = False
     quoted_terms: list[str] = field(default_factory=list)
+    ask_cover: Mapping[str, float] = field(default_factory=dict)
+    """Each clause's coverage of the ask's terms (``RetrievalIndex.coverage``): computed once,
+    read by the named-document ranking and by the reranker's features."""
 
 
 def wants_quantity(ask: str) -> bool:
@@ -220,9 +224,8 @@ class CandidateScorer:
         named_articles = set(signals.direct.clause_ids)
         ask_weights = self._index.bm25.weights(signals.ask_terms)
         body_weights = self._index.bm25.weights(signals.body_terms)
-        ask_covers = self._index.coverage(ask_weights)
+        ask_cover = signals.ask_cover
         body_cover = self._index.coverage(body_weights)
-        ask_cover = {c: ask_covers[c] for c in ids}
         best_in_doc: dict[str, tuple[float, float]] = {}
         for c in ids:  # the best dense similarity and ask coverage among each document's candidates
             dense, cover = best_in_doc.get(docs[c], (-1.0, 0.0))

@@ -185,6 +185,7 @@ class HybridRetriever:
             dense_sims=dense_sims,
             wants_quantity=wants_quantity(parsed.ask),
             quoted_terms=parsed.terms,
+            ask_cover=index.coverage(index.bm25.weights(ask_terms)),
         )
         rankings["doc"] = self._named_document_clauses(index, signals)
         pool = self._fuse(rankings)
@@ -204,7 +205,7 @@ class HybridRetriever:
         direct: DirectMatch = signals.direct
         if not direct.doc_ids or not signals.ask_terms:
             return []
-        cover = index.coverage(index.bm25.weights(signals.ask_terms))
+        cover = signals.ask_cover
         out: list[tuple[float, str]] = []
         for doc in direct.doc_ids[:4]:
             clauses = index.clauses_of(doc)

@@ -102,7 +102,7 @@ class RetrievalIndex:
         self.units = units
         self.clauses = {c.clause_id: c for c in clauses}
         self.headings = {c.clause_id: (c.doc_title + " " + " ".join(c.section_path)).lower() for c in clauses}
-        """Each clause's document title and section path, lower-cased (what the ``title_cover`` feature reads)."""
+        """Each clause's document title and section path, lower-cased (the ``title_cover`` feature)."""
         self.documents = documents
         self.doc_titles = dict(documents)
         self.neighbours = neighbours
@@ -116,10 +116,7 @@ class RetrievalIndex:
         self._clauses_by_doc: dict[str, list[str]] = {}
         for cid, doc in self.clause_docs.items():
             self._clauses_by_doc.setdefault(doc, []).append(cid)
-        self._units_by_clause: dict[str, list[int]] = {}
-        for i, u in enumerate(units):
-            self._units_by_clause.setdefault(u.clause_id, []).append(i)
-        self._clause_position = {cid: k for k, cid in enumerate(self._units_by_clause)}
+        self._clause_position = {cid: k for k, cid in enumerate(self.clause_docs)}  # unit order
         self._unit_clause = np.asarray([self._clause_position[u.clause_id] for u in units], dtype=np.int64)
         self.quotes = QuoteIndex([u.text for u in units])
         self.normalized = [fold(u.text) for u in units]

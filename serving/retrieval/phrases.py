@@ -18,7 +18,8 @@ here. It indexes whole clauses, as that index did (chunks of a long clause would
 above shorter clauses that answer better), though as the units' text: the document title and
 article number come first, so a word of the title matches each of its clauses. A term not seen
 before costs a scan of the joined text for it and for each of its bigrams (~0.1 ms each for the 42
-standards, serving/retrieval/substrings.py); its postings are then cached per snapshot, up to ``_CACHE_TERMS`` of them.
+standards; serving/retrieval/substrings.py); its postings are then cached per snapshot, up to
+``_CACHE_TERMS`` of them.
 """
 
 from __future__ import annotations
