@@ -157,6 +157,7 @@ bench: install launcher
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_triples.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_write.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_verifier.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_tokenize.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_retrieval.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_embed.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_ask.py --seconds 10
