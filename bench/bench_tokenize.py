@@ -11,8 +11,10 @@ characters of both segmenters, the speed-up, and how many texts the two cut diff
 - ``plain+hmm``: accurate mode with HMM (token F1, the extractive answer's sentence scores);
 
 each once without user words and once with ``--user-words`` words cut from the texts (as an
-index adds the graph's defined terms). Last, ``Tokenizer.tokens`` as retrieval calls it (numbered
-parts, stop words), per letter.
+index adds the graph's defined terms). Then ``Tokenizer.tokens`` as retrieval calls it (numbered
+parts, stop words), per letter. Last, memory: the resident megabytes a fresh interpreter grows by
+when it builds a serving process's two tokenizers (the shared one, and the index's with user
+words), zhtext's way and Python jieba's (its dictionary loaded, then copied for the user words).
 
     .venv/bin/python bench/bench_tokenize.py [--json] [--repeat 3] [--user-words 400]
 """
@@ -123,6 +125,49 @@ def letter_tokens(letters: Sequence[str], repeat: int) -> dict[str, float]:
     return {"letters": len(letters), "p50_ms": round(statistics.median(per), 3), "max_ms": round(max(per), 3)}
 
 
+_MEMORY_PROBE = """
+import sys
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 1e6
+words = ["计量周期", "甲乙签证单"]
+if sys.argv[1] == "zhtext":
+    import numpy, rjieba  # imports first: their own size is not the tokenizers'
+    from zhtext import Tokenizer
+    start = rss()
+    shared, indexed = Tokenizer(), Tokenizer(words)
+else:
+    import numpy, jieba
+    jieba.setLogLevel(60)
+    start = rss()
+    shared = jieba.Tokenizer()
+    shared.initialize()
+    indexed = jieba.Tokenizer()
+    indexed.FREQ, indexed.total, indexed.initialized = dict(shared.FREQ), shared.total, True
+    for w in words:
+        indexed.add_word(w)
+print(round(rss() - start, 1))
+"""
+
+
+def memory() -> dict[str, float]:
+    """Megabytes a fresh interpreter grows by building the shared and the user-word tokenizer."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return {
+        way: float(
+            subprocess.run(
+                [sys.executable, "-c", _MEMORY_PROBE, way],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout.split()[-1]
+        )
+        for way in ("zhtext", "python jieba")
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
@@ -137,6 +182,7 @@ def main() -> None:
         "no user words": compare(texts, [], args.repeat),
         f"{args.user_words} user words": compare(texts, user_words(texts, args.user_words), args.repeat),
         "Tokenizer.tokens": letter_tokens(letters, args.repeat),
+        "memory_mb": memory(),
     }
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -154,6 +200,11 @@ def main() -> None:
     tok = report["Tokenizer.tokens"]
     print(
         f"\nTokenizer.tokens on {tok['letters']} letters: p50 {tok['p50_ms']} ms, longest {tok['max_ms']} ms"
+    )
+    mem = report["memory_mb"]
+    print(
+        f"memory of a serving process's two tokenizers: zhtext {mem['zhtext']} MB, "
+        f"Python jieba {mem['python jieba']} MB"
     )
 
 

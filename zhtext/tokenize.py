@@ -8,9 +8,9 @@ user words, at a twelfth of the time or less (``bench/bench_tokenize.py``); Pyth
 quarter of a long letter's retrieval. The HMM cut differs only inside ASCII runs with dots or
 dashes (``bbs.esnai.com`` stays whole).
 
-Python jieba stays for one thing rjieba does not expose: its dictionary's word frequencies, the
-general-Chinese background of :meth:`Tokenizer.background_logprob`, loaded once per process
-under a lock on first use.
+rjieba does not expose its dictionary's word counts, the general-Chinese background of
+:meth:`Tokenizer.background_logprob`: :mod:`zhtext.background` reads them from jieba's own
+``dict.txt``, in a few megabytes rather than Python jieba's loaded dictionary (~60 MB).
 
 A :class:`Tokenizer` owns its segmenter, ready when the constructor returns; afterwards it is
 only read (rjieba's cuts hold the GIL), which is safe from any number of threads. A tokenizer
@@ -20,41 +20,23 @@ without user words shares one process-wide segmenter; one with user words builds
 
 from __future__ import annotations
 
-import logging
-import math
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable
 
-import jieba
 import rjieba
 
+from zhtext.background import background
 from zhtext.numerals import to_chinese, to_int
 from zhtext.patterns import CJK, NUMBERED_PART
 from zhtext.stopwords import STOPWORDS
 
 _LOCK = threading.Lock()
-_FREQ: jieba.Tokenizer | None = None
 _SHARED: rjieba.Jieba | None = None
 _DEFAULT: Tokenizer | None = None
 _WORD_CHAR = re.compile(rf"[\w{CJK}]")
 _SINGLE_CJK = re.compile(rf"[{CJK}]")
-
-
-def _frequencies() -> jieba.Tokenizer:
-    """jieba's dictionary with its word frequencies, loaded once per process (about half a second)."""
-    global _FREQ
-    base = _FREQ
-    if base is None:
-        with _LOCK:
-            if _FREQ is None:
-                jieba.setLogLevel(logging.WARNING)  # the loading chatter says nothing a user can act on
-                loaded = jieba.Tokenizer()
-                loaded.initialize()
-                _FREQ = loaded
-            base = _FREQ
-    return base
 
 
 def _shared_segmenter() -> rjieba.Jieba:
@@ -88,7 +70,7 @@ class Tokenizer:
 
     def __init__(self, user_words: Iterable[str] = ()) -> None:
         words = sorted({w.strip() for w in user_words if len(w.strip()) >= 2})
-        _frequencies()  # loaded now, not inside the first request that ranks
+        background()  # loaded now, not inside the first request that ranks
         if words:
             seg = rjieba.Jieba()
             for word in words:
@@ -111,8 +93,7 @@ class Tokenizer:
         language (计入, 摊销, 合同履约成本) and which are everyday or other fields' (试用期, 退税率).
         User words are not in jieba's dictionary, so the base dictionary answers.
         """
-        base = _frequencies()
-        return math.log((base.FREQ.get(word, 0) + 1) / base.total)
+        return background().logprob(word)
 
     def words(self, text: str, *, hmm: bool = True) -> list[str]:
         """jieba's accurate-mode cut of ``text``, every piece kept (punctuation and spaces too).

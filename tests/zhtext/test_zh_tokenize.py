@@ -129,3 +129,18 @@ def test_the_rust_cuts_are_jiebas_own_on_the_accounting_standards(corpus_dir):
     ]
     assert len(texts) > 500
     assert _cuts_differing(default_tokenizer(), texts, []) == []
+
+
+def test_background_counts_are_jiebas_own_for_every_dictionary_key():
+    """The domain feature's background: every word and prefix jieba's loaded dictionary holds gets
+    the same count from the compact table, and the same total; ``BP`` (not a word, though
+    ``BP机`` is) must not borrow the count of ``偂``, whose ``str`` hash CPython makes equal."""
+    from zhtext.background import background
+
+    python = _python_jieba([])
+    table = background()
+    assert table.total == python.total and table.words > 300_000
+    assert [w for w, n in python.FREQ.items() if table.count(w) != n] == []
+    assert hash("BP") == hash("偂") and table.count("偂") > 0 and table.count("BP") == 0
+    plain = default_tokenizer()
+    assert plain.background_logprob("计入") > plain.background_logprob("摊销费用率")
