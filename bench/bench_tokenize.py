@@ -12,9 +12,10 @@ characters of both segmenters, the speed-up, and how many texts the two cut diff
 
 each once without user words and once with ``--user-words`` words cut from the texts (as an
 index adds the graph's defined terms). Then ``Tokenizer.tokens`` as retrieval calls it (numbered
-parts, stop words), per letter. Last, memory: the resident megabytes a fresh interpreter grows by
-when it builds a serving process's two tokenizers (the shared one, and the index's with user
-words), zhtext's way and Python jieba's (its dictionary loaded, then copied for the user words).
+parts, stop words), per letter. Last, memory: the resident megabytes a fresh interpreter grows by,
+from before either library is imported, when it builds a serving process's two tokenizers (the
+shared one, and the index's with user words) and their background counts, zhtext's way and
+Python jieba's (its dictionary loaded, then copied for the user words).
 
     .venv/bin/python bench/bench_tokenize.py [--json] [--repeat 3] [--user-words 400]
 """
@@ -127,18 +128,18 @@ def letter_tokens(letters: Sequence[str], repeat: int) -> dict[str, float]:
 
 _MEMORY_PROBE = """
 import sys
+import numpy  # every serving process has it before any tokenizer: not counted
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 1e6
+start = rss()
 words = ["计量周期", "甲乙签证单"]
 if sys.argv[1] == "zhtext":
-    import numpy, rjieba  # imports first: their own size is not the tokenizers'
     from zhtext import Tokenizer
-    start = rss()
     shared, indexed = Tokenizer(), Tokenizer(words)
+    shared.background_logprob("计入")  # the domain feature's counts, loaded as an index loads them
 else:
-    import numpy, jieba
+    import jieba
     jieba.setLogLevel(60)
-    start = rss()
     shared = jieba.Tokenizer()
     shared.initialize()
     indexed = jieba.Tokenizer()

@@ -115,7 +115,7 @@ def main() -> None:
     verifier = Verifier()
     verifier.verify_against(
         "项目部应当审核[[X/第一条]]。", clauses
-    )  # load jieba's dictionary outside the timing
+    )  # load the segmenter's dictionary outside the timing
     outcomes = {"faithful": [0, 0], "planted": [0, 0]}
     start = time.perf_counter()
     for _ in range(args.repeat):

@@ -6,19 +6,20 @@ Python jieba's loaded dictionary holds every prefix of every word as a dict key,
 process; segmentation no longer needs it (zhtext cuts with jieba-rs), so the counts are read
 from the same ``dict.txt`` into one sorted array of word hashes beside an array of counts.
 
-Keys are Python's hashes of each word's UTF-8 bytes. Not of the ``str`` itself: CPython hashes a
-string's raw buffer, so ``BP`` (two one-byte characters) and ``偂`` (one two-byte character,
-0x5042) hash alike, and the dictionary holds such pairs. Hashes differ between processes, which
-is fine: the arrays are built in the process that reads them.
+Keys are 64-bit BLAKE2b digests of each word's UTF-8 bytes: the same in every process (a table
+that travelled to another process would still answer right), and unlike Python's ``hash`` of a
+``str``, which hashes the string's raw buffer, ``BP`` (two one-byte characters) and ``偂`` (one
+two-byte character, 0x5042) do not collide; the dictionary holds such pairs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
 import threading
 from pathlib import Path
 
-import jieba
 import numpy as np
 
 _LOCK = threading.Lock()
@@ -31,19 +32,28 @@ class Background:
     Args:
         path: the dictionary file. A word listed twice keeps its last count, and the total
             sums every line, as jieba's own loader does.
+
+    Raises:
+        RuntimeError: the file is missing or a line's count is not a number (the message names
+            the file, the line and what to do).
     """
 
     def __init__(self, path: Path) -> None:
         counts: dict[str, int] = {}
-        total = 0
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                parts = line.split(" ")
-                if len(parts) < 2:
-                    continue
-                count = int(parts[1])
-                counts[parts[0]] = count
-                total += count
+        total = lineno = 0
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    lineno += 1
+                    parts = line.split(" ")
+                    if len(parts) < 2:
+                        continue
+                    count = int(parts[1])
+                    counts[parts[0]] = count
+                    total += count
+        except (OSError, ValueError) as e:
+            where = f"{path}:{lineno}" if lineno else str(path)
+            raise RuntimeError(f"{where}: jieba's dictionary cannot be read ({e}); reinstall jieba") from e
         keys = np.fromiter((_key(w) for w in counts), dtype=np.int64, count=len(counts))
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
@@ -63,7 +73,18 @@ class Background:
 
 
 def _key(word: str) -> int:
-    return hash(word.encode("utf-8"))
+    digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _dictionary() -> Path:
+    """jieba's ``dict.txt``, found without importing jieba (its import sets up a tokenizer)."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "jieba is not installed, and its dict.txt is the background counts; pip install -e ."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "dict.txt"
 
 
 def background() -> Background:
@@ -73,7 +94,7 @@ def background() -> Background:
     if loaded is None:
         with _LOCK:
             if _LOADED is None:
-                _LOADED = Background(Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME))
+                _LOADED = Background(_dictionary())
             loaded = _LOADED
     return loaded
 

@@ -5,17 +5,26 @@ DAG and dynamic programme, compiled. On the 4,512 paragraphs of the 42 accountin
 the dev letters its search-mode cut (what BM25, coverage and the quote lookup index) and its
 plain cut without HMM (the verifier's atoms) are token for token jieba's own, with or without
 user words, at a twelfth of the time or less (``bench/bench_tokenize.py``); Python jieba was a
-quarter of a long letter's retrieval. The HMM cut differs only inside ASCII runs with dots or
-dashes (``bbs.esnai.com`` stays whole).
+quarter of a long letter's retrieval. The HMM cut (:meth:`Tokenizer.words`' default: token F1,
+ROUGE-L, the extractive answer's sentence scores, the extractor's words) differs inside ASCII
+runs joined by dots, dashes or underscores, which stay whole (``www.mof.gov.cn``,
+``2023-01-01``, ``e-mail``) where Python jieba cut them apart: metrics of answers holding such
+runs are not exactly comparable with figures measured before the switch.
 
 rjieba does not expose its dictionary's word counts, the general-Chinese background of
 :meth:`Tokenizer.background_logprob`: :mod:`zhtext.background` reads them from jieba's own
 ``dict.txt``, in a few megabytes rather than Python jieba's loaded dictionary (~60 MB).
 
 A :class:`Tokenizer` owns its segmenter, ready when the constructor returns; afterwards it is
-only read (rjieba's cuts hold the GIL), which is safe from any number of threads. A tokenizer
-without user words shares one process-wide segmenter; one with user words builds its own (about
-0.2 s: jieba-rs loads its dictionary afresh), so its words never leak into another's cuts.
+only read (rjieba's cuts release the GIL and read shared state only; words are added before the
+constructor returns), which is safe from any number of threads. A tokenizer without user words
+uses rjieba's own default segmenter, which importing rjieba builds (about 35 MB, so rjieba is
+imported on first use, never with zhtext); one with user words builds its own (about 0.2 s and
+30 MB), so its words never leak into another's cuts.
+
+A lone surrogate (``\udc80``, as a JSON escape can leave in a model's answer) cannot be encoded
+for the Rust side: it becomes a token of its own between the cuts of the text around it, as
+Python jieba kept it.
 """
 
 from __future__ import annotations
@@ -23,28 +32,48 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
-
-import rjieba
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from zhtext.background import background
 from zhtext.numerals import to_chinese, to_int
 from zhtext.patterns import CJK, NUMBERED_PART
 from zhtext.stopwords import STOPWORDS
 
+if TYPE_CHECKING:
+    import rjieba
+
 _LOCK = threading.Lock()
-_SHARED: rjieba.Jieba | None = None
 _DEFAULT: Tokenizer | None = None
 _WORD_CHAR = re.compile(rf"[\w{CJK}]")
 _SINGLE_CJK = re.compile(rf"[{CJK}]")
+_SURROGATE = re.compile("([\ud800-\udfff])")
 
 
-def _shared_segmenter() -> rjieba.Jieba:
-    """The segmenter of every tokenizer without user words (the caller holds ``_LOCK``)."""
-    global _SHARED
-    if _SHARED is None:
-        _SHARED = rjieba.Jieba()
-    return _SHARED
+def _segmenter(words: list[str]) -> rjieba.Jieba:
+    """rjieba's default segmenter when there are no ``words``, else a new one holding them."""
+    import rjieba  # its import builds the default segmenter: not before a tokenizer is wanted
+
+    if not words:
+        return rjieba._DEFAULT_JIEBA  # one per process; a second copy would cost another 35 MB
+    seg = rjieba.Jieba()
+    for word in words:
+        seg.add_word(word, None, None)  # frequency suggested by jieba: the word survives its own cut
+    return seg
+
+
+def _cut(cut: Callable[[str, bool], list[str]], text: str, hmm: bool) -> list[str]:
+    """``cut(text, hmm)``, with each lone surrogate a token of its own between the cuts around it."""
+    try:
+        return cut(text, hmm)
+    except UnicodeEncodeError:
+        out: list[str] = []
+        for i, piece in enumerate(_SURROGATE.split(text)):
+            if i % 2:
+                out.append(piece)
+            elif piece:
+                out.extend(cut(piece, hmm))
+        return out
 
 
 def canonical_number(numeral: str, unit: str) -> str:
@@ -70,15 +99,7 @@ class Tokenizer:
 
     def __init__(self, user_words: Iterable[str] = ()) -> None:
         words = sorted({w.strip() for w in user_words if len(w.strip()) >= 2})
-        background()  # loaded now, not inside the first request that ranks
-        if words:
-            seg = rjieba.Jieba()
-            for word in words:
-                seg.add_word(word, None, None)  # frequency suggested by jieba: the word survives its own cut
-        else:
-            with _LOCK:
-                seg = _shared_segmenter()
-        self._seg = seg
+        self._seg = _segmenter(words)  # the import system builds rjieba's default once, whichever thread asks
         self._user_words = tuple(words)
 
     @property
@@ -91,7 +112,8 @@ class Tokenizer:
 
         The manuals' frequencies measured against this say which words are the manuals'
         language (计入, 摊销, 合同履约成本) and which are everyday or other fields' (试用期, 退税率).
-        User words are not in jieba's dictionary, so the base dictionary answers.
+        User words are not in jieba's dictionary, so the base dictionary answers. The counts
+        load on first use (under a second; the retrieval index loads them when it is built).
         """
         return background().logprob(word)
 
@@ -102,7 +124,7 @@ class Tokenizer:
             text: the text to segment.
             hmm: let jieba's HMM join characters its dictionary does not know (jieba's default).
         """
-        return [w for w in self._seg.cut(text, hmm) if w]
+        return [w for w in _cut(self._seg.cut, text, hmm) if w]
 
     def tokens(self, text: str) -> list[str]:
         """Search-mode content tokens of ``text`` in order (repeats kept: BM25 counts them).
@@ -125,7 +147,7 @@ class Tokenizer:
 
     def _search_words(self, text: str) -> list[str]:
         out: list[str] = []
-        for tok in self._seg.cut_for_search(text, False):
+        for tok in _cut(self._seg.cut_for_search, text, False):
             tok = tok.strip()
             if not tok or tok in STOPWORDS or not _WORD_CHAR.search(tok):
                 continue

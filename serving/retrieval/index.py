@@ -45,6 +45,7 @@ from serving.retrieval.encoders import Encoder, load_encoder
 from serving.retrieval.phrases import PhraseIndex
 from serving.retrieval.quotes import QuoteIndex
 from zhtext import Tokenizer, fold
+from zhtext.background import background
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +113,7 @@ class RetrievalIndex:
         self.built_at = built_at
         self.model_key = model_key
         self.tokenizer = tokenizer
+        background()  # the domain feature's counts: loaded with the index, not in the first Ask
         self.clause_docs = {u.clause_id: u.doc_id for u in units}
         self._clauses_by_doc: dict[str, list[str]] = {}
         for cid, doc in self.clause_docs.items():
