@@ -93,12 +93,13 @@ class Tokenizer:
 
     Args:
         user_words: extra dictionary words kept whole by both cuts (the graph's defined terms,
-            so that 计量周期 is one token beside 计量 and 周期). Blank and one-character words are
-            ignored; order and duplicates do not matter.
+            so that 计量周期 is one token beside 计量 and 周期). Blank and one-character words, and
+            words holding a lone surrogate (jieba-rs cannot take them), are ignored; order and
+            duplicates do not matter.
     """
 
     def __init__(self, user_words: Iterable[str] = ()) -> None:
-        words = sorted({w.strip() for w in user_words if len(w.strip()) >= 2})
+        words = sorted({w.strip() for w in user_words if len(w.strip()) >= 2 and not _SURROGATE.search(w)})
         self._seg = _segmenter(words)  # the import system builds rjieba's default once, whichever thread asks
         self._user_words = tuple(words)
 

@@ -154,6 +154,7 @@ def test_a_lone_surrogate_is_a_token_of_its_own_between_the_cuts_around_it(plain
     assert "".join(words) == text and "\udc80" in words and "会计" in words
     assert plain.words(text, hmm=False)[:3] == ["会计", "\udc80", "准则"]
     assert {"准则", "确认", "收入"} <= set(plain.tokens(text))
+    assert Tokenizer(["计量周期", "坏\udc80词"]).user_words == ("计量周期",)  # an index build goes on
 
 
 def test_the_hmm_cut_keeps_joined_ascii_runs_whole():
