@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 _LOCK = threading.Lock()
 _DEFAULT: Tokenizer | None = None
+_OWN_DEFAULT: rjieba.Jieba | None = None
 _WORD_CHAR = re.compile(rf"[\w{CJK}]")
 _SINGLE_CJK = re.compile(rf"[{CJK}]")
 _SURROGATE = re.compile("([\ud800-\udfff])")
@@ -54,12 +55,24 @@ def _segmenter(words: list[str]) -> rjieba.Jieba:
     """rjieba's default segmenter when there are no ``words``, else a new one holding them."""
     import rjieba  # its import builds the default segmenter: not before a tokenizer is wanted
 
-    if not words:
-        return rjieba._DEFAULT_JIEBA  # one per process; a second copy would cost another 35 MB
+    if not words:  # rjieba's own (one per process; a copy would cost 35 MB more), if a release keeps it
+        shared = getattr(rjieba, "_DEFAULT_JIEBA", None)
+        return shared if isinstance(shared, rjieba.Jieba) else _fallback_default()
     seg = rjieba.Jieba()
     for word in words:
         seg.add_word(word, None, None)  # frequency suggested by jieba: the word survives its own cut
     return seg
+
+
+def _fallback_default() -> rjieba.Jieba:
+    """A process-wide segmenter of our own, for an rjieba release without ``_DEFAULT_JIEBA``."""
+    global _OWN_DEFAULT
+    with _LOCK:
+        if _OWN_DEFAULT is None:
+            import rjieba
+
+            _OWN_DEFAULT = rjieba.Jieba()
+        return _OWN_DEFAULT
 
 
 def _cut(cut: Callable[[str, bool], list[str]], text: str, hmm: bool) -> list[str]:

@@ -165,3 +165,15 @@ def test_the_hmm_cut_keeps_joined_ascii_runs_whole():
         assert run in plain.words(f"详见{run}的说明"), run
     money = ["税率", "为", "13.5%", "，", "金额", "1", ",", "000.50", "元"]
     assert plain.words("税率为13.5%，金额1,000.50元") == money  # as Python jieba cut it
+
+
+def test_without_rjiebas_own_default_a_shared_one_of_ours_serves(monkeypatch):
+    """rjieba's module default is a private name: a release without it must not break tokenizers."""
+    import rjieba
+
+    from zhtext import tokenize
+
+    monkeypatch.delattr(rjieba, "_DEFAULT_JIEBA")
+    monkeypatch.setattr(tokenize, "_OWN_DEFAULT", None)
+    first, second = Tokenizer(), Tokenizer()
+    assert first._seg is second._seg and first.tokens("建筑工程") == default_tokenizer().tokens("建筑工程")
