@@ -13,7 +13,8 @@ characters of both segmenters, the speed-up, and how many texts the two cut diff
 each once without user words and once with ``--user-words`` words cut from the texts (as an
 index adds the graph's defined terms). Then ``Tokenizer.tokens`` as retrieval calls it (numbered
 parts, stop words), per letter. Last, memory: the resident megabytes a fresh interpreter grows by,
-from before either library is imported, when it builds a serving process's two tokenizers (the
+after both libraries are imported (rjieba is imported on first use, so its default segmenter is
+counted), when it builds a serving process's two tokenizers (the
 shared one, and the index's with user words) and their background counts, zhtext's way and
 Python jieba's (its dictionary loaded, then copied for the user words).
 
@@ -34,17 +35,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("KGQA_SHARED_DIR", ROOT.parent / "shared"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from devsets import shared_dir  # noqa: E402 - after the path set-up
 
 
-def load_texts() -> tuple[list[str], list[str]]:
-    """(corpus lines, dev letters), folded; exits with a reason when ../shared is absent."""
+def load_texts() -> tuple[list[str], list[str]] | None:
+    """(corpus lines, dev letters), folded; None when ../shared is absent (as on a user's clone)."""
     from zhtext import fold
 
-    corpus = SHARED / "corpus" / "cas-all"
-    letters = SHARED / "eval" / "dev" / "citation_dev.jsonl"
+    corpus = shared_dir() / "corpus" / "cas-all"
+    letters = shared_dir() / "eval" / "dev" / "citation_dev.jsonl"
     if not corpus.is_dir() or not letters.is_file():
-        sys.exit(f"bench_tokenize: needs {corpus} and {letters} (set KGQA_SHARED_DIR)")
+        return None
     lines = [
         fold(line)
         for path in sorted(corpus.glob("*.md"))
@@ -129,6 +132,8 @@ def letter_tokens(letters: Sequence[str], repeat: int) -> dict[str, float]:
 _MEMORY_PROBE = """
 import sys
 import numpy  # every serving process has it before any tokenizer: not counted
+import jieba  # both libraries imported before counting: only what each way builds is measured
+import zhtext
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 1e6
 start = rss()
@@ -138,7 +143,6 @@ if sys.argv[1] == "zhtext":
     shared, indexed = Tokenizer(), Tokenizer(words)
     shared.background_logprob("计入")  # the domain feature's counts, loaded as an index loads them
 else:
-    import jieba
     jieba.setLogLevel(60)
     shared = jieba.Tokenizer()
     shared.initialize()
@@ -175,7 +179,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each timing; the fastest is kept")
     ap.add_argument("--user-words", type=int, default=400, help="user words of the second comparison")
     args = ap.parse_args()
-    lines, letters = load_texts()
+    loaded = load_texts()
+    if loaded is None:
+        print(f"shared corpus not found under {shared_dir()} (set KGQA_SHARED_DIR); nothing to measure")
+        sys.exit(0)
+    lines, letters = loaded
     texts = lines + letters
     report = {
         "texts": len(texts),

@@ -1,7 +1,7 @@
 """Clauses/second and triples/second of the rule extractor over the corpus Markdown files.
 
 Trees are built with the ingestion pipeline (parse, clean, redact, structure) before timing, so
-only extraction is measured; pipeline creation (jieba's dictionary) is reported separately. If
+only extraction is measured; pipeline creation (the segmenter's dictionary) is reported separately. If
 the pipeline cannot run (an older checkout), a minimal 第X条 splitter builds the trees instead.
 Usage:
 

@@ -1,10 +1,11 @@
-"""General-Chinese word frequencies (jieba's dictionary), held in a few megabytes.
+"""General-Chinese word frequencies (jieba's dictionary), held in about 14 MB.
 
 The reranker's ``domain`` feature compares how often the manuals use a word with how often
 Chinese at large does, and jieba's dictionary (349k words with counts) is that background.
 Python jieba's loaded dictionary holds every prefix of every word as a dict key, about 60 MB per
 process; segmentation no longer needs it (zhtext cuts with jieba-rs), so the counts are read
-from the same ``dict.txt`` into one sorted array of word hashes beside an array of counts.
+from the same ``dict.txt`` into one sorted array of word hashes beside an array of counts
+(5.6 MB of arrays; a process grows by ~14 MB loading them, ``bench/bench_tokenize.py``).
 
 Keys are 64-bit BLAKE2b digests of each word's UTF-8 bytes: the same in every process (a table
 that travelled to another process would still answer right), and unlike Python's ``hash`` of a
@@ -18,9 +19,8 @@ import hashlib
 import importlib.util
 import math
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import numpy as np
 
 _LOCK = threading.Lock()
 _LOADED: Background | None = None
@@ -34,37 +34,46 @@ class Background:
             sums every line, as jieba's own loader does.
 
     Raises:
-        RuntimeError: the file is missing or a line's count is not a number (the message names
-            the file, the line and what to do).
+        RuntimeError: the file cannot be read, a line has no count or a count that is not a
+            number, or no word has a count (the message names the file and the line).
     """
 
     def __init__(self, path: Path) -> None:
-        counts: dict[str, int] = {}
-        total = lineno = 0
-        try:
+        import numpy as np  # not with zhtext's import: only a ranking process needs the table
+
+        lineno = 0
+
+        def column(read: Callable[[list[str]], int]) -> Iterator[int]:
+            # one pass over the file per column, through np.fromiter: no list of 349k Python ints
+            # (whose memory Python keeps after freeing them) is ever built
+            nonlocal lineno
             with open(path, encoding="utf-8") as f:
-                for line in f:
-                    lineno += 1
-                    parts = line.split(" ")
-                    if len(parts) < 2:
-                        continue
-                    count = int(parts[1])
-                    counts[parts[0]] = count
-                    total += count
-        except (OSError, ValueError) as e:
+                for lineno, line in enumerate(f, 1):  # noqa: B007 - read by the error message
+                    parts = line.split()
+                    if parts:
+                        yield read(parts)  # a line without a count fails, as in jieba
+
+        try:
+            keys = np.fromiter(column(lambda parts: _key(parts[0])), dtype=np.int64)
+            counts = np.fromiter(column(lambda parts: int(parts[1])), dtype=np.int64)
+        except (OSError, UnicodeDecodeError, ValueError, IndexError) as e:
             where = f"{path}:{lineno}" if lineno else str(path)
-            raise RuntimeError(f"{where}: jieba's dictionary cannot be read ({e}); reinstall jieba") from e
-        keys = np.fromiter((_key(w) for w in counts), dtype=np.int64, count=len(counts))
-        order = np.argsort(keys, kind="stable")
-        self._keys = keys[order]
-        self._counts = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))[order]
+            raise RuntimeError(f"{where}: not a jieba dictionary ({e!r})") from e
+        total = int(counts.sum())
+        if total <= 0:
+            raise RuntimeError(f"{path}: not a jieba dictionary (no word has a count)")
+        # the last count of a word listed twice wins, as in jieba: first occurrence when reversed
+        unique, first = np.unique(keys[::-1], return_index=True)
+        self._np = np
+        self._keys = unique
+        self._counts = counts[::-1][first]
         self.total = total
-        self.words = len(counts)
+        self.words = len(unique)
 
     def count(self, word: str) -> int:
         """How often the dictionary counts ``word`` (0 when it does not list it)."""
         key = _key(word)
-        i = int(np.searchsorted(self._keys, key))
+        i = int(self._np.searchsorted(self._keys, key))
         return int(self._counts[i]) if i < len(self._keys) and self._keys[i] == key else 0
 
     def logprob(self, word: str) -> float:

@@ -20,7 +20,9 @@ only read (rjieba's cuts release the GIL and read shared state only; words are a
 constructor returns), which is safe from any number of threads. A tokenizer without user words
 uses rjieba's own default segmenter, which importing rjieba builds (about 35 MB, so rjieba is
 imported on first use, never with zhtext); one with user words builds its own (about 0.2 s and
-30 MB), so its words never leak into another's cuts.
+30 MB), so its words never leak into another's cuts. rjieba's module-level ``add_word`` and
+``clear`` change that default segmenter, and so every tokenizer without user words (BM25's
+questions, the verifier): nothing may call them; zhtext adds words to segmenters of its own.
 
 A lone surrogate (``\udc80``, as a JSON escape can leave in a model's answer) cannot be encoded
 for the Rust side: it becomes a token of its own between the cuts of the text around it, as
@@ -56,7 +58,7 @@ def _segmenter(words: list[str]) -> rjieba.Jieba:
     import rjieba  # its import builds the default segmenter: not before a tokenizer is wanted
 
     if not words:  # rjieba's own (one per process; a copy would cost 35 MB more), if a release keeps it
-        shared = getattr(rjieba, "_DEFAULT_JIEBA", None)
+        shared = getattr(rjieba, "_DEFAULT_JIEBA", None) or getattr(rjieba.cut, "__self__", None)
         return shared if isinstance(shared, rjieba.Jieba) else _fallback_default()
     seg = rjieba.Jieba()
     for word in words:

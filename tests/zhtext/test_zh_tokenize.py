@@ -173,7 +173,41 @@ def test_without_rjiebas_own_default_a_shared_one_of_ours_serves(monkeypatch):
 
     from zhtext import tokenize
 
+    expected = default_tokenizer().tokens("建筑工程的合同履约成本")
+    module_default = rjieba._DEFAULT_JIEBA
     monkeypatch.delattr(rjieba, "_DEFAULT_JIEBA")
     monkeypatch.setattr(tokenize, "_OWN_DEFAULT", None)
+    assert Tokenizer()._seg is module_default  # found through the public cut, bound to it
+    monkeypatch.setattr(rjieba, "cut", lambda text, hmm=True: [])  # neither name left
     first, second = Tokenizer(), Tokenizer()
-    assert first._seg is second._seg and first.tokens("建筑工程") == default_tokenizer().tokens("建筑工程")
+    assert first._seg is second._seg is tokenize._OWN_DEFAULT is not module_default
+    assert first.tokens("建筑工程的合同履约成本") == expected
+
+
+def test_importing_zhtext_builds_no_segmenter_and_loads_no_counts():
+    """rjieba's import builds a 35 MB segmenter: processes that never cut (the CLI's --help, an
+    ingest worker parsing a PDF) must not pay it, nor the background table's numpy."""
+    import subprocess
+    import sys
+
+    probe = "import sys, zhtext; print(sorted(m for m in ('rjieba', 'jieba', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("计入 161 v\n摊销\n", ":2: not a jieba dictionary"),
+        ("", "no word has a count"),
+        ("计入 x v\n", ":1:"),
+    ],
+)
+def test_a_broken_background_dictionary_is_named_with_its_line(tmp_path, content, reason):
+    from zhtext.background import Background
+
+    path = tmp_path / "dict.txt"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(RuntimeError, match=reason) as err:
+        Background(path)
+    assert str(path) in str(err.value)

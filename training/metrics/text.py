@@ -8,6 +8,10 @@ under the same one):
   dropped and ASCII is lower-cased. Words rather than characters, because a character-level F1
   rewards answers that share common characters (的, 应, 当) without sharing any content; words are
   what SQuAD-style F1 counts in English too.
+  The words are jieba's accurate cut with HMM, made by jieba-rs since 2026-12-08: an ASCII run
+  joined by dots, dashes or underscores (``2023-01-01``, ``www.mof.gov.cn``) is now one word, where
+  Python jieba cut it apart, so scores of answers holding such runs differ slightly from earlier
+  reports (``zhtext.tokenize``).
 * **BLEU** uses sacrebleu's own ``tokenize="zh"`` (every CJK character is a token, other scripts
   are split by 13a rules), so our numbers can be compared with published Chinese BLEU. Markers
   are removed first as well. Sentence BLEU uses sacrebleu's default exponential smoothing;
