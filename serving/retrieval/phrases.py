@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from serving.retrieval.substrings import SEPARATOR, SubstringScanner
+from serving.retrieval.substrings import SubstringScanner
 from zhtext import fold
 
 _CACHE_TERMS = 20_000
@@ -54,8 +54,8 @@ class PhraseIndex:
         self._ids = np.asarray(ids if ids is not None else range(self._n), dtype=np.int64)
         if len(self._ids) != self._n:
             raise ValueError(f"{self._n} texts but {len(self._ids)} ids")
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.float64, count=self._n)
         self._scanner = SubstringScanner(texts)
+        lengths = self._scanner.lengths.astype(np.float64)
         average = float(lengths.mean()) if self._n else 1.0
         self._k1 = k1
         self._norm = k1 * (1 - b + b * lengths / max(average, 1.0))
@@ -92,8 +92,6 @@ class PhraseIndex:
             return []
         scores = np.zeros(self._n)
         for term in dict.fromkeys(fold(t).strip() for t in terms):
-            if not term or SEPARATOR in term:
-                continue
             found, tf = self.postings(term)
             if len(found):
                 scores[found] += self.weight(term) * tf * (self._k1 + 1) / (tf + self._norm[found])

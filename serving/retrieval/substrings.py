@@ -23,12 +23,10 @@ class SubstringScanner:
 
     def __init__(self, texts: Sequence[str]) -> None:
         self._n = len(texts)
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=self._n)
-        self._starts = np.concatenate([[0], np.cumsum(lengths + len(SEPARATOR))[:-1]]).astype(np.int64)
+        self.lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=self._n)
+        """Each text's length in characters (the full-text ranking's length normalization)."""
+        self._starts = np.concatenate([[0], np.cumsum(self.lengths + len(SEPARATOR))[:-1]]).astype(np.int64)
         self._corpus = SEPARATOR.join(texts)
-
-    def __len__(self) -> int:
-        return self._n
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the texts that contain ``term`` (ascending), and how often each does

@@ -91,3 +91,12 @@ def test_threads_sharing_the_index_get_the_results_of_one(index):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda q: fresh.search(q, 5), queries))
     assert results == [index.search(q, 5) for q in queries]
+
+
+def test_no_match_spans_two_texts_and_blank_terms_match_nothing():
+    """The texts are joined with a separator for one scan: a term across the join (or holding the
+    separator) must find nothing, and a blank term must not score every text."""
+    joined = PhraseIndex(["收入确认", "合同成本"])
+    assert joined.search(["确认合同"], 5) == []
+    assert joined.search(["确认\x00合同", "", "  "], 5) == []
+    assert _units(joined.search(["确认"], 5)) == [0]

@@ -92,14 +92,29 @@ def _python_jieba(words: list[str]):
     return seg
 
 
+class _PythonSegmenter:
+    """Python jieba behind rjieba's interface: a Tokenizer holding it cuts as zhtext used to."""
+
+    def __init__(self, jieba_tokenizer) -> None:  # noqa: ANN001 - jieba.Tokenizer
+        self._jieba = jieba_tokenizer
+
+    def cut(self, text: str, hmm: bool) -> list[str]:
+        return list(self._jieba.cut(text, HMM=hmm))
+
+    def cut_for_search(self, text: str, hmm: bool) -> list[str]:
+        return list(self._jieba.cut_for_search(text, HMM=hmm))
+
+
 def _cuts_differing(tokenizer: Tokenizer, texts: list[str], words: list[str]) -> list[str]:
-    python = _python_jieba(words)
-    seg = tokenizer._seg
+    """Texts whose search tokens (what BM25, coverage and quotes index) or plain words without HMM
+    (the verifier's atoms) differ between ``tokenizer`` and the same tokenizer on Python jieba."""
+    reference = Tokenizer(words)
+    reference._seg = _PythonSegmenter(_python_jieba(words))
     return [
         t
         for t in texts
-        if seg.cut_for_search(t, False) != list(python.cut_for_search(t, HMM=False))
-        or seg.cut(t, False) != list(python.cut(t, HMM=False))
+        if tokenizer.tokens(t) != reference.tokens(t)
+        or tokenizer.words(t, hmm=False) != reference.words(t, hmm=False)
     ]
 
 
